@@ -1,0 +1,34 @@
+"""Export the Space's three ONNX models to models/ and prove them equal to PyTorch.
+
+    python export_models.py [--weights auto|official|bundled] [--force]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from srspace.contract import MODELS_DIR
+from srspace.export import ExportError, export_all
+from srspace.weights import SOURCES, WeightsError
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", choices=SOURCES, default="auto",
+                        help="official checkpoints, the project's bundled weights, or official with bundled as fallback (default)")
+    parser.add_argument("--force", action="store_true", help="re-export even when models/ is up to date")
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    args = parser.parse_args(argv)
+    try:
+        manifest = export_all(args.models_dir, weights=args.weights, force=args.force)
+    except (WeightsError, ExportError) as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    for key, entry in manifest["models"].items():
+        print(f"{key:14s} {entry['file']:20s} {entry['bytes'] / 1024:7.1f} KiB  weights: {entry['weights']['source']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

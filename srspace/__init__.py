@@ -1,0 +1,1 @@
+"""Super-resolution from PyTorch through ONNX to ONNX Runtime: the library behind the Space."""

@@ -1,0 +1,112 @@
+"""The contract shared by the exporter, the runtime, the app and the tests.
+
+Model keys, file names, tensor names, value ranges, the output-size rule and the
+parity tolerance are defined here once and imported everywhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = ROOT / "models"
+MANIFEST_NAME = "manifest.json"
+
+INPUT_NAME = "input"
+FACTOR_NAME = "factor"
+OUTPUT_NAME = "output"
+
+# ONNX opset of every exported graph (Resize-18 has the cubic attributes we need,
+# and onnxruntime-web runs it too).
+OPSET = 18
+
+# The PyTorch ONNX Runtime tutorial's tolerance, used by the exporter and the tests.
+PARITY_RTOL = 1e-3
+PARITY_ATOL = 1e-5
+
+MIN_FACTOR = 1.0
+MAX_FACTOR = 4.0
+FACTOR_STEP = 0.1
+
+# Bicubic as PyTorch does it (align_corners=False): ONNX Resize attributes that match.
+CUBIC_ATTRS = {
+    "mode": "cubic",
+    "cubic_coeff_a": -0.75,
+    "exclude_outside": 0,
+    "coordinate_transformation_mode": "half_pixel",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One exported model: its file, its network and how it is fed."""
+
+    key: str
+    filename: str
+    network: str  # "srcnn" or "espcn": which weights it takes
+    fixed_factor: int | None  # None: the factor is a run-time input
+    channels: int  # 3: RGB in [0,1]; 1: the Y of PIL's YCbCr in [0,1]
+    title: str
+    description: str
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return (INPUT_NAME,) if self.fixed_factor else (INPUT_NAME, FACTOR_NAME)
+
+    @property
+    def dynamic(self) -> bool:
+        return self.fixed_factor is None
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.key: spec
+    for spec in (
+        ModelSpec(
+            key="srcnn_x3",
+            filename="srcnn_x3.onnx",
+            network="srcnn",
+            fixed_factor=3,
+            channels=3,
+            title="SRCNN ×3",
+            description="SRCNN 9-1-5 with a fixed bicubic ×3 upsample inside the graph; RGB in [0,1].",
+        ),
+        ModelSpec(
+            key="srcnn_dynamic",
+            filename="srcnn_dynamic.onnx",
+            network="srcnn",
+            fixed_factor=None,
+            channels=3,
+            title="SRCNN, any factor",
+            description="The same SRCNN; the factor is a graph input [1,1,s,s] feeding an ONNX Resize.",
+        ),
+        ModelSpec(
+            key="espcn_x3",
+            filename="espcn_x3.onnx",
+            network="espcn",
+            fixed_factor=3,
+            channels=1,
+            title="ESPCN ×3 (sub-pixel)",
+            description="ESPCN of PyTorch's ONNX Runtime tutorial: Y channel, PixelShuffle(3).",
+        ),
+    )
+}
+
+BICUBIC_KEY = "bicubic"
+CHOICES = (*MODELS, BICUBIC_KEY)  # what a user may pick, models first
+
+
+def output_size(n: int, factor: float) -> int:
+    """Output length for an input length ``n`` at scale ``factor``.
+
+    The ONNX Resize rule as ONNX Runtime evaluates it: floor(n * s) with both
+    operands and the product in float32. PyTorch is made to follow the same rule,
+    so both engines agree to the pixel (a float64 product differs at, e.g., 90 x 1.3).
+    """
+    return int(np.floor(np.float32(n) * np.float32(factor)))
+
+
+def factor_tensor_value(factor: float) -> np.ndarray:
+    """The ``factor`` graph input of ``srcnn_dynamic`` for scale ``factor``."""
+    return np.array([1.0, 1.0, factor, factor], dtype=np.float32)

@@ -1,0 +1,59 @@
+"""Quality against plain bicubic on held-out images: the figure the weights are judged by."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .contract import BICUBIC_KEY, MODELS, output_size
+from .imaging import to_float, to_uint8
+from .metrics import psnr_y
+from .pipeline import upscale_array
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def image_paths(folder: Path) -> list[Path]:
+    """Every image under ``folder``, sorted, so splits are reproducible."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def split_holdout(paths: list[Path], every: int = 8) -> tuple[list[Path], list[Path]]:
+    """(train, validation): every ``every``-th image is held out."""
+    return [p for i, p in enumerate(paths) if i % every], [p for i, p in enumerate(paths) if not i % every]
+
+
+def degrade(hr: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR crop): HR cropped so the size rule maps the LR size back onto it, then
+    downscaled with PIL's antialiased bicubic and quantised to 8 bits."""
+    lh, lw = int(hr.shape[0] / factor), int(hr.shape[1] / factor)
+    while output_size(lh, factor) > hr.shape[0]:
+        lh -= 1
+    while output_size(lw, factor) > hr.shape[1]:
+        lw -= 1
+    hr = hr[: output_size(lh, factor), : output_size(lw, factor)]
+    lr = Image.fromarray(to_uint8(hr)).resize((lw, lh), Image.BICUBIC)
+    return to_float(lr), hr
+
+
+def gain_over_bicubic(engine, key: str, images: list[np.ndarray], factor: float) -> dict[str, float]:
+    """Mean Y-PSNR of ``key`` and of bicubic, ``ceil(factor)`` pixels shaved, over RGB ``images``."""
+    shave = math.ceil(factor)
+    model, base = [], []
+    for hr in images:
+        lr, hr = degrade(hr, factor)
+        model.append(psnr_y(upscale_array(engine, key, lr, factor), hr, shave))
+        base.append(psnr_y(upscale_array(engine, BICUBIC_KEY, lr, factor), hr, shave))
+    m, b = float(np.mean(model)), float(np.mean(base))
+    return {"model": m, "bicubic": b, "gain": m - b}
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return to_float(img.convert("RGB"))
+
+
+def network_keys(network: str) -> list[str]:
+    return [key for key, spec in MODELS.items() if spec.network == network]

@@ -1,0 +1,49 @@
+"""Image <-> array conversions: pure functions, no model code."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+
+def to_float(img: Image.Image) -> np.ndarray:
+    """An RGB or L PIL image as float32 HxWxC in [0, 1]."""
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Float in [0, 1] (any range; clipped) to uint8 with rounding."""
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def to_nchw(arr: np.ndarray) -> np.ndarray:
+    """HxWxC float32 to a contiguous 1xCxHxW batch."""
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def from_nchw(batch: np.ndarray) -> np.ndarray:
+    """1xCxHxW back to HxWxC."""
+    return batch[0].transpose(1, 2, 0)
+
+
+def rgb_to_ycbcr(arr: np.ndarray) -> np.ndarray:
+    """Float RGB in [0,1] to full-range BT.601 YCbCr in [0,1]: PIL's ``convert("YCbCr")`` without rounding."""
+    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return np.stack([y, cb, cr], axis=-1).astype(np.float32)
+
+
+def ycbcr_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """Inverse of ``rgb_to_ycbcr``."""
+    y, cb, cr = arr[..., 0], arr[..., 1] - 0.5, arr[..., 2] - 0.5
+    r = y + 1.402 * cr
+    g = y - 0.344136 * cb - 0.714136 * cr
+    b = y + 1.772 * cb
+    return np.stack([r, g, b], axis=-1).astype(np.float32)
+
+
+def rgb_to_y(arr: np.ndarray) -> np.ndarray:
+    """Luma of float RGB in [0,1] as the SR literature measures it (MATLAB rgb2ycbcr, [16,235]/255)."""
+    return (16.0 + 65.481 * arr[..., 0] + 128.553 * arr[..., 1] + 24.966 * arr[..., 2]) / 255.0

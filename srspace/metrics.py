@@ -1,0 +1,26 @@
+"""Image quality figures."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .imaging import rgb_to_y
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
+    """PSNR in dB between two same-shape float arrays; inf when identical."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
+
+
+def psnr_y(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
+    """Y-channel PSNR of HxWx3 RGB floats in [0,1], ``shave`` pixels cropped from each border.
+
+    ``sr`` is clipped and rounded to 8 bits first, as a saved image would be.
+    """
+    sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
+    ys, yh = rgb_to_y(sr), rgb_to_y(hr)
+    if shave:
+        ys, yh = ys[shave:-shave, shave:-shave], yh[shave:-shave, shave:-shave]
+    return psnr(ys, yh)

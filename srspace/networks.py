@@ -1,0 +1,128 @@
+"""The networks: pure ``nn.Module``s that only compute.
+
+Key layouts follow the official checkpoints so one loader serves every source:
+SRCNN as MMEditing's ``SRCNNNet`` (conv1/conv2/conv3), ESPCN as PyTorch's
+super-resolution example (conv1..conv4).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .contract import CUBIC_ATTRS, output_size
+
+
+def bicubic_resize(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Bicubic resize of NCHW ``x`` by ``factor`` = [1, 1, s, s] given as a tensor.
+
+    Eager: PyTorch's bicubic kernel, told both the output size (our size rule) and
+    the scale (so coordinates map by 1/s exactly as ONNX Resize maps them).
+
+    Export: an ONNX ``Resize`` whose ``scales`` input *is* the ``factor`` input, the
+    OpenMMLab deployment trick. The dynamo exporter (default in torch 2.13) would
+    otherwise trace the factor into a constant and ignores ``autograd.Function.symbolic``;
+    ``torch.onnx.ops.symbolic`` is its supported way to emit one arbitrary ONNX op,
+    so we use it instead of the deprecated TorchScript exporter.
+    """
+    if torch.onnx.is_in_onnx_export():
+        height, width = x.shape[2], x.shape[3]
+        out_h = torch.floor(factor[2] * height).to(torch.int64).item()
+        out_w = torch.floor(factor[3] * width).to(torch.int64).item()
+        torch._check(out_h >= 1)
+        torch._check(out_w >= 1)
+        return torch.onnx.ops.symbolic(
+            "Resize",
+            (x, None, factor),
+            dict(CUBIC_ATTRS),
+            dtype=x.dtype,
+            shape=(x.shape[0], x.shape[1], out_h, out_w),
+            version=1,
+        )
+    scale_h, scale_w = float(factor[2]), float(factor[3])
+    size = [output_size(x.shape[2], scale_h), output_size(x.shape[3], scale_w)]
+    return torch.ops.aten.upsample_bicubic2d.default(x, size, False, scale_h, scale_w)
+
+
+def bicubic_resize_by(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """``bicubic_resize`` with a Python float factor (eager only)."""
+    return bicubic_resize(x, torch.tensor([1.0, 1.0, factor, factor], dtype=torch.float32))
+
+
+class SRCNN(nn.Module):
+    """SRCNN 9-1-5 (Dong et al. 2014): bicubic upsample, then three convolutions.
+
+    ``upscale_factor=None`` makes the factor a forward argument (``factor``, float32 [4]).
+    """
+
+    def __init__(self, upscale_factor: int | None = 3, channels=(3, 64, 32, 3), kernel_sizes=(9, 1, 5)):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+        self.conv1 = nn.Conv2d(channels[0], channels[1], kernel_sizes[0], padding=kernel_sizes[0] // 2)
+        self.conv2 = nn.Conv2d(channels[1], channels[2], kernel_sizes[1], padding=kernel_sizes[1] // 2)
+        self.conv3 = nn.Conv2d(channels[2], channels[3], kernel_sizes[2], padding=kernel_sizes[2] // 2)
+        self.relu = nn.ReLU()
+
+    def upsample(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
+        if self.upscale_factor is None:
+            if factor is None:
+                raise ValueError("this SRCNN takes its factor at run time: pass factor=[1, 1, s, s]")
+            return bicubic_resize(x, factor)
+        return F.interpolate(x, scale_factor=self.upscale_factor, mode="bicubic", align_corners=False)
+
+    def refine(self, x: torch.Tensor) -> torch.Tensor:
+        """The three convolutions, at output resolution."""
+        return self.conv3(self.relu(self.conv2(self.relu(self.conv1(x)))))
+
+    def forward(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
+        return self.refine(self.upsample(x, factor))
+
+
+class ESPCN(nn.Module):
+    """ESPCN (Shi et al. 2016) as in PyTorch's super-resolution example: Y in, Y out."""
+
+    def __init__(self, upscale_factor: int = 3):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+        self.conv1 = nn.Conv2d(1, 64, 5, padding=2)
+        self.conv2 = nn.Conv2d(64, 64, 3, padding=1)
+        self.conv3 = nn.Conv2d(64, 32, 3, padding=1)
+        self.conv4 = nn.Conv2d(32, upscale_factor**2, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pixel_shuffle = nn.PixelShuffle(upscale_factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.conv1(x))
+        x = self.relu(self.conv2(x))
+        x = self.relu(self.conv3(x))
+        return self.pixel_shuffle(self.conv4(x))
+
+
+def build_network(network: str, upscale_factor: int | None) -> nn.Module:
+    """A fresh, untrained network by name ("srcnn" or "espcn")."""
+    if network == "srcnn":
+        return SRCNN(upscale_factor)
+    if network == "espcn":
+        return ESPCN(upscale_factor or 3)
+    raise KeyError(f"unknown network {network!r}")
+
+
+def init_srcnn_as_bicubic(model: SRCNN, noise: float = 1e-4, seed: int = 0) -> None:
+    """Start SRCNN as an exact pass-through of its bicubic input.
+
+    Channels 0-2 of every layer carry the image through (inputs are >= 0, so the
+    ReLUs pass them); the other features start random (He init), and what they add
+    to the output starts ``noise`` small. Training then only adds to bicubic instead
+    of first having to learn it.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for conv in (model.conv1, model.conv2, model.conv3):
+            w = conv.weight
+            fan_in = w.shape[1] * w.shape[2] * w.shape[3]
+            w.copy_(torch.randn(w.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+            conv.bias.zero_()
+            w[:3] = 0.0
+            for c in range(3):
+                w[c, c, w.shape[2] // 2, w.shape[3] // 2] = 1.0
+        model.conv3.weight[:, 3:] = torch.randn(model.conv3.weight[:, 3:].shape, generator=gen) * noise

@@ -1,0 +1,228 @@
+"""Training SRCNN and ESPCN on a folder of images: seedable, resumable, measured."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from .contract import output_size
+from .engines import TorchEngine
+from .evaluation import degrade, gain_over_bicubic, image_paths, load_rgb, split_holdout
+from .imaging import rgb_to_ycbcr, to_float, to_uint8
+from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
+from .weights import save_weights
+
+SRCNN_FACTORS = [round(1.5 + 0.1 * i, 1) for i in range(26)]  # the slider's steps in [1.5, 4]
+
+
+@dataclass
+class TrainConfig:
+    model: str  # "srcnn" or "espcn"
+    data: Path
+    out: Path  # the weights file written at the end, in the official checkpoint layout
+    checkpoint: Path | None = None  # resumable state; default: out + ".ckpt"
+    steps: int = 4000
+    batch: int = 16
+    patch: int = 72  # HR patch side
+    lr: float = 2e-4
+    seed: int = 0
+    val_every: int = 250
+    val_crop: int = 192  # HR centre crop used for the quick validation PSNR
+    holdout_every: int = 8
+    threads: int = 0
+    max_images: int = 0  # 0: all
+    report_factors: list[float] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.data, self.out = Path(self.data), Path(self.out)
+        self.checkpoint = Path(self.checkpoint) if self.checkpoint else self.out.with_suffix(self.out.suffix + ".ckpt")
+
+
+class PatchSampler:
+    """Random HR patches with flips and 90-degree turns, and their bicubic-downscaled LR."""
+
+    def __init__(self, images: list[np.ndarray], rng: np.random.Generator):
+        self.images = [img for img in images]
+        self.rng = rng
+
+    def _crop(self, h: int, w: int) -> np.ndarray:
+        for _ in range(100):
+            img = self.images[self.rng.integers(len(self.images))]
+            if img.shape[0] >= h and img.shape[1] >= w:
+                y = self.rng.integers(img.shape[0] - h + 1)
+                x = self.rng.integers(img.shape[1] - w + 1)
+                patch = img[y : y + h, x : x + w]
+                if self.rng.random() < 0.5:
+                    patch = patch[:, ::-1]
+                if h == w:
+                    patch = np.rot90(patch, self.rng.integers(4))
+                return np.ascontiguousarray(patch)
+        raise ValueError(f"no training image is at least {h}x{w}")
+
+    def sample(self, batch: int, lr_side: int, factor: float) -> tuple[np.ndarray, np.ndarray]:
+        """(LR, HR) uint8 arrays, N x l x l x 3 and N x L x L x 3 with L = output_size(l, factor)."""
+        hr_side = output_size(lr_side, factor)
+        hrs = [self._crop(hr_side, hr_side) for _ in range(batch)]
+        lrs = [np.asarray(Image.fromarray(h).resize((lr_side, lr_side), Image.BICUBIC)) for h in hrs]
+        return np.stack(lrs), np.stack(hrs)
+
+
+def _to_batch(arr: np.ndarray, y_only: bool) -> torch.Tensor:
+    x = arr.astype(np.float32) / 255.0
+    if y_only:
+        x = rgb_to_ycbcr(x)[..., :1]
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def _centre(img: np.ndarray, side: int) -> np.ndarray:
+    y, x = max(0, (img.shape[0] - side) // 2), max(0, (img.shape[1] - side) // 2)
+    return img[y : y + side, x : x + side]
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, log=print):
+        self.config, self.log = config, log
+        c = config
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        torch.manual_seed(c.seed)
+        self.rng = np.random.default_rng(c.seed)
+        random.seed(c.seed)
+        paths = image_paths(c.data)
+        if c.max_images:
+            paths = paths[: c.max_images]
+        if len(paths) < 2:
+            raise ValueError(f"need at least 2 images under {c.data}, found {len(paths)}")
+        train_paths, val_paths = split_holdout(paths, c.holdout_every)
+        self.train_paths, self.val_paths = train_paths, val_paths
+        self.sampler = PatchSampler([to_uint8(load_rgb(p)) for p in train_paths], self.rng)
+        self.val_images = [load_rgb(p) for p in val_paths]
+        if c.model == "srcnn":
+            self.model = SRCNN(upscale_factor=None)
+            init_srcnn_as_bicubic(self.model, seed=c.seed)
+            self.key = "srcnn_dynamic"
+        elif c.model == "espcn":
+            self.model = ESPCN(3)
+            for conv in (self.model.conv1, self.model.conv2, self.model.conv3):
+                torch.nn.init.orthogonal_(conv.weight, torch.nn.init.calculate_gain("relu"))
+            torch.nn.init.orthogonal_(self.model.conv4.weight)
+            self.key = "espcn_x3"
+        else:
+            raise ValueError(f"unknown model {c.model!r}: choose srcnn or espcn")
+        self.optim = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.optim, T_max=c.steps, eta_min=c.lr * 0.05)
+        self.step = 0
+        self.history: list[dict] = []
+        self.seconds = 0.0
+
+    # checkpoints -----------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        path = self.config.checkpoint
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optim": self.optim.state_dict(),
+            "sched": self.sched.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "np_rng": json.dumps(self.rng.bit_generator.state),
+            "history": json.dumps(self.history),
+            "seconds": self.seconds,
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def resume(self) -> bool:
+        path = self.config.checkpoint
+        if not path.exists():
+            return False
+        state = torch.load(path, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        self.sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["torch_rng"])
+        self.rng.bit_generator.state = json.loads(state["np_rng"])
+        self.history = json.loads(state["history"])
+        self.step = int(state["step"])
+        self.seconds = float(state["seconds"])
+        self.log(f"resumed from {path} at step {self.step}")
+        return True
+
+    # training --------------------------------------------------------------------
+    def train_step(self) -> float:
+        c = self.config
+        if c.model == "srcnn":
+            factor = float(self.rng.choice(SRCNN_FACTORS))
+            lr_side = max(8, round(c.patch / factor))
+            lr, hr = self.sampler.sample(c.batch, lr_side, factor)
+            x, y = _to_batch(lr, False), _to_batch(hr, False)
+            pred = self.model(x, torch.tensor([1.0, 1.0, factor, factor]))
+        else:
+            lr, hr = self.sampler.sample(c.batch, c.patch // 3, 3)
+            x, y = _to_batch(lr, True), _to_batch(hr, True)
+            pred = self.model(x)
+        loss = F.mse_loss(pred, y)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim.step()
+        self.sched.step()
+        return loss.item()
+
+    def validate(self, factor: float = 3.0, full: bool = False) -> dict[str, float]:
+        self.model.eval()
+        images = self.val_images if full else [_centre(img, self.config.val_crop) for img in self.val_images]
+        result = gain_over_bicubic(TorchEngine({self.key: self.model}), self.key, images, factor)
+        self.model.train()
+        return result
+
+    def fit(self) -> dict:
+        c = self.config
+        self.model.train()
+        bar = tqdm(total=c.steps, initial=self.step, desc=f"train {c.model}", dynamic_ncols=True)
+        val = self.history[-1] if self.history else {}
+        losses: list[float] = []
+        while self.step < c.steps:
+            start = time.perf_counter()
+            losses.append(self.train_step())
+            self.step += 1
+            self.seconds += time.perf_counter() - start
+            if self.step % c.val_every == 0 or self.step == c.steps:
+                v = self.validate()
+                val = {"step": self.step, "loss": float(np.mean(losses[-c.val_every :])), "psnr_x3": v["model"], "gain_x3": v["gain"]}
+                self.history.append(val)
+                self.save_checkpoint()
+            bar.set_postfix(loss=f"{losses[-1]:.5f}", val_psnr=f"{val.get('psnr_x3', float('nan')):.2f}", gain=f"{val.get('gain_x3', float('nan')):+.2f}")
+            bar.update(1)
+        bar.close()
+        return self.report()
+
+    def report(self) -> dict:
+        c = self.config
+        factors = c.report_factors or ([2.0, 3.0, 4.0] if c.model == "srcnn" else [3.0])
+        table = {str(f): self.validate(f, full=True) for f in factors}
+        provenance = {
+            "model": c.model,
+            "data": str(c.data),
+            "train_images": len(self.train_paths),
+            "validation_images": [p.name for p in self.val_paths],
+            "steps": self.step,
+            "batch": c.batch,
+            "patch": c.patch,
+            "lr": c.lr,
+            "seed": c.seed,
+            "train_seconds": round(self.seconds, 1),
+            "torch": torch.__version__,
+            "validation_psnr_y": table,
+        }
+        save_weights(self.model.state_dict(), c.model, c.out, provenance)
+        return provenance

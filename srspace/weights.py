@@ -1,0 +1,201 @@
+"""Weights: the official checkpoints (download, verify, cache), the bundled ones, and
+one loader that adapts either layout to our networks."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import torch
+from tqdm import tqdm
+
+from .networks import build_network
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+SOURCES = ("auto", "official", "bundled")
+
+
+class WeightsError(RuntimeError):
+    """Weights could not be obtained or do not fit the network; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    network: str
+    url: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def sha256_prefix(self) -> str:
+        """The hex after the last '-' of the file name: the prefix of its SHA-256."""
+        return Path(self.filename).stem.rsplit("-", 1)[-1]
+
+
+OFFICIAL = {
+    "srcnn": Checkpoint(
+        "srcnn",
+        "https://download.openmmlab.com/mmediting/restorers/srcnn/srcnn_x4k915_1x16_1000k_div2k_20200608-4186f232.pth",
+    ),
+    "espcn": Checkpoint("espcn", "https://s3.amazonaws.com/pytorch/test_data/export/superres_epoch100-44c6958e.pth"),
+}
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    network: str
+    state_dict: dict
+    source: str  # "official" or "bundled"
+    path: Path
+    sha256: str
+    note: str = ""  # why this source was used, when it was a fallback
+
+
+def cache_dir() -> Path:
+    """Where downloaded checkpoints live: $SRSPACE_CACHE, else ~/.cache/srspace."""
+    return Path(os.environ.get("SRSPACE_CACHE") or Path.home() / ".cache" / "srspace")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(
+    url: str,
+    dest: Path,
+    sha256_prefix: str,
+    timeout: float = 30.0,
+    retries: int = 3,
+    backoff: float = 1.0,
+    progress: bool = True,
+) -> Path:
+    """Stream ``url`` to ``dest``, verifying that its SHA-256 starts with ``sha256_prefix``.
+
+    The body goes to a temporary file beside ``dest`` and is moved into place only when
+    complete and verified; on any failure nothing is left behind. Connection errors,
+    time-outs, truncated bodies and server errors are retried ``retries`` times; a
+    4xx answer or a hash mismatch is final.
+    """
+    dest = Path(dest)
+    if dest.exists() and sha256_file(dest).startswith(sha256_prefix):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    last_error = ""
+    for attempt in range(1, retries + 1):
+        fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            digest, received = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as out, requests.get(url, stream=True, timeout=timeout) as response:
+                if 400 <= response.status_code < 500:
+                    raise WeightsError(
+                        f"{url} answered HTTP {response.status_code}: the checkpoint is not there. "
+                        "Check the URL, or use --weights bundled."
+                    )
+                response.raise_for_status()
+                expected = int(response.headers.get("Content-Length") or 0)
+                with tqdm(total=expected or None, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                    for chunk in response.iter_content(chunk_size=1 << 16):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+            if expected and received != expected:
+                raise requests.exceptions.ChunkedEncodingError(f"truncated: got {received} of {expected} bytes")
+            if not digest.hexdigest().startswith(sha256_prefix):
+                raise WeightsError(
+                    f"{url} downloaded, but its SHA-256 {digest.hexdigest()[:16]}... does not start with "
+                    f"{sha256_prefix}: the file is corrupt or not the expected checkpoint. Nothing was kept."
+                )
+            os.replace(tmp, dest)
+            return dest
+        except requests.RequestException as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            tmp.unlink(missing_ok=True)
+        if attempt < retries:
+            time.sleep(backoff * attempt)
+    raise WeightsError(
+        f"could not download {url} after {retries} attempts ({last_error}). "
+        "Check your network, or use --weights bundled for the project's own weights."
+    )
+
+
+def adapt_state_dict(obj: dict, network: str) -> dict[str, torch.Tensor]:
+    """Map a checkpoint of either official layout onto our network's keys.
+
+    MMEditing nests the weights in ``state_dict`` with a ``generator.`` prefix; PyTorch's
+    example saves a flat dict. ``module.`` prefixes (DataParallel) are dropped too.
+    """
+    if isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if any(k.startswith("generator.") for k in obj):
+        obj = {k[len("generator.") :]: v for k, v in obj.items() if k.startswith("generator.")}
+    obj = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
+    expected = build_network(network, 3).state_dict()
+    missing = sorted(set(expected) - set(obj))
+    unexpected = sorted(set(obj) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(f"checkpoint does not fit {network}: missing {missing}, unexpected {unexpected}")
+    for key, value in expected.items():
+        if tuple(obj[key].shape) != tuple(value.shape):
+            raise WeightsError(f"checkpoint does not fit {network}: {key} is {tuple(obj[key].shape)}, expected {tuple(value.shape)}")
+    return {k: obj[k].float() for k in expected}
+
+
+def load_checkpoint(path: Path, network: str) -> dict[str, torch.Tensor]:
+    """Load any supported checkpoint file safely (``weights_only=True``) and adapt it."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, pickle.UnpicklingError) as exc:
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({exc}); delete it and try again.") from exc
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state_dict")
+    return adapt_state_dict(obj, network)
+
+
+def save_weights(state_dict: dict, network: str, path: Path, provenance: dict) -> None:
+    """Save trained weights in the official layout of ``network``, provenance beside them (.json)."""
+    tensors = {k: v.detach().clone() for k, v in state_dict.items()}
+    obj = {"state_dict": {f"generator.{k}": v for k, v in tensors.items()}} if network == "srcnn" else tensors
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(obj, path)
+    path.with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
+
+
+def bundled_path(network: str) -> Path:
+    return BUNDLED_DIR / f"{network}.pth"
+
+
+def resolve(network: str, source: str = "auto", checkpoint: Checkpoint | None = None, log=print, **download_args) -> LoadedWeights:
+    """Weights for ``network`` from ``source``: "official" (download or cache), "bundled"
+    (shipped with the project) or "auto" (official, else bundled, saying why)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown weights source {source!r}; choose one of {SOURCES}")
+    if source in ("official", "auto"):
+        ckpt = checkpoint or OFFICIAL[network]
+        try:
+            path = download(ckpt.url, cache_dir() / ckpt.filename, ckpt.sha256_prefix, **download_args)
+            return LoadedWeights(network, load_checkpoint(path, network), "official", path, sha256_file(path))
+        except WeightsError as exc:
+            if source == "official":
+                raise
+            note = f"official {network} weights unavailable ({exc}); using the bundled weights"
+            log(note)
+    path = bundled_path(network)
+    if not path.exists():
+        raise WeightsError(f"bundled weights {path} are missing; train them with train.py or restore them from git")
+    return LoadedWeights(network, load_checkpoint(path, network), "bundled", path, sha256_file(path), note if source == "auto" else "")

@@ -1,0 +1,95 @@
+"""The exported graphs: contract, parity with PyTorch, the run-time factor, the manifest, self-repair."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from srspace.contract import FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, factor_tensor_value, output_size
+from srspace.engines import PROVIDERS, session_options
+from srspace.export import export_all, parity_input, read_manifest, stale_reason
+from srspace.weights import sha256_file
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+@pytest.mark.parametrize("batch,height,width", [(1, 45, 29), (2, 13, 40)])
+def test_onnx_runtime_matches_pytorch(key, batch, height, width, ort_engine, torch_engine):
+    spec = MODELS[key]
+    x = parity_input(spec, batch, height, width, seed=7)
+    for factor in (2.7, 3.0) if spec.dynamic else (None,):
+        expected = torch_engine.run(key, x, factor)
+        actual = ort_engine.run(key, x, factor)
+        assert actual.shape == expected.shape
+        np.testing.assert_allclose(actual, expected, rtol=PARITY_RTOL, atol=PARITY_ATOL)
+
+
+def test_one_dynamic_file_serves_any_factor(models_dir):
+    path = models_dir / MODELS["srcnn_dynamic"].filename
+    model = onnx.load(str(path))
+    resize = [n for n in model.graph.node if n.op_type == "Resize"]
+    assert resize and resize[0].input[2] == FACTOR_NAME, "Resize scales must be the factor graph input"
+    session = ort.InferenceSession(str(path), session_options(), providers=PROVIDERS)
+    x = np.random.default_rng(0).random((1, 3, 37, 53), dtype=np.float32)
+    out2 = session.run(None, {"input": x, FACTOR_NAME: factor_tensor_value(2.0)})[0]
+    out4 = session.run(None, {"input": x, FACTOR_NAME: factor_tensor_value(4.0)})[0]
+    assert out2.shape == (1, 3, 74, 106)
+    assert out4.shape == (1, 3, 148, 212)
+
+
+def test_size_rule_is_what_both_engines_do(ort_engine, torch_engine):
+    # float32 product, floored: 90 x 1.3 gives 116 where exact decimal arithmetic says 117
+    assert output_size(90, 1.3) == 116
+    assert output_size(37, 2.5) == 92
+    x = parity_input(MODELS["srcnn_dynamic"], 1, 37, 53)
+    for factor in np.round(np.arange(1.0, 4.01, 0.1), 1):
+        want = (1, 3, output_size(37, factor), output_size(53, factor))
+        assert ort_engine.run("srcnn_dynamic", x[:, :, :, :], factor).shape == want
+        assert torch_engine.run("srcnn_dynamic", x, factor).shape == want
+
+
+def test_batch_height_width_are_dynamic(models_dir):
+    for key, spec in MODELS.items():
+        model = onnx.load(str(models_dir / spec.filename))
+        dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+        assert dims[0] and dims[2] and dims[3], f"{key} input dims {dims}"
+        assert [i.name for i in model.graph.input] == list(spec.input_names)
+        assert [o.name for o in model.graph.output] == ["output"]
+
+
+def test_manifest_records_files_weights_and_parity(models_dir):
+    manifest = read_manifest(models_dir)
+    assert set(manifest["models"]) == set(MODELS)
+    for key, entry in manifest["models"].items():
+        assert entry["sha256"] == sha256_file(models_dir / MODELS[key].filename)
+        assert entry["weights"]["source"] in ("official", "bundled") and len(entry["weights"]["sha256"]) == 64
+        assert entry["opset"] >= 18
+        cases = entry["parity"]["cases"]
+        assert cases and all(c["max_abs_diff"] <= PARITY_ATOL + PARITY_RTOL for c in cases)
+        assert entry["parity"]["rtol"] == PARITY_RTOL and entry["parity"]["atol"] == PARITY_ATOL
+    factors = {c["case"].split("@ ")[-1] for c in manifest["models"]["srcnn_dynamic"]["parity"]["cases"]}
+    assert {"1.0", "1.5", "2.0", "2.5", "3.0", "3.3", "4.0"} <= factors
+
+
+def test_corrupt_model_is_detected_and_rebuilt(models_dir, tmp_path):
+    work = tmp_path / "models"
+    shutil.copytree(models_dir, work)
+    assert stale_reason(work) is None
+    target = work / MODELS["espcn_x3"].filename
+    target.write_bytes(target.read_bytes()[:1000])
+    assert "espcn_x3.onnx" in stale_reason(work)
+    export_all(work, weights="bundled", log=lambda *_: None)
+    assert stale_reason(work) is None
+    assert sha256_file(target) == read_manifest(work)["models"]["espcn_x3"]["sha256"]
+    onnx.checker.check_model(str(target), full_check=True)
+
+
+def test_fresh_export_is_a_quick_no_op(models_dir):
+    before = {p.name: p.stat().st_mtime_ns for p in models_dir.iterdir()}
+    messages = []
+    export_all(models_dir, weights="bundled", log=messages.append)
+    assert messages == [f"models in {models_dir} are up to date"]
+    assert {p.name: p.stat().st_mtime_ns for p in models_dir.iterdir()} == before
+    assert (models_dir / MANIFEST_NAME).exists()

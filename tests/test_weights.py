@@ -1,0 +1,159 @@
+"""Weights: downloads against a real HTTP server on 127.0.0.1, checkpoint layouts, fallback."""
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+from srspace.networks import ESPCN, SRCNN
+from srspace.weights import Checkpoint, WeightsError, adapt_state_dict, download, load_checkpoint, resolve
+
+
+def _mmedit_bytes(model: SRCNN) -> bytes:
+    """An SRCNN checkpoint laid out as MMEditing saves it."""
+    obj = {
+        "meta": {"mmedit_version": "0.x", "iter": 1000000},
+        "state_dict": {f"generator.{k}": v for k, v in model.state_dict().items()},
+    }
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    routes: dict = {}
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        kind, body = self.routes.get(self.path, ("missing", b""))
+        if kind == "missing":
+            self.send_error(404)
+            return
+        if kind == "stall":
+            time.sleep(3)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if kind == "truncated":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (the time-out test)
+
+
+@pytest.fixture()
+def server():
+    _Handler.routes = {}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield _Handler.routes, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRSPACE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _publish(routes, base, name_stem, body, kind="ok", prefix=None):
+    prefix = prefix or hashlib.sha256(body).hexdigest()[:8]
+    path = f"/ckpt/{name_stem}-{prefix}.pth"
+    routes[path] = (kind, body)
+    return base + path, prefix
+
+
+def test_official_srcnn_checkpoint_downloads_and_adapts(server, cache):
+    routes, base = server
+    model = SRCNN(None)
+    url, _ = _publish(routes, base, "srcnn_x4k915_1x16_1000k_div2k_20200608", _mmedit_bytes(model))
+    weights = resolve("srcnn", "official", checkpoint=Checkpoint("srcnn", url), progress=False)
+    assert weights.source == "official"
+    assert weights.path.parent == cache and weights.path.name.endswith(".pth")
+    assert set(weights.state_dict) == set(model.state_dict())
+    for key, value in model.state_dict().items():
+        assert torch.equal(weights.state_dict[key], value)
+    assert list(cache.glob("*.part")) == []
+
+
+def test_official_espcn_flat_checkpoint(server, cache):
+    routes, base = server
+    model = ESPCN(3)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    url, _ = _publish(routes, base, "superres_epoch100", buf.getvalue())
+    weights = resolve("espcn", "official", checkpoint=Checkpoint("espcn", url), progress=False)
+    assert torch.equal(weights.state_dict["conv4.weight"], model.conv4.weight)
+
+
+def test_404_is_final_and_leaves_nothing(server, tmp_path):
+    _, base = server
+    with pytest.raises(WeightsError, match="HTTP 404"):
+        download(base + "/ckpt/absent-12345678.pth", tmp_path / "absent.pth", "12345678", retries=3, backoff=0, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_body_is_retried_then_reported(server, tmp_path):
+    routes, base = server
+    url, prefix = _publish(routes, base, "cut", b"x" * 200_000, kind="truncated")
+    with pytest.raises(WeightsError, match="after 2 attempts"):
+        download(url, tmp_path / "cut.pth", prefix, retries=2, backoff=0, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_hash_is_rejected_and_nothing_kept(server, tmp_path):
+    routes, base = server
+    url, _ = _publish(routes, base, "tampered", b"not the real checkpoint", prefix="deadbeef")
+    with pytest.raises(WeightsError, match="does not start with deadbeef"):
+        download(url, tmp_path / "tampered.pth", "deadbeef", backoff=0, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stalled_server_times_out(server, tmp_path):
+    routes, base = server
+    url, prefix = _publish(routes, base, "slow", b"data", kind="stall")
+    start = time.monotonic()
+    with pytest.raises(WeightsError, match="(?i)timed? ?out"):
+        download(url, tmp_path / "slow.pth", prefix, timeout=0.5, retries=2, backoff=0, progress=False)
+    assert time.monotonic() - start < 6
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_falls_back_to_bundled_and_says_why(server, cache):
+    _, base = server
+    notes = []
+    weights = resolve("espcn", "auto", checkpoint=Checkpoint("espcn", base + "/ckpt/gone-0badc0de.pth"),
+                      log=notes.append, retries=1, progress=False)
+    assert weights.source == "bundled"
+    assert "HTTP 404" in weights.note and notes == [weights.note]
+
+
+def test_key_adaptation_rejects_a_foreign_checkpoint():
+    flat = {f"generator.{k}": v for k, v in SRCNN(3).state_dict().items()}
+    assert set(adapt_state_dict({"state_dict": flat}, "srcnn")) == {"conv1.weight", "conv1.bias", "conv2.weight",
+                                                                      "conv2.bias", "conv3.weight", "conv3.bias"}
+    with pytest.raises(WeightsError, match="does not fit espcn"):
+        adapt_state_dict({"state_dict": flat}, "espcn")
+    wrong = dict(ESPCN(2).state_dict())
+    with pytest.raises(WeightsError, match="conv4.weight"):
+        adapt_state_dict(wrong, "espcn")
+
+
+def test_unreadable_checkpoint_file_is_reported(tmp_path):
+    path = tmp_path / "broken.pth"
+    path.write_bytes(b"this is not a zip archive")
+    with pytest.raises(WeightsError, match="not a readable PyTorch checkpoint"):
+        load_checkpoint(path, "srcnn")
