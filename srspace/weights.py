@@ -199,3 +199,11 @@ def resolve(network: str, source: str = "auto", checkpoint: Checkpoint | None = 
     if not path.exists():
         raise WeightsError(f"bundled weights {path} are missing; train them with train.py or restore them from git")
     return LoadedWeights(network, load_checkpoint(path, network), "bundled", path, sha256_file(path), note if source == "auto" else "")
+
+
+def load_recorded(network: str, record: dict) -> dict[str, torch.Tensor]:
+    """The state dict a manifest entry says a model was exported from (cached official or bundled)."""
+    path = cache_dir() / record["file"] if record["source"] == "official" else bundled_path(network)
+    if not path.exists() or sha256_file(path) != record["sha256"]:
+        raise WeightsError(f"the {network} weights the models were exported from ({path}) are gone; run export_models.py --force")
+    return load_checkpoint(path, network)

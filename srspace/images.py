@@ -1,0 +1,149 @@
+"""Image files in and out: decoding with clear errors, and every mode a user may bring.
+
+Gray stays gray, alpha is kept (and upscaled), 16-bit stays 16-bit, EXIF orientation is
+applied, and animations give their first frame, each adjustment reported as a notice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .contract import MAX_FACTOR, MIN_FACTOR, output_size
+
+MIN_SIDE = 8  # pixels; smaller inputs carry too little for a network to work on
+MAX_INPUT_PIXELS = 40_000_000
+MAX_OUTPUT_PIXELS = 25_000_000  # about 6100 x 4100; tiling keeps the server's memory bounded
+
+
+class ImageInputError(ValueError):
+    """The user's image or settings cannot be processed; the message says why and what to do."""
+
+
+@dataclass
+class InputImage:
+    color: np.ndarray  # H x W x C float32 in [0,1], C = 1 (gray) or 3 (RGB)
+    alpha: np.ndarray | None  # H x W x 1 float32 in [0,1], or None
+    sixteen_bit: bool
+    mode: str  # the file's own PIL mode
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return self.color.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.color.shape[1]
+
+
+_GRAY_16 = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.exists():
+        raise ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).")
+    if path.stat().st_size == 0:
+        raise ImageInputError(f"'{path.name}' is an empty file (0 bytes). Upload a real image.")
+    try:
+        img = Image.open(path)
+        if img.width * img.height > MAX_INPUT_PIXELS:
+            raise ImageInputError(
+                f"'{path.name}' is {img.width}x{img.height}; the limit is {MAX_INPUT_PIXELS / 1e6:.0f} MP. Downscale it first."
+            )
+        img.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageInputError(f"'{path.name}' has too many pixels to decode safely. Downscale it first.") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageInputError(
+            f"'{path.name}' is not an image that can be read (whatever its name says). Upload a PNG, JPEG, WebP, BMP or TIFF."
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageInputError(f"'{path.name}' is damaged or truncated and cannot be decoded ({exc}).") from exc
+    return img
+
+
+def load_image(path: str | Path) -> InputImage:
+    """Decode an image file into color and alpha planes, or raise ImageInputError."""
+    path = Path(path) if path else Path("")
+    if not str(path) or path.is_dir():
+        raise ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).")
+    img = _open(path)
+    notices = []
+    if getattr(img, "n_frames", 1) > 1:
+        notices.append(f"Animated image with {img.n_frames} frames: only the first frame was upscaled.")
+        img.seek(0)
+    orientation = img.getexif().get(0x0112, 1)
+    if orientation != 1:
+        img = ImageOps.exif_transpose(img)
+        notices.append(f"EXIF orientation {orientation} applied.")
+    mode = img.mode
+    alpha = None
+    sixteen = False
+    if mode in _GRAY_16:
+        arr = np.asarray(img, dtype=np.float64)
+        sixteen = arr.max() > 255 or mode != "I"
+        color = (arr / (65535.0 if sixteen else 255.0)).clip(0, 1)[..., None]
+    elif mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        color = (arr / max(float(arr.max()), 1.0)).clip(0, 1)[..., None]
+        sixteen = True
+    else:
+        has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
+        gray = mode in ("1", "L", "LA", "La") or (mode in ("P", "PA") and _palette_is_gray(img))
+        target = ("LA" if gray else "RGBA") if has_alpha else ("L" if gray else "RGB")
+        arr = np.asarray(img.convert(target), dtype=np.float64) / 255.0
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        color, alpha = (arr[..., :-1], arr[..., -1:]) if has_alpha else (arr, None)
+    if min(color.shape[:2]) < MIN_SIDE:
+        raise ImageInputError(
+            f"The image is {color.shape[1]}x{color.shape[0]} pixels; it must be at least {MIN_SIDE}x{MIN_SIDE}."
+        )
+    return InputImage(
+        color=color.astype(np.float32),
+        alpha=None if alpha is None else alpha.astype(np.float32),
+        sixteen_bit=sixteen,
+        mode=mode,
+        notices=notices,
+    )
+
+
+def _palette_is_gray(img: Image.Image) -> bool:
+    rgb = np.asarray(img.convert("RGB"))
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
+def check_factor(factor) -> tuple[float, list[str]]:
+    """A valid factor (two decimals at most) and any notice about adjusting it."""
+    try:
+        value = float(factor)
+    except (TypeError, ValueError) as exc:
+        raise ImageInputError(f"The factor must be a number between {MIN_FACTOR:g} and {MAX_FACTOR:g}, not {factor!r}.") from exc
+    if not MIN_FACTOR <= value <= MAX_FACTOR:
+        raise ImageInputError(f"The factor must be between {MIN_FACTOR:g} and {MAX_FACTOR:g}; got {value:g}.")
+    rounded = round(value, 2)
+    notices = [f"Factor {value:g} rounded to {rounded:g} (steps of 0.01)."] if rounded != value else []
+    return rounded, notices
+
+
+def check_output_size(height: int, width: int, factor: float, limit: int = MAX_OUTPUT_PIXELS) -> tuple[int, int]:
+    """The output (H, W), or ImageInputError when it would exceed ``limit`` pixels."""
+    out_h, out_w = output_size(height, factor), output_size(width, factor)
+    if out_h * out_w > limit:
+        raise ImageInputError(
+            f"{width}x{height} at x{factor:g} would be {out_w}x{out_h} = {out_h * out_w / 1e6:.1f} MP, over the "
+            f"{limit / 1e6:.0f} MP limit. Choose a smaller factor or a smaller image."
+        )
+    return out_h, out_w
+
+
+def to_pil(color: np.ndarray, alpha: np.ndarray | None = None, sixteen_bit: bool = False) -> Image.Image:
+    """Float planes in [0,1] (clipped) back to a PIL image of the matching mode."""
+    if sixteen_bit and color.shape[2] == 1 and alpha is None:
+        return Image.fromarray((np.clip(color[..., 0], 0, 1) * 65535.0 + 0.5).astype(np.uint16))
+    planes = color if alpha is None else np.concatenate([color, alpha], axis=2)
+    data = (np.clip(planes, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA

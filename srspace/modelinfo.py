@@ -1,0 +1,52 @@
+"""What the Models tab shows about each ONNX file."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from .contract import MODELS
+
+
+def graph_stats(path: Path) -> dict:
+    """Operator counts and parameter count of an ONNX file."""
+    model = onnx.load(str(path))
+    ops = Counter(node.op_type for node in model.graph.node)
+    params = sum(int(np.prod(init.dims)) for init in model.graph.initializer)
+    return {"ops": dict(sorted(ops.items())), "params": params}
+
+
+def _dims(values: list[dict]) -> str:
+    return "<br>".join(f"`{v['name']}`: {v['dtype']} [{', '.join(str(d) for d in v['shape'])}]" for v in values)
+
+
+def model_card(models_dir: Path, key: str, entry: dict) -> str:
+    """Markdown describing one exported model from its file and manifest entry."""
+    spec = MODELS[key]
+    stats = graph_stats(Path(models_dir) / spec.filename)
+    weights = entry["weights"]
+    cases = entry["parity"]["cases"]
+    parity_rows = "\n".join(f"| {c['case']} | {c['max_abs_diff']:.2e} |" for c in cases)
+    note = f"<br>{weights['note']}" if weights.get("note") else ""
+    return f"""### `{key}`: {spec.title}
+{spec.description}
+
+| | |
+|---|---|
+| inputs | {_dims(entry['inputs'])} |
+| outputs | {_dims(entry['outputs'])} |
+| opset | {entry['opset']} |
+| operators | {', '.join(f'{op} x{n}' for op, n in stats['ops'].items())} |
+| parameters | {stats['params']:,} |
+| file | `{spec.filename}`, {entry['bytes'] / 1024:.1f} KiB |
+| sha256 | `{entry['sha256']}` |
+| weights | {weights['source']}: `{weights['file']}` (sha256 `{weights['sha256'][:16]}…`){note} |
+
+Export parity, ONNX Runtime vs PyTorch (rtol {entry['parity']['rtol']:g}, atol {entry['parity']['atol']:g}):
+
+| case | max abs diff |
+|---|---|
+{parity_rows}
+"""

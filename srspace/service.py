@@ -1,0 +1,151 @@
+"""What the app does, without the UI: upscale an image file, compare the two engines.
+
+One ``Upscaler`` is built at start (sessions and modules loaded once) and serves every
+request; all per-request data stays in locals and return values.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from .contract import BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL
+from .engines import OrtEngine, TorchEngine
+from .export import read_manifest
+from .images import ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
+from .metrics import psnr
+from .pipeline import bicubic, network_factor, resize_to, upscale_array
+
+COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
+ENGINES = ("onnxruntime", "pytorch")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class UpscaleResult:
+    image: Image.Image
+    baseline: Image.Image  # bicubic at the same size, for the before/after view
+    seconds: float
+    engine: str
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompareResult:
+    ort_image: Image.Image
+    torch_image: Image.Image
+    heatmap: Image.Image
+    stats: dict[str, float | str | bool]
+
+
+def check_key(key: str) -> str:
+    if key not in CHOICES:
+        raise ImageInputError(f"Unknown model {key!r}; choose one of: {', '.join(CHOICES)}.")
+    return key
+
+
+def factor_notice(key: str, factor: float) -> list[str]:
+    spec = MODELS.get(key)
+    if spec and spec.fixed_factor and factor != spec.fixed_factor:
+        return [f"{key} upscales x{spec.fixed_factor} by the network; the result was then resized bicubically to x{factor:g}."]
+    return []
+
+
+def heatmap(diff: np.ndarray) -> tuple[Image.Image, float]:
+    """|a - b| (H x W x C) as an 'inferno'-like colour map scaled so the largest difference is brightest."""
+    mag = diff.max(axis=2)
+    peak = float(mag.max())
+    t = mag / peak if peak > 0 else mag
+    anchors = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
+    pos = t * (len(anchors) - 1)
+    lo = np.clip(np.floor(pos).astype(int), 0, len(anchors) - 2)
+    frac = (pos - lo)[..., None]
+    rgb = anchors[lo] * (1 - frac) + anchors[lo + 1] * frac
+    return Image.fromarray(rgb.astype(np.uint8)), peak
+
+
+class Upscaler:
+    """The models, loaded once: ONNX Runtime sessions and their PyTorch twins."""
+
+    def __init__(self, models_dir: Path = MODELS_DIR, threads: int | None = None):
+        from .weights import load_recorded
+
+        manifest = read_manifest(models_dir)
+        if manifest is None:
+            raise FileNotFoundError(f"no models in {models_dir}: run export_models.py")
+        self.manifest = manifest
+        self.engines = {
+            "onnxruntime": OrtEngine(models_dir, threads=threads),
+            "pytorch": TorchEngine.from_state_dicts(
+                {MODELS[k].network: load_recorded(MODELS[k].network, e["weights"]) for k, e in manifest["models"].items()}
+            ),
+        }
+
+    def prepare(self, path, key: str, factor, limit: int) -> tuple[InputImage, float, list[str]]:
+        check_key(key)
+        img = load_image(path)
+        factor, notices = check_factor(factor)
+        check_output_size(img.height, img.width, factor, limit)
+        return img, factor, img.notices + notices + factor_notice(key, factor)
+
+    def upscale(self, path, key: str, factor, engine: str = "onnxruntime", progress: Progress | None = None,
+                limit: int | None = None) -> UpscaleResult:
+        from .images import MAX_OUTPUT_PIXELS
+
+        img, factor, notices = self.prepare(path, key, factor, limit or MAX_OUTPUT_PIXELS)
+        start = time.perf_counter()
+        out = upscale_array(self.engines[engine], key, img.color, factor, progress=progress)
+        seconds = time.perf_counter() - start
+        alpha = None if img.alpha is None else resize_to(bicubic(img.alpha, factor), out.shape[:2])
+        base = upscale_array(None, BICUBIC_KEY, img.color, factor)
+        if img.alpha is not None:
+            notices.append("Transparency kept: the alpha channel was upscaled bicubically.")
+        return UpscaleResult(
+            image=to_pil(out, alpha, img.sixteen_bit),
+            baseline=to_pil(base, alpha, img.sixteen_bit),
+            seconds=seconds,
+            engine="bicubic (PyTorch)" if key == BICUBIC_KEY else engine,
+            notices=notices,
+        )
+
+    def compare(self, path, key: str, factor, runs: int = 3, progress: Progress | None = None) -> CompareResult:
+        if key not in MODELS:
+            raise ImageInputError(f"Compare runs an ONNX model; choose one of: {', '.join(MODELS)}.")
+        img, factor, _ = self.prepare(path, key, factor, COMPARE_MAX_OUTPUT_PIXELS)
+        x = img.color
+        outputs, medians = {}, {}
+        for i, name in enumerate(ENGINES):
+            times = []
+            for r in range(runs):
+                start = time.perf_counter()
+                outputs[name] = upscale_array(self.engines[name], key, x, factor)
+                times.append(time.perf_counter() - start)
+                if progress:
+                    progress(i * runs + r + 1, len(ENGINES) * runs)
+            medians[name] = statistics.median(times)
+        a, b = outputs["onnxruntime"], outputs["pytorch"]
+        diff = np.abs(a - b)
+        heat, peak = heatmap(diff)
+        passed = bool(np.allclose(a, b, rtol=PARITY_RTOL, atol=PARITY_ATOL))
+        stats = {
+            "model": key,
+            "factor": factor,
+            "network factor": network_factor(key, factor),
+            "output": f"{a.shape[1]}x{a.shape[0]}",
+            "max abs diff": float(diff.max()),
+            "mean abs diff": float(diff.mean()),
+            "PSNR between engines (dB)": psnr(np.clip(a, 0, 1), np.clip(b, 0, 1)),
+            f"within rtol={PARITY_RTOL:g}, atol={PARITY_ATOL:g}": passed,
+            "ONNX Runtime median (ms)": medians["onnxruntime"] * 1000,
+            "PyTorch median (ms)": medians["pytorch"] * 1000,
+            "speed-up (PyTorch / ORT)": medians["pytorch"] / medians["onnxruntime"],
+            "runs": runs,
+            "heat map peak": peak,
+        }
+        return CompareResult(to_pil(a), to_pil(b), heat, stats)

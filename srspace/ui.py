@@ -1,0 +1,152 @@
+"""The Gradio interface: thin wiring from components to ``srspace.service``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from .contract import BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT
+from .images import MAX_OUTPUT_PIXELS, ImageInputError
+from .modelinfo import model_card
+from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
+
+EXAMPLES_DIR = ROOT / "examples"
+PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
+
+MODEL_LABELS = {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"}
+
+FACTOR_HELP = {
+    "dynamic": "The network upsamples by exactly this factor (one ONNX file, factor as a graph input).",
+    "fixed": "This network always upsamples x3; the result is then resized bicubically to the chosen factor.",
+    BICUBIC_KEY: "Plain bicubic interpolation at this factor: the baseline the networks are measured against.",
+}
+
+
+class UploadedImage(gr.Image):
+    """gr.Image that hands the raw upload path to our decoder.
+
+    Gradio's own preprocessing opens the file with PIL, and an exception there reaches an
+    API client as an opaque error; ``srspace.images`` turns every bad file into a message.
+    """
+
+    is_template = True  # the front end is gr.Image's
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
+def factor_help(key: str) -> str:
+    if key == BICUBIC_KEY:
+        return FACTOR_HELP[BICUBIC_KEY]
+    return FACTOR_HELP["dynamic" if MODELS[key].dynamic else "fixed"]
+
+
+def preview(img: Image.Image) -> Image.Image:
+    if max(img.size) <= PREVIEW_SIDE:
+        return img
+    small = img.copy()
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.BICUBIC)
+    return small
+
+
+def _tracker(progress: gr.Progress, what: str):
+    def update(done: int, total: int) -> None:
+        progress(done / total, desc=f"{what}: {done}/{total}")
+
+    return update
+
+
+def _user_error(exc: Exception) -> gr.Error:
+    return gr.Error(str(exc), title="Cannot process this image")
+
+
+def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
+    def upscale(image, model, factor, progress=gr.Progress()):
+        try:
+            result = upscaler.upscale(image, model, factor, progress=_tracker(progress, "tiles"))
+        except ImageInputError as exc:
+            raise _user_error(exc) from exc
+        w, h = result.image.size
+        lines = [f"**{w}×{h}** ({result.image.mode}) in **{result.seconds * 1000:.0f} ms** on **{result.engine}**."]
+        lines += [f"- {n}" for n in result.notices]
+        return result.image, (preview(result.baseline), preview(result.image)), "\n".join(lines)
+
+    def compare(image, model, factor, progress=gr.Progress()):
+        try:
+            result = upscaler.compare(image, model, factor, progress=_tracker(progress, "runs"))
+        except ImageInputError as exc:
+            raise _user_error(exc) from exc
+        rows = [[k, f"{v:.3g}" if isinstance(v, float) else str(v)] for k, v in result.stats.items()]
+        return result.ort_image, result.torch_image, result.heatmap, rows
+
+    manifest = upscaler.manifest
+    examples = [
+        [str(EXAMPLES_DIR / name), key, factor]
+        for name, key, factor in (
+            ("astronaut_face.png", "srcnn_dynamic", 2.5),
+            ("text.png", "espcn_x3", 3.0),
+            ("brick.png", "srcnn_x3", 3.0),
+            ("chelsea.png", "srcnn_dynamic", 4.0),
+            ("coffee.png", "espcn_x3", 2.0),
+            ("rocket.png", "bicubic", 3.0),
+        )
+        if (EXAMPLES_DIR / name).exists()
+    ]
+    choices = [(MODEL_LABELS[k], k) for k in CHOICES]
+    onnx_choices = [(MODEL_LABELS[k], k) for k in MODELS]
+
+    with gr.Blocks(title="Super-resolution: PyTorch → ONNX → ONNX Runtime") as demo:
+        gr.Markdown(
+            "# Super-resolution: PyTorch → ONNX → ONNX Runtime\n"
+            "SRCNN and ESPCN exported from PyTorch to ONNX, proven equal to PyTorch, served by ONNX Runtime. "
+            f"Results download as lossless PNG; outputs up to {MAX_OUTPUT_PIXELS / 1e6:.0f} MP, processed in tiles."
+        )
+        with gr.Tab("Upscale", id="upscale"):
+            with gr.Row():
+                with gr.Column():
+                    image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="upscale-input")
+                    model = gr.Dropdown(choices, value="srcnn_dynamic", label="Model")
+                    factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
+                    help_text = gr.Markdown(factor_help("srcnn_dynamic"))
+                    run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
+                with gr.Column():
+                    result = gr.Image(label="Result (PNG)", type="pil", format="png", interactive=False,
+                                      buttons=["download", "fullscreen"], elem_id="upscale-output")
+                    slider = gr.ImageSlider(label="Bicubic ◀▶ model", type="pil", format="png", interactive=False)
+                    info = gr.Markdown(elem_id="upscale-info")
+            run.click(upscale, [image, model, factor], [result, slider, info], api_name="upscale")
+            model.change(factor_help, model, help_text, api_visibility="private")
+            gr.Examples(examples, inputs=[image, model, factor], outputs=[result, slider, info], fn=upscale,
+                        run_on_click=True, cache_examples=False, label="Gallery (click one to run it)",
+                        api_visibility="private")
+
+        with gr.Tab("PyTorch vs ONNX Runtime", id="compare"):
+            gr.Markdown(
+                "The same image, model and factor through PyTorch eager and ONNX Runtime: the tutorials' "
+                "*compare torch_out with ort_outs*, made visible. Each engine runs 3 times; the table gives the median. "
+                f"Outputs up to {COMPARE_MAX_OUTPUT_PIXELS / 1e6:.0f} MP."
+            )
+            with gr.Row():
+                with gr.Column():
+                    c_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"])
+                    c_model = gr.Dropdown(onnx_choices, value="srcnn_dynamic", label="Model")
+                    c_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor")
+                    c_run = gr.Button("Compare", variant="primary")
+                c_table = gr.Dataframe(headers=["measure", "value"], label="Comparison", interactive=False)
+            with gr.Row():
+                c_ort = gr.Image(label="ONNX Runtime", type="pil", format="png", interactive=False)
+                c_torch = gr.Image(label="PyTorch", type="pil", format="png", interactive=False)
+                c_heat = gr.Image(label="|ORT − PyTorch|, amplified (brightest = max diff)", type="pil", format="png", interactive=False)
+            gr.Examples(examples[:3], inputs=[c_image, c_model, c_factor], label="Gallery")
+            c_run.click(compare, [c_image, c_model, c_factor], [c_ort, c_torch, c_heat, c_table], api_name="compare")
+
+        with gr.Tab("Models", id="models"):
+            created = manifest.get("created", "?")
+            gr.Markdown(f"Exported {created} with torch {manifest.get('torch')}, onnx {manifest.get('onnx')}, "
+                        f"onnxruntime {manifest.get('onnxruntime')}.")
+            for key, entry in manifest["models"].items():
+                gr.Markdown(model_card(models_dir, key, entry))
+                gr.File(value=str(Path(models_dir) / MODELS[key].filename), label=f"Download {MODELS[key].filename}",
+                        interactive=False)
+    return demo
