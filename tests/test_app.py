@@ -1,0 +1,102 @@
+"""The app: each tab's handler, and the real server driven through gradio_client."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from srspace.contract import MODELS, PARITY_ATOL, output_size
+from srspace.modelinfo import model_card
+from srspace.service import Upscaler
+from srspace.ui import EXAMPLES_DIR, build_demo, factor_help
+
+FACE = EXAMPLES_DIR / "astronaut_face.png"
+
+
+@pytest.fixture(scope="module")
+def upscaler(models_dir):
+    return Upscaler(models_dir)
+
+
+def test_upscale_handler_every_model(upscaler):
+    w, h = Image.open(FACE).size
+    for key in ("srcnn_dynamic", "srcnn_x3", "espcn_x3", "bicubic"):
+        result = upscaler.upscale(FACE, key, 2.5)
+        assert result.image.size == (output_size(w, 2.5), output_size(h, 2.5)) == result.baseline.size
+        assert result.image.mode == "RGB" and result.seconds > 0
+        differs = np.abs(np.asarray(result.image, float) - np.asarray(result.baseline, float)).mean()
+        assert (differs == 0) == (key == "bicubic"), key
+    fixed = upscaler.upscale(FACE, "srcnn_x3", 2.5)
+    assert any("x3 by the network" in n for n in fixed.notices)
+
+
+def test_onnx_runtime_and_pytorch_agree_on_a_whole_image(upscaler):
+    ort_out = upscaler.upscale(FACE, "espcn_x3", 3.0, engine="onnxruntime").image
+    torch_out = upscaler.upscale(FACE, "espcn_x3", 3.0, engine="pytorch").image
+    assert np.abs(np.asarray(ort_out, int) - np.asarray(torch_out, int)).max() <= 1
+
+
+def test_compare_handler(upscaler):
+    result = upscaler.compare(FACE, "srcnn_dynamic", 2.0, runs=2)
+    stats = result.stats
+    assert stats["max abs diff"] < 1e-3 and stats["mean abs diff"] <= stats["max abs diff"]
+    assert stats["within rtol=0.001, atol=1e-05"] is True
+    assert stats["PSNR between engines (dB)"] > 80
+    assert stats["ONNX Runtime median (ms)"] > 0 and stats["PyTorch median (ms)"] > 0
+    assert result.ort_image.size == result.torch_image.size == result.heatmap.size == (200, 220)
+
+
+def test_models_tab_cards(upscaler, models_dir):
+    for key, entry in upscaler.manifest["models"].items():
+        card = model_card(models_dir, key, entry)
+        convs = 3 if MODELS[key].network == "srcnn" else 4
+        assert entry["sha256"] in card and f"Conv x{convs}" in card and "parameters" in card
+        assert ("Resize" in card) == (MODELS[key].network == "srcnn")
+    assert "always upsamples x3" in factor_help("espcn_x3") and "exactly this factor" in factor_help("srcnn_dynamic")
+
+
+def test_api_endpoints_are_named_and_ordered(upscaler, models_dir):
+    demo = build_demo(upscaler, models_dir)
+    info = demo.get_api_info()["named_endpoints"]
+    assert set(info) >= {"/upscale", "/compare"}
+    for name in ("/upscale", "/compare"):
+        assert [p["parameter_name"] for p in info[name]["parameters"]] == ["image", "model", "factor"]
+
+
+# --- end to end: the real server on a free local port ------------------------------------------
+
+def test_client_upscale_gallery_image(app_server):
+    client = Client(app_server, verbose=False)
+    image, pair, info = client.predict(handle_file(str(FACE)), "srcnn_dynamic", 2.5, api_name="/upscale")
+    w, h = Image.open(FACE).size
+    out = Image.open(image)
+    assert out.format == "PNG" and out.size == (output_size(w, 2.5), output_size(h, 2.5)) == (250, 275)
+    assert len(pair) == 2 and "250×275" in info
+
+
+def test_client_compare(app_server):
+    client = Client(app_server, verbose=False)
+    ort_img, torch_img, heat, table = client.predict(handle_file(str(FACE)), "espcn_x3", 3.0, api_name="/compare")
+    rows = dict(table["data"])
+    assert rows["within rtol=0.001, atol=1e-05"] == "True"
+    assert float(rows["max abs diff"]) <= PARITY_ATOL * 10
+    assert Image.open(ort_img).size == (300, 330)
+
+
+@pytest.mark.parametrize("content,message", [(b"not an image at all", "not an image"), (b"", "empty file")])
+def test_client_gets_a_message_for_a_bad_file(app_server, tmp_path, content, message):
+    bad = tmp_path / "photo.png"
+    bad.write_bytes(content)
+    client = Client(app_server, verbose=False)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(bad)), "srcnn_dynamic", 2.0, api_name="/upscale")
+
+
+def test_client_gets_a_message_for_a_tiny_image(app_server, tmp_path):
+    dot = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1)).save(dot)
+    client = Client(app_server, verbose=False)
+    with pytest.raises(AppError, match="at least 8x8"):
+        client.predict(handle_file(str(dot)), "srcnn_dynamic", 2.0, api_name="/compare")
