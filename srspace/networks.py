@@ -6,6 +6,8 @@ super-resolution example (conv1..conv4).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,6 +51,42 @@ def bicubic_resize_by(x: torch.Tensor, factor: float) -> torch.Tensor:
     return bicubic_resize(x, torch.tensor([1.0, 1.0, factor, factor], dtype=torch.float32))
 
 
+def cubic_weight(t: float, a: float = -0.75) -> float:
+    """The bicubic convolution kernel (Keys), with PyTorch's a = -0.75."""
+    t = abs(t)
+    if t <= 1:
+        return (a + 2) * t**3 - (a + 3) * t**2 + 1
+    if t < 2:
+        return a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a
+    return 0.0
+
+
+class BicubicUpsample(nn.Module):
+    """Bicubic upsampling by an integer factor, exactly as PyTorch's (align_corners=False):
+    replicate-pad 2, a depthwise 5x5 conv giving each of the f*f output phases, DepthToSpace.
+
+    Output pixel f*i + r samples input coordinate i + (r + 0.5)/f - 0.5, so each phase is a
+    fixed 5-tap filter per axis, and edge replication is PyTorch's index clamping. ONNX
+    Runtime runs this multithreaded, where its cubic Resize is single-threaded and slower.
+    """
+
+    def __init__(self, factor: int, channels: int = 3):
+        super().__init__()
+        self.factor, self.channels = factor, channels
+        taps = torch.zeros(factor, 5, dtype=torch.float64)
+        for r in range(factor):
+            x = (r + 0.5) / factor - 0.5
+            base = math.floor(x)
+            for k in range(-1, 3):
+                taps[r, base + k + 2] = cubic_weight(x - (base + k))
+        phases = torch.einsum("yi,xj->yxij", taps, taps).reshape(factor * factor, 1, 5, 5)
+        self.register_buffer("weight", phases.repeat(channels, 1, 1, 1).float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (2, 2, 2, 2), mode="replicate")
+        return F.pixel_shuffle(F.conv2d(x, self.weight, groups=self.channels), self.factor)
+
+
 class SRCNN(nn.Module):
     """SRCNN 9-1-5 (Dong et al. 2014): bicubic upsample, then three convolutions.
 
@@ -62,13 +100,14 @@ class SRCNN(nn.Module):
         self.conv2 = nn.Conv2d(channels[1], channels[2], kernel_sizes[1], padding=kernel_sizes[1] // 2)
         self.conv3 = nn.Conv2d(channels[2], channels[3], kernel_sizes[2], padding=kernel_sizes[2] // 2)
         self.relu = nn.ReLU()
+        self.upsampler = BicubicUpsample(upscale_factor, channels[0]) if upscale_factor else None
 
     def upsample(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
         if self.upscale_factor is None:
             if factor is None:
                 raise ValueError("this SRCNN takes its factor at run time: pass factor=[1, 1, s, s]")
             return bicubic_resize(x, factor)
-        return F.interpolate(x, scale_factor=self.upscale_factor, mode="bicubic", align_corners=False)
+        return self.upsampler(x)
 
     def refine(self, x: torch.Tensor) -> torch.Tensor:
         """The three convolutions, at output resolution."""

@@ -76,7 +76,7 @@ class PatchSampler:
         return np.stack(lrs), np.stack(hrs)
 
 
-def _to_batch(arr: np.ndarray, y_only: bool) -> torch.Tensor:
+def to_batch(arr: np.ndarray, y_only: bool) -> torch.Tensor:
     x = arr.astype(np.float32) / 255.0
     if y_only:
         x = rgb_to_ycbcr(x)[..., :1]
@@ -165,11 +165,11 @@ class Trainer:
             factor = float(self.rng.choice(SRCNN_FACTORS))
             lr_side = max(8, round(c.patch / factor))
             lr, hr = self.sampler.sample(c.batch, lr_side, factor)
-            x, y = _to_batch(lr, False), _to_batch(hr, False)
+            x, y = to_batch(lr, False), to_batch(hr, False)
             pred = self.model(x, torch.tensor([1.0, 1.0, factor, factor]))
         else:
             lr, hr = self.sampler.sample(c.batch, c.patch // 3, 3)
-            x, y = _to_batch(lr, True), _to_batch(hr, True)
+            x, y = to_batch(lr, True), to_batch(hr, True)
             pred = self.model(x)
         loss = F.mse_loss(pred, y)
         self.optim.zero_grad(set_to_none=True)
