@@ -94,7 +94,7 @@ def load_image(path: str | Path) -> InputImage:
         has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
         gray = mode in ("1", "L", "LA", "La") or (mode in ("P", "PA") and _palette_is_gray(img))
         target = ("LA" if gray else "RGBA") if has_alpha else ("L" if gray else "RGB")
-        arr = np.asarray(img.convert(target), dtype=np.float64) / 255.0
+        arr = np.asarray(img.convert(target), dtype=np.float32) / np.float32(255.0)
         if arr.ndim == 2:
             arr = arr[..., None]
         color, alpha = (arr[..., :-1], arr[..., -1:]) if has_alpha else (arr, None)
@@ -145,5 +145,7 @@ def to_pil(color: np.ndarray, alpha: np.ndarray | None = None, sixteen_bit: bool
     if sixteen_bit and color.shape[2] == 1 and alpha is None:
         return Image.fromarray((np.clip(color[..., 0], 0, 1) * 65535.0 + 0.5).astype(np.uint16))
     planes = color if alpha is None else np.concatenate([color, alpha], axis=2)
-    data = (np.clip(planes, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    data = np.empty(planes.shape, dtype=np.uint8)
+    for c in range(planes.shape[2]):  # one plane at a time: large results need no full-size float temporaries
+        data[..., c] = np.clip(planes[..., c], 0.0, 1.0) * 255.0 + 0.5
     return Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA
