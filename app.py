@@ -10,6 +10,7 @@ from srspace.contract import MODELS_DIR
 from srspace.export import export_all
 from srspace.service import Upscaler
 from srspace.ui import build_demo
+from srspace.web import head_html
 
 # Load once, serve many: models are exported if missing or stale, then loaded at import.
 export_all(MODELS_DIR, weights=os.environ.get("SRSPACE_WEIGHTS", "auto"))
@@ -29,6 +30,7 @@ def main(argv=None) -> None:
         share=args.share,
         allowed_paths=[str(MODELS_DIR)],  # the .onnx downloads of the Models tab, nothing wider
         theme=gr.themes.Soft(),
+        head=head_html(MODELS_DIR),  # onnxruntime-web config and runner for the in-browser tab
         prevent_thread_lock=True,
     )
     if args.share and not demo.share_url:

@@ -114,6 +114,21 @@ class Upscaler:
             notices=notices,
         )
 
+    def browser_reference(self, path, key: str, factor, max_pixels: int) -> tuple[Image.Image, float, float]:
+        """The server's result for the in-browser tab, prepared exactly as the page prepares its own:
+        RGB (gray replicated, alpha dropped), the network's own factor. Returns (image, seconds, factor)."""
+        if key not in MODELS:
+            raise ImageInputError(f"The browser runs an ONNX model; choose one of: {', '.join(MODELS)}.")
+        img = load_image(path)
+        if img.height * img.width > max_pixels:
+            raise ImageInputError(f"The image is {img.width}x{img.height}; the browser tab takes at most "
+                                  f"{max_pixels:,} pixels. Use the Upscale tab for larger images.")
+        factor = MODELS[key].fixed_factor or check_factor(factor)[0]
+        rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
+        start = time.perf_counter()
+        out = upscale_array(self.engines["onnxruntime"], key, rgb, factor)
+        return to_pil(out), time.perf_counter() - start, factor
+
     def compare(self, path, key: str, factor, runs: int = 3, progress: Progress | None = None) -> CompareResult:
         if key not in MODELS:
             raise ImageInputError(f"Compare runs an ONNX model; choose one of: {', '.join(MODELS)}.")

@@ -10,6 +10,7 @@ from .contract import BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR,
 from .images import MAX_OUTPUT_PIXELS, ImageInputError
 from .modelinfo import model_card
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
+from .web import BROWSER_MAX_INPUT_PIXELS
 
 EXAMPLES_DIR = ROOT / "examples"
 PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
@@ -80,6 +81,13 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
         rows = [[k, f"{v:.3g}" if isinstance(v, float) else str(v)] for k, v in result.stats.items()]
         return result.ort_image, result.torch_image, result.heatmap, rows
 
+    def browser_reference(image, model, factor):
+        try:
+            img, seconds, used = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS)
+        except ImageInputError as exc:
+            raise _user_error(exc) from exc
+        return img, f"{img.size[0]}x{img.size[1]} at x{used:g} in **{seconds * 1000:.0f} ms** (ONNX Runtime, server)"
+
     manifest = upscaler.manifest
     examples = [
         [str(EXAMPLES_DIR / name), key, factor]
@@ -140,6 +148,31 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                 c_heat = gr.Image(label="|ORT − PyTorch|, amplified (brightest = max diff)", type="pil", format="png", interactive=False)
             gr.Examples(examples[:3], inputs=[c_image, c_model, c_factor], label="Gallery")
             c_run.click(compare, [c_image, c_model, c_factor], [c_ort, c_torch, c_heat, c_table], api_name="compare")
+
+        with gr.Tab("Run in your browser", id="browser"):
+            gr.Markdown(
+                "The same ONNX file runs in your browser with **onnxruntime-web** (WebAssembly): the image never "
+                "leaves your machine for this result. The server runs it too, and the two are compared. "
+                f"Inputs up to {BROWSER_MAX_INPUT_PIXELS:,} pixels (about 300×300). The ×3 models run at ×3; "
+                "the factor applies to `srcnn_dynamic`."
+            )
+            with gr.Row():
+                with gr.Column():
+                    b_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="browser-input")
+                    b_model = gr.Dropdown(onnx_choices, value="espcn_x3", label="Model", elem_id="browser-model")
+                    b_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor (srcnn_dynamic)")
+                    b_run = gr.Button("Run in browser and on the server", variant="primary", elem_id="browser-button")
+                with gr.Column():
+                    b_stats = gr.Markdown(elem_id="browser-stats")
+            with gr.Row():
+                b_html = gr.HTML(label="In your browser", elem_id="browser-output")
+                b_server = gr.Image(label="On the server (ONNX Runtime)", type="pil", format="png", interactive=False)
+            b_info = gr.Markdown(visible=False)
+            gr.Examples(examples[:3], inputs=[b_image, b_model, b_factor], label="Gallery")
+            b_run.click(browser_reference, [b_image, b_model, b_factor], [b_server, b_info], api_visibility="private").success(
+                None, [b_image, b_model, b_factor, b_server, b_info], [b_html, b_stats],
+                js="(image, model, factor, server, info) => window.srspaceBrowserRun(image, model, factor, server, info)",
+            )
 
         with gr.Tab("Models", id="models"):
             created = manifest.get("created", "?")

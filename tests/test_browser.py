@@ -60,3 +60,36 @@ def test_bad_upload_shows_a_message(page, tmp_path):
     page.locator("#upscale-input input[type=file]").set_input_files(str(bad))
     page.locator("#upscale-button").click()
     page.get_by_text("is not an image that can be read").first.wait_for(timeout=30_000)
+
+
+# --- the in-browser tab: onnxruntime-web in Chromium against the server's ONNX Runtime ----------
+
+@pytest.fixture()
+def browser_tab(page):
+    page.get_by_role("tab", name="Run in your browser").click()
+    return page.locator("div[role=tabpanel]:visible")
+
+
+@pytest.mark.parametrize("row_text", ["ESPCN", "SRCNN ×3", "SRCNN, any factor"])
+def test_browser_result_matches_the_server(page, browser_tab, row_text):
+    browser_tab.locator("tr", has_text=row_text).first.click()
+    page.wait_for_timeout(500)
+    page.locator("#browser-button").click()
+    page.wait_for_selector("#browser-maxdiff, #browser-message", timeout=120_000)
+    stats = page.locator("#browser-stats").inner_text()
+    assert page.locator("#browser-message").count() == 0, page.locator("#browser-message").inner_text()
+    assert int(page.locator("#browser-maxdiff").inner_text()) <= 2, stats  # at most 2/255
+    assert page.locator("#browser-ort-source").inner_text() == "local"  # served by the app, offline
+    size = page.locator("#browser-result").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert f"{size[0]}x{size[1]}" in stats
+
+
+def test_browser_tab_refuses_large_images(page, browser_tab, tmp_path):
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (400, 400), (120, 80, 40)).save(big)
+    page.locator("#browser-input input[type=file]").set_input_files(str(big))
+    page.wait_for_timeout(500)
+    page.locator("#browser-button").click()
+    page.get_by_text("the browser tab takes at most").first.wait_for(timeout=30_000)
