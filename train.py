@@ -24,12 +24,14 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--max-images", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    parser.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
+    parser.add_argument("--plain-mse", action="store_true", help="SRCNN: plain MSE instead of per-factor balanced loss")
     args = parser.parse_args(argv)
     lr = args.lr or (2e-4 if args.model == "srcnn" else 1e-3)
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out or bundled_path(args.model), checkpoint=args.checkpoint,
         steps=args.steps, batch=args.batch, patch=args.patch, lr=lr, seed=args.seed, val_every=args.val_every,
-        threads=args.threads, max_images=args.max_images,
+        threads=args.threads, max_images=args.max_images, init=args.init, balance_factors=not args.plain_mse,
     )
     trainer = Trainer(config)
     if args.resume:

@@ -22,7 +22,7 @@ from torch import nn
 from . import contract, networks
 from .contract import INPUT_NAME, FACTOR_NAME, MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, ModelSpec, factor_tensor_value
 from .engines import OrtEngine, TorchEngine
-from .weights import LoadedWeights, resolve, sha256_file
+from .weights import LoadedWeights, bundled_path, resolve, sha256_file
 
 DYNAMIC_FACTORS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 4.0)
 
@@ -165,8 +165,6 @@ def stale_reason(models_dir: Path = MODELS_DIR) -> str | None:
             return f"{spec.filename} does not match its manifest (corrupt or changed)"
         w = entry["weights"]
         if w["source"] == "bundled":
-            from .weights import bundled_path
-
             bundled = bundled_path(spec.network)
             if not bundled.exists() or sha256_file(bundled) != w["sha256"]:
                 return f"the bundled {spec.network} weights changed"

@@ -17,9 +17,10 @@ from PIL import Image
 from .contract import BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL
 from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
-from .images import ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
+from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
 from .metrics import psnr
 from .pipeline import bicubic, network_factor, resize_to, upscale_array
+from .weights import load_recorded
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
 ENGINES = ("onnxruntime", "pytorch")
@@ -74,8 +75,6 @@ class Upscaler:
     """The models, loaded once: ONNX Runtime sessions and their PyTorch twins."""
 
     def __init__(self, models_dir: Path = MODELS_DIR, threads: int | None = None):
-        from .weights import load_recorded
-
         manifest = read_manifest(models_dir)
         if manifest is None:
             raise FileNotFoundError(f"no models in {models_dir}: run export_models.py")
@@ -96,8 +95,6 @@ class Upscaler:
 
     def upscale(self, path, key: str, factor, engine: str = "onnxruntime", progress: Progress | None = None,
                 limit: int | None = None) -> UpscaleResult:
-        from .images import MAX_OUTPUT_PIXELS
-
         img, factor, notices = self.prepare(path, key, factor, limit or MAX_OUTPUT_PIXELS)
         start = time.perf_counter()
         out = upscale_array(self.engines[engine], key, img.color, factor, progress=progress)

@@ -19,7 +19,7 @@ from .engines import TorchEngine
 from .evaluation import degrade, gain_over_bicubic, image_paths, load_rgb, split_holdout
 from .imaging import rgb_to_ycbcr, to_float, to_uint8
 from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
-from .weights import save_weights
+from .weights import load_checkpoint, save_weights
 
 SRCNN_FACTORS = [round(1.5 + 0.1 * i, 1) for i in range(26)]  # the slider's steps in [1.5, 4]
 
@@ -40,6 +40,8 @@ class TrainConfig:
     holdout_every: int = 8
     threads: int = 0
     max_images: int = 0  # 0: all
+    init: Path | None = None  # start from these weights (any checkpoint layout) instead of from scratch
+    balance_factors: bool = True  # SRCNN: weigh each sample's MSE by its bicubic MSE, so every factor counts in dB
     report_factors: list[float] = field(default_factory=list)
 
     def __post_init__(self):
@@ -118,6 +120,8 @@ class Trainer:
             self.key = "espcn_x3"
         else:
             raise ValueError(f"unknown model {c.model!r}: choose srcnn or espcn")
+        if c.init:
+            self.model.load_state_dict(load_checkpoint(Path(c.init), c.model))
         self.optim = torch.optim.Adam(self.model.parameters(), lr=c.lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.optim, T_max=c.steps, eta_min=c.lr * 0.05)
         self.step = 0
@@ -161,17 +165,23 @@ class Trainer:
     # training --------------------------------------------------------------------
     def train_step(self) -> float:
         c = self.config
-        if c.model == "srcnn":
-            factor = float(self.rng.choice(SRCNN_FACTORS))
-            lr_side = max(8, round(c.patch / factor))
-            lr, hr = self.sampler.sample(c.batch, lr_side, factor)
-            x, y = to_batch(lr, False), to_batch(hr, False)
-            pred = self.model(x, torch.tensor([1.0, 1.0, factor, factor]))
-        else:
+        if c.model == "espcn":
             lr, hr = self.sampler.sample(c.batch, c.patch // 3, 3)
-            x, y = to_batch(lr, True), to_batch(hr, True)
-            pred = self.model(x)
-        loss = F.mse_loss(pred, y)
+            return self._update(F.mse_loss(self.model(to_batch(lr, True)), to_batch(hr, True)))
+        factor = float(self.rng.choice(SRCNN_FACTORS))
+        lr, hr = self.sampler.sample(c.batch, max(8, round(c.patch / factor)), factor)
+        x, y = to_batch(lr, False), to_batch(hr, False)
+        upsampled = self.model.upsample(x, torch.tensor([1.0, 1.0, factor, factor]))
+        pred = self.model.refine(upsampled)
+        if not c.balance_factors:
+            return self._update(F.mse_loss(pred, y))
+        # One network serves every factor without being told it: plain MSE favours the large
+        # factors' large errors and over-sharpens small ones. MSE relative to bicubic's is a dB scale.
+        err = ((pred - y) ** 2).mean(dim=(1, 2, 3))
+        base = ((upsampled - y) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-5)
+        return self._update((err / base).mean())
+
+    def _update(self, loss: torch.Tensor) -> float:
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
         self.optim.step()
@@ -220,6 +230,8 @@ class Trainer:
             "patch": c.patch,
             "lr": c.lr,
             "seed": c.seed,
+            "init": str(c.init) if c.init else None,
+            "balance_factors": c.balance_factors if c.model == "srcnn" else None,
             "train_seconds": round(self.seconds, 1),
             "torch": torch.__version__,
             "validation_psnr_y": table,

@@ -49,11 +49,16 @@ def test_compare_handler(upscaler):
 
 
 def test_models_tab_cards(upscaler, models_dir):
+    expected_ops = {  # the fixed x3 SRCNN upsamples with a depthwise conv + DepthToSpace, the dynamic one with Resize
+        "srcnn_x3": ["Conv x4", "DepthToSpace x1", "Pad x1"],
+        "srcnn_dynamic": ["Conv x3", "Resize x1"],
+        "espcn_x3": ["Conv x4", "DepthToSpace x1"],
+    }
     for key, entry in upscaler.manifest["models"].items():
         card = model_card(models_dir, key, entry)
-        convs = 3 if MODELS[key].network == "srcnn" else 4
-        assert entry["sha256"] in card and f"Conv x{convs}" in card and "parameters" in card
-        assert ("Resize" in card) == (MODELS[key].network == "srcnn")
+        assert entry["sha256"] in card and "parameters" in card and entry["weights"]["source"] in card
+        for op in expected_ops[key]:
+            assert op in card, (key, op)
     assert "always upsamples x3" in factor_help("espcn_x3") and "exactly this factor" in factor_help("srcnn_dynamic")
 
 
