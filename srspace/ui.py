@@ -10,6 +10,7 @@ from .contract import BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR,
 from .images import MAX_OUTPUT_PIXELS, ImageInputError
 from .modelinfo import model_card
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
+from .upload import UploadedImage
 from .web import BROWSER_MAX_INPUT_PIXELS
 
 EXAMPLES_DIR = ROOT / "examples"
@@ -22,19 +23,6 @@ FACTOR_HELP = {
     "fixed": "This network always upsamples x3; the result is then resized bicubically to the chosen factor.",
     BICUBIC_KEY: "Plain bicubic interpolation at this factor: the baseline the networks are measured against.",
 }
-
-
-class UploadedImage(gr.Image):
-    """gr.Image that hands the raw upload path to our decoder.
-
-    Gradio's own preprocessing opens the file with PIL, and an exception there reaches an
-    API client as an opaque error; ``srspace.images`` turns every bad file into a message.
-    """
-
-    is_template = True  # the front end is gr.Image's
-
-    def preprocess(self, payload):
-        return None if payload is None else payload.path
 
 
 def factor_help(key: str) -> str:
