@@ -25,13 +25,14 @@ def main(argv=None) -> int:
     parser.add_argument("--max-images", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
-    parser.add_argument("--plain-mse", action="store_true", help="SRCNN: plain MSE instead of per-factor balanced loss")
+    parser.add_argument("--balance", type=float, default=1.0,
+                        help="SRCNN: each sample's MSE is divided by bicubic's MSE to this power (0: plain MSE)")
     args = parser.parse_args(argv)
     lr = args.lr or (2e-4 if args.model == "srcnn" else 1e-3)
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out or bundled_path(args.model), checkpoint=args.checkpoint,
         steps=args.steps, batch=args.batch, patch=args.patch, lr=lr, seed=args.seed, val_every=args.val_every,
-        threads=args.threads, max_images=args.max_images, init=args.init, balance_factors=not args.plain_mse,
+        threads=args.threads, max_images=args.max_images, init=args.init, balance=args.balance,
     )
     trainer = Trainer(config)
     if args.resume:

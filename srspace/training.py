@@ -41,7 +41,7 @@ class TrainConfig:
     threads: int = 0
     max_images: int = 0  # 0: all
     init: Path | None = None  # start from these weights (any checkpoint layout) instead of from scratch
-    balance_factors: bool = True  # SRCNN: weigh each sample's MSE by its bicubic MSE, so every factor counts in dB
+    balance: float = 1.0  # SRCNN: divide each sample's MSE by its bicubic MSE to this power (1: every factor counts in dB; 0: plain MSE)
     report_factors: list[float] = field(default_factory=list)
 
     def __post_init__(self):
@@ -173,13 +173,13 @@ class Trainer:
         x, y = to_batch(lr, False), to_batch(hr, False)
         upsampled = self.model.upsample(x, torch.tensor([1.0, 1.0, factor, factor]))
         pred = self.model.refine(upsampled)
-        if not c.balance_factors:
+        if not c.balance:
             return self._update(F.mse_loss(pred, y))
         # One network serves every factor without being told it: plain MSE favours the large
         # factors' large errors and over-sharpens small ones. MSE relative to bicubic's is a dB scale.
         err = ((pred - y) ** 2).mean(dim=(1, 2, 3))
         base = ((upsampled - y) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-5)
-        return self._update((err / base).mean())
+        return self._update((err / base**c.balance).mean())
 
     def _update(self, loss: torch.Tensor) -> float:
         self.optim.zero_grad(set_to_none=True)
@@ -231,7 +231,7 @@ class Trainer:
             "lr": c.lr,
             "seed": c.seed,
             "init": str(c.init) if c.init else None,
-            "balance_factors": c.balance_factors if c.model == "srcnn" else None,
+            "balance": c.balance if c.model == "srcnn" else None,
             "train_seconds": round(self.seconds, 1),
             "torch": torch.__version__,
             "validation_psnr_y": table,
