@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
-from srspace.contract import FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, factor_tensor_value, output_size
+from srspace.contract import FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, ROOT, factor_tensor_value, output_size
 from srspace.engines import PROVIDERS, session_options
 from srspace.export import export_all, parity_input, read_manifest, stale_reason
 from srspace.weights import sha256_file
@@ -80,7 +82,11 @@ def test_corrupt_model_is_detected_and_rebuilt(models_dir, tmp_path):
     target = work / MODELS["espcn_x3"].filename
     target.write_bytes(target.read_bytes()[:1000])
     assert "espcn_x3.onnx" in stale_reason(work)
-    export_all(work, weights="bundled", log=lambda *_: None)
+    # the command line a user runs: it notices, rebuilds, and says which weights it used
+    run = subprocess.run([sys.executable, str(ROOT / "export_models.py"), "--weights", "bundled", "--models-dir", str(work)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "does not match its manifest" in run.stdout and "weights: bundled" in run.stdout
     assert stale_reason(work) is None
     assert sha256_file(target) == read_manifest(work)["models"]["espcn_x3"]["sha256"]
     onnx.checker.check_model(str(target), full_check=True)
