@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import contract, networks
-from .contract import INPUT_NAME, FACTOR_NAME, MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, ModelSpec, factor_tensor_value
+from .contract import MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, ModelSpec, factor_tensor_value
 from .engines import OrtEngine, TorchEngine
 from .weights import LoadedWeights, bundled_path, resolve, sha256_file
 
@@ -69,35 +69,33 @@ def _quiet_logger(name: str):
         logger.setLevel(level)
 
 
-def export_onnx(spec: ModelSpec, model: nn.Module, path: Path) -> None:
-    """Export with the dynamo exporter, batch/height/width dynamic, our tensor names."""
+def export_onnx(spec: ModelSpec, model: nn.Module, path: Path, weights: LoadedWeights) -> None:
+    """Export with the dynamo exporter, batch/height/width dynamic, our tensor names; the file
+    records where its weights came from (``metadata_props``)."""
     x = torch.rand(1, spec.channels, 32, 32)
-    batch, height, width = torch.export.Dim("batch"), torch.export.Dim("height"), torch.export.Dim("width")
-    shapes: dict = {INPUT_NAME: {0: batch, 2: height, 3: width}}
-    args: tuple = (x,)
-    names = [INPUT_NAME]
+    dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")}
     if spec.dynamic:
-        args = (x, torch.from_numpy(factor_tensor_value(2.0)))
-        shapes[FACTOR_NAME] = None
-        names.append(FACTOR_NAME)
-    shapes_arg = tuple(shapes[n] for n in names)
+        args, shapes = (x, torch.from_numpy(factor_tensor_value(2.0))), (dims, None)
+    else:
+        args, shapes = (x,), (dims,)
     with warnings.catch_warnings(), _quiet_logger("torch.onnx._internal.exporter._registration"):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            model, args, input_names=names, output_names=[OUTPUT_NAME], opset_version=OPSET,
-            dynamic_shapes=shapes_arg, dynamo=True, optimize=True, verbose=False,
+            model, args, input_names=list(spec.input_names), output_names=[OUTPUT_NAME], opset_version=OPSET,
+            dynamic_shapes=shapes, dynamo=True, optimize=True, verbose=False,
         )
     program.save(str(path), external_data=False)
-    _name_output_dims(spec, path)
-
-
-def _name_output_dims(spec: ModelSpec, path: Path) -> None:
-    """Readable names for the output's spatial dims ("3*height", or "out_height" when the factor is an input)."""
-    model = onnx.load(str(path))
-    dims = model.graph.output[0].type.tensor_type.shape.dim
-    for dim, side in ((dims[2], "height"), (dims[3], "width")):
+    onnx_model = onnx.load(str(path))
+    out_dims = onnx_model.graph.output[0].type.tensor_type.shape.dim
+    for dim, side in ((out_dims[2], "height"), (out_dims[3], "width")):  # readable names for the output dims
         dim.dim_param = f"{spec.fixed_factor}*{side}" if spec.fixed_factor else f"out_{side}"
-    onnx.save(model, str(path))
+    onnx.helper.set_model_props(onnx_model, {
+        "srspace.model": spec.key,
+        "srspace.weights.source": weights.source,
+        "srspace.weights.file": weights.path.name,
+        "srspace.weights.sha256": weights.sha256,
+    })
+    onnx.save(onnx_model, str(path))
 
 
 def check_parity(spec: ModelSpec, torch_engine: TorchEngine, ort_engine: OrtEngine) -> list[dict]:
@@ -189,7 +187,7 @@ def export_all(models_dir: Path = MODELS_DIR, weights: str = "auto", force: bool
     for key, spec in MODELS.items():
         path = models_dir / spec.filename
         tmp = path.with_suffix(".onnx.tmp")
-        export_onnx(spec, torch_engine.modules[key], tmp)
+        export_onnx(spec, torch_engine.modules[key], tmp, loaded[spec.network])
         onnx.checker.check_model(str(tmp), full_check=True)
         os.replace(tmp, path)
         parity = check_parity(spec, torch_engine, OrtEngine(models_dir, keys=(key,)))

@@ -5,7 +5,7 @@ import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from .contract import output_size
 from .engines import TorchEngine
-from .evaluation import degrade, gain_over_bicubic, image_paths, load_rgb, split_holdout
-from .imaging import rgb_to_ycbcr, to_float, to_uint8
+from .evaluation import gain_over_bicubic, image_paths, load_rgb, split_holdout
+from .imaging import rgb_to_ycbcr, to_uint8
 from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
 from .weights import load_checkpoint, save_weights
 

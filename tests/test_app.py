@@ -7,7 +7,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from srspace.contract import MODELS, PARITY_ATOL, output_size
+from srspace.contract import PARITY_ATOL, output_size
 from srspace.modelinfo import model_card
 from srspace.service import Upscaler
 from srspace.ui import EXAMPLES_DIR, build_demo, factor_help

@@ -67,6 +67,9 @@ def test_manifest_records_files_weights_and_parity(models_dir):
     for key, entry in manifest["models"].items():
         assert entry["sha256"] == sha256_file(models_dir / MODELS[key].filename)
         assert entry["weights"]["source"] in ("official", "bundled") and len(entry["weights"]["sha256"]) == 64
+        props = {p.key: p.value for p in onnx.load(str(models_dir / MODELS[key].filename)).metadata_props}
+        assert props["srspace.weights.source"] == entry["weights"]["source"]  # the file itself says too
+        assert props["srspace.weights.sha256"] == entry["weights"]["sha256"]
         assert entry["opset"] >= 18
         cases = entry["parity"]["cases"]
         assert cases and all(c["max_abs_diff"] <= PARITY_ATOL + PARITY_RTOL for c in cases)
