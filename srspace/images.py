@@ -67,10 +67,9 @@ def _open(path: Path) -> Image.Image:
 
 def load_image(path: str | Path) -> InputImage:
     """Decode an image file into color and alpha planes, or raise ImageInputError."""
-    path = Path(path) if path else Path("")
-    if not str(path) or path.is_dir():
+    if not path or Path(path).is_dir():
         raise ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).")
-    img = _open(path)
+    img = _open(Path(path))
     notices = []
     if getattr(img, "n_frames", 1) > 1:
         notices.append(f"Animated image with {img.n_frames} frames: only the first frame was upscaled.")

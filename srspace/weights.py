@@ -185,6 +185,7 @@ def resolve(network: str, source: str = "auto", checkpoint: Checkpoint | None = 
     (shipped with the project) or "auto" (official, else bundled, saying why)."""
     if source not in SOURCES:
         raise ValueError(f"unknown weights source {source!r}; choose one of {SOURCES}")
+    note = ""
     if source in ("official", "auto"):
         ckpt = checkpoint or OFFICIAL[network]
         try:
@@ -198,7 +199,7 @@ def resolve(network: str, source: str = "auto", checkpoint: Checkpoint | None = 
     path = bundled_path(network)
     if not path.exists():
         raise WeightsError(f"bundled weights {path} are missing; train them with train.py or restore them from git")
-    return LoadedWeights(network, load_checkpoint(path, network), "bundled", path, sha256_file(path), note if source == "auto" else "")
+    return LoadedWeights(network, load_checkpoint(path, network), "bundled", path, sha256_file(path), note)
 
 
 def load_recorded(network: str, record: dict) -> dict[str, torch.Tensor]:

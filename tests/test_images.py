@@ -129,3 +129,8 @@ def test_unknown_model_is_refused(upscaler, tmp_path):
     path = _save(tmp_path, "ok.png", Image.fromarray(_gradient()))
     with pytest.raises(ImageInputError, match="Unknown model"):
         upscaler.upscale(path, "esrgan", 2.0)
+
+
+def test_missing_image_is_refused(upscaler):
+    with pytest.raises(ImageInputError, match="No image was received"):
+        upscaler.upscale(None, "srcnn_dynamic", 2.0)
