@@ -19,7 +19,7 @@ def graph_stats(path: Path) -> dict:
 
 
 def _dims(values: list[dict]) -> str:
-    return "<br>".join(f"`{v['name']}`: {v['dtype']} [{', '.join(str(d) for d in v['shape'])}]" for v in values)
+    return "<br>".join(f"`{v['name']}`: `{v['dtype']} [{', '.join(str(d) for d in v['shape'])}]`" for v in values)
 
 
 def model_card(models_dir: Path, key: str, entry: dict) -> str:
