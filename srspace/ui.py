@@ -92,7 +92,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
     choices = [(MODEL_LABELS[k], k) for k in CHOICES]
     onnx_choices = [(MODEL_LABELS[k], k) for k in MODELS]
 
-    with gr.Blocks(title="Super-resolution: PyTorch → ONNX → ONNX Runtime") as demo:
+    # results are cached on disk per request: files older than an hour go, checked every 30 min
+    with gr.Blocks(title="Super-resolution: PyTorch → ONNX → ONNX Runtime", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "# Super-resolution: PyTorch → ONNX → ONNX Runtime\n"
             "SRCNN and ESPCN exported from PyTorch to ONNX, proven equal to PyTorch, served by ONNX Runtime. "
