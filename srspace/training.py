@@ -176,10 +176,12 @@ class Trainer:
         if not c.balance:
             return self._update(F.mse_loss(pred, y))
         # One network serves every factor without being told it: plain MSE favours the large
-        # factors' large errors and over-sharpens small ones. MSE relative to bicubic's is a dB scale.
-        err = ((pred - y) ** 2).mean(dim=(1, 2, 3))
-        base = ((upsampled - y) ** 2).mean(dim=(1, 2, 3)).clamp(min=1e-5)
-        return self._update((err / base**c.balance).mean())
+        # factors' large errors and over-sharpens small ones. MSE relative to bicubic's is a dB
+        # scale. A batch has one factor, so the ratio is taken per batch: per patch, flat patches
+        # (tiny bicubic error) would get huge weights and destabilise training.
+        err = F.mse_loss(pred, y)
+        base = F.mse_loss(upsampled, y).detach().clamp(min=1e-6)
+        return self._update(err / base**c.balance)
 
     def _update(self, loss: torch.Tensor) -> float:
         self.optim.zero_grad(set_to_none=True)
