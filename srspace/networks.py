@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .contract import CUBIC_ATTRS, output_size
+from .contract import CUBIC_ATTRS, OPSET, output_size
 
 
 def bicubic_resize(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -39,7 +39,7 @@ def bicubic_resize(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
             dict(CUBIC_ATTRS),
             dtype=x.dtype,
             shape=(x.shape[0], x.shape[1], out_h, out_w),
-            version=1,
+            version=OPSET,  # the Resize of the opset we export to
         )
     scale_h, scale_w = float(factor[2]), float(factor[3])
     size = [output_size(x.shape[2], scale_h), output_size(x.shape[3], scale_w)]

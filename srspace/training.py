@@ -53,7 +53,7 @@ class PatchSampler:
     """Random HR patches with flips and 90-degree turns, and their bicubic-downscaled LR."""
 
     def __init__(self, images: list[np.ndarray], rng: np.random.Generator):
-        self.images = [img for img in images]
+        self.images = list(images)
         self.rng = rng
 
     def _crop(self, h: int, w: int) -> np.ndarray:
