@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .contract import BICUBIC_KEY, MODELS, output_size
+from .contract import BICUBIC_KEY, output_size
 from .imaging import to_float, to_uint8
 from .metrics import psnr_y
 from .pipeline import upscale_array
@@ -54,6 +54,3 @@ def load_rgb(path: Path) -> np.ndarray:
     with Image.open(path) as img:
         return to_float(img.convert("RGB"))
 
-
-def network_keys(network: str) -> list[str]:
-    return [key for key, spec in MODELS.items() if spec.network == network]

@@ -100,7 +100,7 @@ class Upscaler:
         out = upscale_array(self.engines[engine], key, img.color, factor, progress=progress)
         seconds = time.perf_counter() - start
         alpha = None if img.alpha is None else resize_to(bicubic(img.alpha, factor), out.shape[:2])
-        base = upscale_array(None, BICUBIC_KEY, img.color, factor)
+        base = out if key == BICUBIC_KEY else upscale_array(None, BICUBIC_KEY, img.color, factor)
         if img.alpha is not None:
             notices.append("Transparency kept: the alpha channel was upscaled bicubically.")
         return UpscaleResult(
