@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from srspace.contract import MODELS, MODELS_DIR  # noqa: E402
 from srspace.engines import OrtEngine, TorchEngine, default_threads  # noqa: E402
 from srspace.export import export_all, read_manifest  # noqa: E402
-from srspace.weights import load_recorded  # noqa: E402
+from srspace.weights import recorded_state_dicts  # noqa: E402
 
 # Nominal multiply-adds x 2 per output pixel.
 KFLOP_PER_OUTPUT_PIXEL = {
@@ -65,9 +65,7 @@ def main(argv=None) -> int:
     manifest = read_manifest(MODELS_DIR)
     ort_engine = OrtEngine(MODELS_DIR, threads=args.threads)
     torch.set_num_threads(args.threads)
-    torch_engine = TorchEngine.from_state_dicts(
-        {MODELS[k].network: load_recorded(MODELS[k].network, e["weights"]) for k, e in manifest["models"].items()}
-    )
+    torch_engine = TorchEngine.from_state_dicts(recorded_state_dicts(manifest))
     rows = []
     rng = np.random.default_rng(0)
     for key, spec in MODELS.items():

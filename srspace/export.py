@@ -22,7 +22,7 @@ from torch import nn
 from . import contract, networks
 from .contract import MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, ModelSpec, factor_tensor_value
 from .engines import OrtEngine, TorchEngine
-from .weights import LoadedWeights, bundled_path, resolve, sha256_file
+from .weights import LoadedWeights, recorded_intact, resolve, sha256_file
 
 DYNAMIC_FACTORS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 4.0)
 
@@ -89,12 +89,8 @@ def export_onnx(spec: ModelSpec, model: nn.Module, path: Path, weights: LoadedWe
     out_dims = onnx_model.graph.output[0].type.tensor_type.shape.dim
     for dim, side in ((out_dims[2], "height"), (out_dims[3], "width")):  # readable names for the output dims
         dim.dim_param = f"{spec.fixed_factor}*{side}" if spec.fixed_factor else f"out_{side}"
-    onnx.helper.set_model_props(onnx_model, {
-        "srspace.model": spec.key,
-        "srspace.weights.source": weights.source,
-        "srspace.weights.file": weights.path.name,
-        "srspace.weights.sha256": weights.sha256,
-    })
+    props = {f"srspace.weights.{k}": v for k, v in _weights_record(weights).items() if v}
+    onnx.helper.set_model_props(onnx_model, {"srspace.model": spec.key, **props})
     onnx.save(onnx_model, str(path))
 
 
@@ -161,11 +157,9 @@ def stale_reason(models_dir: Path = MODELS_DIR) -> str | None:
             return f"{spec.filename} is missing"
         if sha256_file(path) != entry["sha256"]:
             return f"{spec.filename} does not match its manifest (corrupt or changed)"
-        w = entry["weights"]
-        if w["source"] == "bundled":
-            bundled = bundled_path(spec.network)
-            if not bundled.exists() or sha256_file(bundled) != w["sha256"]:
-                return f"the bundled {spec.network} weights changed"
+        # the PyTorch twins load these weights again: a changed or vanished file means re-export
+        if not recorded_intact(spec.network, entry["weights"]):
+            return f"the {entry['weights']['source']} {spec.network} weights changed or are gone"
     return None
 
 

@@ -20,7 +20,7 @@ from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
 from .metrics import psnr
 from .pipeline import bicubic, network_factor, resize_to, upscale_array
-from .weights import load_recorded
+from .weights import recorded_state_dicts
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
 ENGINES = ("onnxruntime", "pytorch")
@@ -81,9 +81,7 @@ class Upscaler:
         self.manifest = manifest
         self.engines = {
             "onnxruntime": OrtEngine(models_dir, threads=threads),
-            "pytorch": TorchEngine.from_state_dicts(
-                {MODELS[k].network: load_recorded(MODELS[k].network, e["weights"]) for k, e in manifest["models"].items()}
-            ),
+            "pytorch": TorchEngine.from_state_dicts(recorded_state_dicts(manifest)),
         }
 
     def prepare(self, path, key: str, factor, limit: int) -> tuple[InputImage, float, list[str]]:

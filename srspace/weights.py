@@ -15,6 +15,7 @@ import requests
 import torch
 from tqdm import tqdm
 
+from .contract import MODELS
 from .networks import build_network
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -202,9 +203,24 @@ def resolve(network: str, source: str = "auto", checkpoint: Checkpoint | None = 
     return LoadedWeights(network, load_checkpoint(path, network), "bundled", path, sha256_file(path), note)
 
 
-def load_recorded(network: str, record: dict) -> dict[str, torch.Tensor]:
-    """The state dict a manifest entry says a model was exported from (cached official or bundled)."""
-    path = cache_dir() / record["file"] if record["source"] == "official" else bundled_path(network)
-    if not path.exists() or sha256_file(path) != record["sha256"]:
-        raise WeightsError(f"the {network} weights the models were exported from ({path}) are gone; run export_models.py --force")
-    return load_checkpoint(path, network)
+def recorded_path(network: str, record: dict) -> Path:
+    """Where the weights a manifest entry records live: the download cache or the bundled file."""
+    return cache_dir() / record["file"] if record["source"] == "official" else bundled_path(network)
+
+
+def recorded_intact(network: str, record: dict) -> bool:
+    """True when the recorded weights are still there, byte for byte."""
+    path = recorded_path(network, record)
+    return path.exists() and sha256_file(path) == record["sha256"]
+
+
+def recorded_state_dicts(manifest: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """Per network, the state dict the manifest's models were exported from."""
+    state_dicts = {}
+    for key, entry in manifest["models"].items():
+        network = MODELS[key].network
+        if not recorded_intact(network, entry["weights"]):
+            raise WeightsError(f"the {network} weights the models were exported from "
+                               f"({recorded_path(network, entry['weights'])}) are gone; run export_models.py --force")
+        state_dicts[network] = load_checkpoint(recorded_path(network, entry["weights"]), network)
+    return state_dicts

@@ -1,6 +1,7 @@
 """The exported graphs: contract, parity with PyTorch, the run-time factor, the manifest, self-repair."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,17 @@ def test_corrupt_model_is_detected_and_rebuilt(models_dir, tmp_path):
     assert stale_reason(work) is None
     assert sha256_file(target) == read_manifest(work)["models"]["espcn_x3"]["sha256"]
     onnx.checker.check_model(str(target), full_check=True)
+
+
+def test_vanished_official_weights_make_the_models_stale(models_dir, tmp_path, monkeypatch):
+    # the PyTorch twins reload the recorded weights, so an emptied download cache must trigger a re-export
+    work = tmp_path / "models"
+    shutil.copytree(models_dir, work)
+    monkeypatch.setenv("SRSPACE_CACHE", str(tmp_path / "empty-cache"))
+    manifest = read_manifest(work)
+    manifest["models"]["srcnn_x3"]["weights"] |= {"source": "official", "file": "srcnn_x4k915-4186f232.pth"}
+    (work / MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert stale_reason(work) == "the official srcnn weights changed or are gone"
 
 
 def test_fresh_export_is_a_quick_no_op(models_dir):
