@@ -18,6 +18,9 @@ MAX_INPUT_PIXELS = 40_000_000
 MAX_OUTPUT_PIXELS = 25_000_000  # about 6100 x 4100; tiling keeps the server's memory bounded
 
 
+NO_IMAGE = "No image was received. Upload an image file (PNG, JPEG, WebP, ...)."
+
+
 class ImageInputError(ValueError):
     """The user's image or settings cannot be processed; the message says why and what to do."""
 
@@ -27,7 +30,6 @@ class InputImage:
     color: np.ndarray  # H x W x C float32 in [0,1], C = 1 (gray) or 3 (RGB)
     alpha: np.ndarray | None  # H x W x 1 float32 in [0,1], or None
     sixteen_bit: bool
-    mode: str  # the file's own PIL mode
     notices: list[str] = field(default_factory=list)
 
     @property
@@ -44,7 +46,7 @@ _GRAY_16 = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 def _open(path: Path) -> Image.Image:
     if not path.exists():
-        raise ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).")
+        raise ImageInputError(NO_IMAGE)
     if path.stat().st_size == 0:
         raise ImageInputError(f"'{path.name}' is an empty file (0 bytes). Upload a real image.")
     try:
@@ -68,7 +70,7 @@ def _open(path: Path) -> Image.Image:
 def load_image(path: str | Path) -> InputImage:
     """Decode an image file into color and alpha planes, or raise ImageInputError."""
     if not path or Path(path).is_dir():
-        raise ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).")
+        raise ImageInputError(NO_IMAGE)
     img = _open(Path(path))
     notices = []
     if getattr(img, "n_frames", 1) > 1:
@@ -105,7 +107,6 @@ def load_image(path: str | Path) -> InputImage:
         color=color.astype(np.float32),
         alpha=None if alpha is None else alpha.astype(np.float32),
         sixteen_bit=sixteen,
-        mode=mode,
         notices=notices,
     )
 

@@ -19,7 +19,7 @@ from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
 from .metrics import psnr
-from .pipeline import bicubic, network_factor, resize_to, upscale_array
+from .pipeline import bicubic, network_factor, upscale_array
 from .weights import recorded_state_dicts
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
@@ -45,9 +45,10 @@ class CompareResult:
     stats: dict[str, float | str | bool]
 
 
-def check_key(key: str) -> str:
-    if key not in CHOICES:
-        raise ImageInputError(f"Unknown model {key!r}; choose one of: {', '.join(CHOICES)}.")
+def check_key(key: str, choices=CHOICES) -> str:
+    """``key`` if it is one of ``choices`` (the bicubic baseline included by default), else a message."""
+    if key not in choices:
+        raise ImageInputError(f"Unknown model {key!r} here; choose one of: {', '.join(choices)}.")
     return key
 
 
@@ -84,20 +85,19 @@ class Upscaler:
             "pytorch": TorchEngine.from_state_dicts(recorded_state_dicts(manifest)),
         }
 
-    def prepare(self, path, key: str, factor, limit: int) -> tuple[InputImage, float, list[str]]:
-        check_key(key)
+    def prepare(self, path, key: str, factor, limit: int, choices=CHOICES) -> tuple[InputImage, float, list[str]]:
+        check_key(key, choices)
         img = load_image(path)
         factor, notices = check_factor(factor)
         check_output_size(img.height, img.width, factor, limit)
         return img, factor, img.notices + notices + factor_notice(key, factor)
 
-    def upscale(self, path, key: str, factor, engine: str = "onnxruntime", progress: Progress | None = None,
-                limit: int | None = None) -> UpscaleResult:
-        img, factor, notices = self.prepare(path, key, factor, limit or MAX_OUTPUT_PIXELS)
+    def upscale(self, path, key: str, factor, engine: str = "onnxruntime", progress: Progress | None = None) -> UpscaleResult:
+        img, factor, notices = self.prepare(path, key, factor, MAX_OUTPUT_PIXELS)
         start = time.perf_counter()
         out = upscale_array(self.engines[engine], key, img.color, factor, progress=progress)
         seconds = time.perf_counter() - start
-        alpha = None if img.alpha is None else resize_to(bicubic(img.alpha, factor), out.shape[:2])
+        alpha = None if img.alpha is None else bicubic(img.alpha, factor)  # the same size rule as ``out``
         base = out if key == BICUBIC_KEY else upscale_array(None, BICUBIC_KEY, img.color, factor)
         if img.alpha is not None:
             notices.append("Transparency kept: the alpha channel was upscaled bicubically.")
@@ -112,8 +112,7 @@ class Upscaler:
     def browser_reference(self, path, key: str, factor, max_pixels: int) -> tuple[Image.Image, float, float]:
         """The server's result for the in-browser tab, prepared exactly as the page prepares its own:
         RGB (gray replicated, alpha dropped), the network's own factor. Returns (image, seconds, factor)."""
-        if key not in MODELS:
-            raise ImageInputError(f"The browser runs an ONNX model; choose one of: {', '.join(MODELS)}.")
+        check_key(key, tuple(MODELS))
         img = load_image(path)
         if img.height * img.width > max_pixels:
             raise ImageInputError(f"The image is {img.width}x{img.height}; the browser tab takes at most "
@@ -125,9 +124,7 @@ class Upscaler:
         return to_pil(out), time.perf_counter() - start, factor
 
     def compare(self, path, key: str, factor, runs: int = 3, progress: Progress | None = None) -> CompareResult:
-        if key not in MODELS:
-            raise ImageInputError(f"Compare runs an ONNX model; choose one of: {', '.join(MODELS)}.")
-        img, factor, _ = self.prepare(path, key, factor, COMPARE_MAX_OUTPUT_PIXELS)
+        img, factor, _ = self.prepare(path, key, factor, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
         x = img.color
         outputs, medians = {}, {}
         for i, name in enumerate(ENGINES):

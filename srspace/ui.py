@@ -1,6 +1,7 @@
 """The Gradio interface: thin wiring from components to ``srspace.service``."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gradio as gr
@@ -46,34 +47,37 @@ def _tracker(progress: gr.Progress, what: str):
     return update
 
 
-def _user_error(exc: Exception) -> gr.Error:
-    return gr.Error(str(exc), title="Cannot process this image")
+def _user_errors(handler):
+    """Turn our input errors into gr.Error, which the UI and API clients both show as a message."""
+
+    @functools.wraps(handler)  # Gradio reads the signature (and gr.Progress) through __wrapped__
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except ImageInputError as exc:
+            raise gr.Error(str(exc), title="Cannot process this image") from exc
+
+    return wrapper
 
 
 def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
+    @_user_errors
     def upscale(image, model, factor, progress=gr.Progress()):
-        try:
-            result = upscaler.upscale(image, model, factor, progress=_tracker(progress, "tiles"))
-        except ImageInputError as exc:
-            raise _user_error(exc) from exc
+        result = upscaler.upscale(image, model, factor, progress=_tracker(progress, "tiles"))
         w, h = result.image.size
         lines = [f"**{w}×{h}** ({result.image.mode}) in **{result.seconds * 1000:.0f} ms** on **{result.engine}**."]
         lines += [f"- {n}" for n in result.notices]
         return result.image, (preview(result.baseline), preview(result.image)), "\n".join(lines)
 
+    @_user_errors
     def compare(image, model, factor, progress=gr.Progress()):
-        try:
-            result = upscaler.compare(image, model, factor, progress=_tracker(progress, "runs"))
-        except ImageInputError as exc:
-            raise _user_error(exc) from exc
+        result = upscaler.compare(image, model, factor, progress=_tracker(progress, "runs"))
         rows = [[k, f"{v:.3g}" if isinstance(v, float) else str(v)] for k, v in result.stats.items()]
         return result.ort_image, result.torch_image, result.heatmap, rows
 
+    @_user_errors
     def browser_reference(image, model, factor):
-        try:
-            img, seconds, used = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS)
-        except ImageInputError as exc:
-            raise _user_error(exc) from exc
+        img, seconds, used = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS)
         return img, f"{img.size[0]}x{img.size[1]} at x{used:g} in **{seconds * 1000:.0f} ms** (ONNX Runtime, server)"
 
     manifest = upscaler.manifest
