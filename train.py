@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
     parser.add_argument("--balance", type=float, default=1.0,
-                        help="SRCNN: each sample's MSE is divided by bicubic's MSE to this power (0: plain MSE)")
+                        help="SRCNN: each batch's MSE is divided by bicubic's MSE to this power (0: plain MSE)")
     args = parser.parse_args(argv)
     lr = args.lr or (2e-4 if args.model == "srcnn" else 1e-3)
     config = TrainConfig(

@@ -41,7 +41,7 @@ class TrainConfig:
     threads: int = 0
     max_images: int = 0  # 0: all
     init: Path | None = None  # start from these weights (any checkpoint layout) instead of from scratch
-    balance: float = 1.0  # SRCNN: divide each sample's MSE by its bicubic MSE to this power (1: every factor counts in dB; 0: plain MSE)
+    balance: float = 1.0  # SRCNN: divide each batch's MSE by its bicubic MSE to this power (1: every factor counts in dB; 0: plain MSE)
     report_factors: list[float] = field(default_factory=list)
 
     def __post_init__(self):
