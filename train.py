@@ -26,13 +26,17 @@ def main(argv=None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--init", type=Path, help="start from these weights (fine-tuning)")
     parser.add_argument("--balance", type=float, default=1.0,
-                        help="SRCNN: each batch's MSE is divided by bicubic's MSE to this power (0: plain MSE)")
+                        help="SRCNN: each factor group's MSE is divided by bicubic's MSE to this power (0: plain MSE)")
+    parser.add_argument("--factor-groups", type=int, default=4, help="SRCNN: factors per step (the batch is split among them)")
+    parser.add_argument("--anchor", type=float, default=3.0,
+                        help="SRCNN: the first factor group of each step uses this factor, srcnn_x3's (0: none)")
     args = parser.parse_args(argv)
     lr = args.lr or (2e-4 if args.model == "srcnn" else 1e-3)
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out or bundled_path(args.model), checkpoint=args.checkpoint,
         steps=args.steps, batch=args.batch, patch=args.patch, lr=lr, seed=args.seed, val_every=args.val_every,
         threads=args.threads, max_images=args.max_images, init=args.init, balance=args.balance,
+        factor_groups=args.factor_groups, anchor=args.anchor,
     )
     trainer = Trainer(config)
     if args.resume:

@@ -79,7 +79,7 @@ MODELS: dict[str, ModelSpec] = {
             fixed_factor=None,
             channels=3,
             title="SRCNN, any factor",
-            description="The same SRCNN; the factor is a graph input [1,1,s,s] feeding an ONNX Resize.",
+            description="The same SRCNN; the factor is a graph input [1,1,s,s] feeding an ONNX Resize and the correction's gain.",
         ),
         ModelSpec(
             key="espcn_x3",

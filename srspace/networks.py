@@ -1,7 +1,8 @@
 """The networks: pure ``nn.Module``s that only compute.
 
 Key layouts follow the official checkpoints so one loader serves every source:
-SRCNN as MMEditing's ``SRCNNNet`` (conv1/conv2/conv3), ESPCN as PyTorch's
+SRCNN as MMEditing's ``SRCNNNet`` (conv1/conv2/conv3; our residual_gain defaults
+where a checkpoint lacks it), ESPCN as PyTorch's
 super-resolution example (conv1..conv4).
 """
 from __future__ import annotations
@@ -91,7 +92,17 @@ class SRCNN(nn.Module):
     """SRCNN 9-1-5 (Dong et al. 2014): bicubic upsample, then three convolutions.
 
     ``upscale_factor=None`` makes the factor a forward argument (``factor``, float32 [4]).
+
+    One addition to MMEditing's ``SRCNNNet``: ``residual_gain``, the coefficients of a
+    quadratic in ln(s) that scales what the convolutions change in the bicubic image,
+    ``out = up + g(s) * (convs(up) - up)``. A network serving every factor cannot see
+    the factor, and the right amount of sharpening grows with it; with the gain, one
+    set of weights learns the shape of the correction and the factor sets its strength.
+    Official checkpoints have no gain: it defaults to g = 1, which is exactly SRCNNNet.
     """
+
+    GAIN_KEY = "residual_gain"
+    PLAIN_GAIN = (1.0, 0.0, 0.0)
 
     def __init__(self, upscale_factor: int | None = 3, channels=(3, 64, 32, 3), kernel_sizes=(9, 1, 5)):
         super().__init__()
@@ -101,6 +112,7 @@ class SRCNN(nn.Module):
         self.conv3 = nn.Conv2d(channels[2], channels[3], kernel_sizes[2], padding=kernel_sizes[2] // 2)
         self.relu = nn.ReLU()
         self.upsampler = BicubicUpsample(upscale_factor, channels[0]) if upscale_factor else None
+        self.residual_gain = nn.Parameter(torch.tensor(self.PLAIN_GAIN))
 
     def upsample(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
         if self.upscale_factor is None:
@@ -109,12 +121,19 @@ class SRCNN(nn.Module):
             return bicubic_resize(x, factor)
         return self.upsampler(x)
 
-    def refine(self, x: torch.Tensor) -> torch.Tensor:
-        """The three convolutions, at output resolution."""
-        return self.conv3(self.relu(self.conv2(self.relu(self.conv1(x)))))
+    def gain(self, factor: torch.Tensor | None = None) -> torch.Tensor:
+        """g(s) = c0 + c1 ln s + c2 ln^2 s, for the run-time factor or the fixed one."""
+        t = torch.log(factor[2]) if self.upscale_factor is None else math.log(self.upscale_factor)
+        c = self.residual_gain
+        return c[0] + (c[1] + c[2] * t) * t
+
+    def refine(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
+        """The three convolutions at output resolution, their change to ``x`` scaled by the gain."""
+        out = self.conv3(self.relu(self.conv2(self.relu(self.conv1(x)))))
+        return x + self.gain(factor) * (out - x)
 
     def forward(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
-        return self.refine(self.upsample(x, factor))
+        return self.refine(self.upsample(x, factor), factor)
 
 
 class ESPCN(nn.Module):

@@ -22,6 +22,7 @@ from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
 from .weights import load_checkpoint, save_weights
 
 SRCNN_FACTORS = [round(1.5 + 0.1 * i, 1) for i in range(26)]  # the slider's steps in [1.5, 4]
+GAIN_START = (0.0, 1.2, 0.0)  # SRCNN's residual gain g(s) = 1.2 ln s, see Trainer
 
 
 @dataclass
@@ -41,7 +42,10 @@ class TrainConfig:
     threads: int = 0
     max_images: int = 0  # 0: all
     init: Path | None = None  # start from these weights (any checkpoint layout) instead of from scratch
-    balance: float = 1.0  # SRCNN: divide each batch's MSE by its bicubic MSE to this power (1: every factor counts in dB; 0: plain MSE)
+    balance: float = 1.0  # SRCNN: divide each factor group's MSE by its bicubic MSE to this power (1: every factor counts in dB; 0: plain MSE)
+    factor_groups: int = 4  # SRCNN: factors per step, each on batch / factor_groups patches
+    anchor: float = 3.0  # SRCNN: the first group of every step uses this factor (the fixed model's); 0: none
+    gain_lr_ratio: float = 20.0  # SRCNN: learning rate of the residual gain, relative to lr
     report_factors: list[float] = field(default_factory=list)
 
     def __post_init__(self):
@@ -122,11 +126,29 @@ class Trainer:
             raise ValueError(f"unknown model {c.model!r}: choose srcnn or espcn")
         if c.init:
             self.model.load_state_dict(load_checkpoint(Path(c.init), c.model))
-        self.optim = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        if c.model == "srcnn":
+            self._hold_gain_at_zero_for_factor_one()
+        gain = [p for n, p in self.model.named_parameters() if n == SRCNN.GAIN_KEY]
+        rest = [p for n, p in self.model.named_parameters() if n != SRCNN.GAIN_KEY]
+        # Adam moves each weight by about lr per step: the SRCNN gain's coefficients must
+        # travel ~0.5, so they get their own, larger rate.
+        groups = [{"params": rest}] + ([{"params": gain, "lr": c.lr * c.gain_lr_ratio}] if gain else [])
+        self.optim = torch.optim.Adam(groups, lr=c.lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.optim, T_max=c.steps, eta_min=c.lr * 0.05)
         self.step = 0
         self.history: list[dict] = []
         self.seconds = 0.0
+
+    def _hold_gain_at_zero_for_factor_one(self) -> None:
+        """Train SRCNN's residual gain with its constant term held at 0: g(1) = 0, so x1 is an
+        exact pass-through and small factors get a gentle correction. Weights that still have a
+        constant term (fresh, official) start from g(s) = 1.2 ln s, about the strength a network
+        trained without a gain wanted at each factor (0.5 at x1.5 up to 1.5 at x4)."""
+        gain = self.model.residual_gain
+        with torch.no_grad():
+            if float(gain[0]) != 0.0:
+                gain.copy_(torch.tensor(GAIN_START))
+        gain.register_hook(lambda grad: grad * torch.tensor([0.0, 1.0, 1.0]))
 
     # checkpoints -----------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -168,20 +190,31 @@ class Trainer:
         if c.model == "espcn":
             lr, hr = self.sampler.sample(c.batch, c.patch // 3, 3)
             return self._update(F.mse_loss(self.model(to_batch(lr, True)), to_batch(hr, True)))
-        factor = float(self.rng.choice(SRCNN_FACTORS))
-        lr, hr = self.sampler.sample(c.batch, max(8, round(c.patch / factor)), factor)
+        # Several factors per step (groups of patches), so each update pulls the one network
+        # towards every factor at once rather than lurching from one factor to the next.
+        groups = max(1, min(c.factor_groups, c.batch))
+        sizes = [c.batch // groups + (i < c.batch % groups) for i in range(groups)]
+        factors = [float(self.rng.choice(SRCNN_FACTORS)) for _ in sizes]
+        if c.anchor:  # these weights are also srcnn_x3's, which only ever runs at x3
+            factors[0] = c.anchor
+        losses = [self._srcnn_loss(size, factor) for size, factor in zip(sizes, factors)]
+        return self._update(sum(losses) / groups)
+
+    def _srcnn_loss(self, size: int, factor: float) -> torch.Tensor:
+        c = self.config
+        lr, hr = self.sampler.sample(size, max(8, round(c.patch / factor)), factor)
         x, y = to_batch(lr, False), to_batch(hr, False)
-        upsampled = self.model.upsample(x, torch.tensor([1.0, 1.0, factor, factor]))
-        pred = self.model.refine(upsampled)
+        scales = torch.tensor([1.0, 1.0, factor, factor])
+        upsampled = self.model.upsample(x, scales)
+        err = F.mse_loss(self.model.refine(upsampled, scales), y)
         if not c.balance:
-            return self._update(F.mse_loss(pred, y))
-        # One network serves every factor without being told it: plain MSE favours the large
-        # factors' large errors and over-sharpens small ones. MSE relative to bicubic's is a dB
-        # scale. A batch has one factor, so the ratio is taken per batch: per patch, flat patches
-        # (tiny bicubic error) would get huge weights and destabilise training.
-        err = F.mse_loss(pred, y)
+            return err
+        # One network serves every factor: plain MSE favours the large factors' large errors
+        # and over-sharpens small ones. MSE relative to bicubic's is a dB scale. The ratio is
+        # taken per group of patches that share a factor: per patch, flat patches (tiny bicubic
+        # error) would get huge weights and destabilise training.
         base = F.mse_loss(upsampled, y).detach().clamp(min=1e-6)
-        return self._update(err / base**c.balance)
+        return err / base**c.balance
 
     def _update(self, loss: torch.Tensor) -> float:
         self.optim.zero_grad(set_to_none=True)
@@ -234,6 +267,8 @@ class Trainer:
             "seed": c.seed,
             "init": str(c.init) if c.init else None,
             "balance": c.balance if c.model == "srcnn" else None,
+            "factor_groups": c.factor_groups if c.model == "srcnn" else None,
+            "anchor": c.anchor if c.model == "srcnn" else None,
             "train_seconds": round(self.seconds, 1),
             "torch": torch.__version__,
             "validation_psnr_y": table,

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .contract import MODELS
-from .networks import build_network
+from .networks import SRCNN, build_network
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 SOURCES = ("auto", "official", "bundled")
@@ -138,7 +138,8 @@ def adapt_state_dict(obj: dict, network: str) -> dict[str, torch.Tensor]:
     """Map a checkpoint of either official layout onto our network's keys.
 
     MMEditing nests the weights in ``state_dict`` with a ``generator.`` prefix; PyTorch's
-    example saves a flat dict. ``module.`` prefixes (DataParallel) are dropped too.
+    example saves a flat dict. ``module.`` prefixes (DataParallel) are dropped too. Our
+    SRCNN's one extra tensor, its residual gain, is 1 where a checkpoint has none.
     """
     if isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
@@ -146,6 +147,8 @@ def adapt_state_dict(obj: dict, network: str) -> dict[str, torch.Tensor]:
         obj = {k[len("generator.") :]: v for k, v in obj.items() if k.startswith("generator.")}
     obj = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
     expected = build_network(network, 3).state_dict()
+    if network == "srcnn":  # official SRCNN checkpoints have no gain: g = 1 is exactly their network
+        obj.setdefault(SRCNN.GAIN_KEY, torch.tensor(SRCNN.PLAIN_GAIN))
     missing = sorted(set(expected) - set(obj))
     unexpected = sorted(set(obj) - set(expected))
     if missing or unexpected:

@@ -10,10 +10,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import torch
 
 from srspace.contract import FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, ROOT, factor_tensor_value, output_size
 from srspace.engines import PROVIDERS, session_options
 from srspace.export import export_all, parity_input, read_manifest, stale_reason
+from srspace.networks import bicubic_resize_by
 from srspace.weights import sha256_file
 
 
@@ -40,6 +42,14 @@ def test_one_dynamic_file_serves_any_factor(models_dir):
     out4 = session.run(None, {"input": x, FACTOR_NAME: factor_tensor_value(4.0)})[0]
     assert out2.shape == (1, 3, 74, 106)
     assert out4.shape == (1, 3, 148, 212)
+
+
+def test_shipped_srcnn_leaves_factor_one_untouched_and_corrects_above(ort_engine):
+    x = parity_input(MODELS["srcnn_dynamic"], 1, 40, 40, seed=3)
+    np.testing.assert_array_equal(ort_engine.run("srcnn_dynamic", x, 1.0), x)  # x1: the image as it is
+    for factor in (1.1, 2.0, 4.0):  # the gain g(s) > 0: the model moves away from bicubic
+        base = bicubic_resize_by(torch.from_numpy(x), factor).numpy()
+        assert np.abs(ort_engine.run("srcnn_dynamic", x, factor) - base).mean() > 1e-3, factor
 
 
 def test_size_rule_is_what_both_engines_do(ort_engine, torch_engine):

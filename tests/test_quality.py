@@ -12,11 +12,12 @@ from srspace.ui import EXAMPLES_DIR
 
 # Minimum gain in dB over bicubic, per model and factor (measured figures are in the README).
 MIN_GAIN = {
-    ("srcnn_dynamic", 2.0): 0.2,
-    ("srcnn_dynamic", 3.0): 0.2,
-    ("srcnn_dynamic", 4.0): 0.05,
-    ("srcnn_x3", 3.0): 0.2,
-    ("espcn_x3", 3.0): 0.5,
+    ("srcnn_dynamic", 1.5): 0.4,
+    ("srcnn_dynamic", 2.0): 0.5,
+    ("srcnn_dynamic", 3.0): 0.4,
+    ("srcnn_dynamic", 4.0): 0.1,
+    ("srcnn_x3", 3.0): 0.4,
+    ("espcn_x3", 3.0): 0.8,
 }
 
 

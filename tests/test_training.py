@@ -56,3 +56,15 @@ def test_srcnn_checkpoint_resumes_where_it_stopped(tmp_path):
         assert torch.equal(second.model.state_dict()[key], value)
     second.fit()
     assert second.step == 12 and len(second.history) == 2
+
+
+def test_srcnn_learns_its_gain_and_leaves_factor_one_untouched(tmp_path):
+    _images(tmp_path / "data")
+    trainer = Trainer(_config(tmp_path, "srcnn", 10, lr=1e-3), log=lambda *_: None)
+    start = trainer.model.residual_gain.detach().clone()
+    trainer.fit()
+    gain = trainer.model.residual_gain.detach()
+    assert gain[0] == 0 and not torch.equal(gain, start)  # the slope is learnt, g(1) stays 0
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.model(x, torch.tensor([1.0, 1.0, 1.0, 1.0])), x, rtol=0, atol=0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,10 +16,10 @@ from srspace.weights import Checkpoint, WeightsError, adapt_state_dict, download
 
 
 def _mmedit_bytes(model: SRCNN) -> bytes:
-    """An SRCNN checkpoint laid out as MMEditing saves it."""
+    """An SRCNN checkpoint laid out as MMEditing saves it (no residual gain: theirs has none)."""
     obj = {
         "meta": {"mmedit_version": "0.x", "iter": 1000000},
-        "state_dict": {f"generator.{k}": v for k, v in model.state_dict().items()},
+        "state_dict": {f"generator.{k}": v for k, v in model.state_dict().items() if k != SRCNN.GAIN_KEY},
     }
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -141,10 +142,42 @@ def test_auto_falls_back_to_bundled_and_says_why(server, cache):
     assert "HTTP 404" in weights.note and notes == [weights.note]
 
 
+def _plain_srcnn(model: SRCNN, x: torch.Tensor) -> torch.Tensor:
+    """MMEditing's SRCNNNet.forward after the upsample: three convolutions, nothing else."""
+    return model.conv3(model.relu(model.conv2(model.relu(model.conv1(x)))))
+
+
+def test_official_srcnn_layout_runs_as_mmediting_s_network():
+    torch.manual_seed(0)
+    official = {f"generator.{k}": v for k, v in SRCNN(3).state_dict().items() if k != SRCNN.GAIN_KEY}
+    adapted = adapt_state_dict({"state_dict": official}, "srcnn")
+    assert set(adapted) == {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.weight", "conv3.bias",
+                            SRCNN.GAIN_KEY}
+    model = SRCNN(None)
+    model.load_state_dict(adapted)
+    x, factor = torch.rand(1, 3, 11, 13), torch.tensor([1.0, 1.0, 2.5, 2.5])
+    torch.testing.assert_close(model(x, factor), _plain_srcnn(model, model.upsample(x, factor)), rtol=0, atol=1e-6)
+
+
+def test_residual_gain_scales_the_correction_by_factor():
+    torch.manual_seed(0)
+    model = SRCNN(None)
+    with torch.no_grad():
+        model.residual_gain.copy_(torch.tensor([0.2, 0.5, 0.0]))  # g(s) = 0.2 + 0.5 ln s
+    x = torch.rand(1, 3, 9, 9)
+    for s in (1.5, 4.0):
+        factor = torch.tensor([1.0, 1.0, s, s])
+        up = model.upsample(x, factor)
+        g = 0.2 + 0.5 * math.log(s)
+        torch.testing.assert_close(model(x, factor), up + g * (_plain_srcnn(model, up) - up), rtol=0, atol=1e-6)
+    fixed = SRCNN(3)  # the fixed-factor network evaluates its gain at its own factor
+    fixed.load_state_dict(model.state_dict())
+    y = torch.rand(1, 3, 5, 5)
+    torch.testing.assert_close(fixed(y), model(y, torch.tensor([1.0, 1.0, 3.0, 3.0])), rtol=0, atol=1e-5)
+
+
 def test_key_adaptation_rejects_a_foreign_checkpoint():
     flat = {f"generator.{k}": v for k, v in SRCNN(3).state_dict().items()}
-    assert set(adapt_state_dict({"state_dict": flat}, "srcnn")) == {"conv1.weight", "conv1.bias", "conv2.weight",
-                                                                      "conv2.bias", "conv3.weight", "conv3.bias"}
     with pytest.raises(WeightsError, match="does not fit espcn"):
         adapt_state_dict({"state_dict": flat}, "espcn")
     wrong = dict(ESPCN(2).state_dict())
