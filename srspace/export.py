@@ -22,7 +22,7 @@ from torch import nn
 from . import contract, networks
 from .contract import MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, ModelSpec, factor_tensor_value
 from .engines import OrtEngine, TorchEngine
-from .weights import LoadedWeights, recorded_intact, resolve, sha256_file
+from .weights import LoadedWeights, recorded_intact, recorded_weights, resolve, sha256_file
 
 DYNAMIC_FACTORS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 4.0)
 
@@ -157,9 +157,10 @@ def stale_reason(models_dir: Path = MODELS_DIR) -> str | None:
             return f"{spec.filename} is missing"
         if sha256_file(path) != entry["sha256"]:
             return f"{spec.filename} does not match its manifest (corrupt or changed)"
-        # the PyTorch twins load these weights again: a changed or vanished file means re-export
-        if not recorded_intact(spec.network, entry["weights"]):
-            return f"the {entry['weights']['source']} {spec.network} weights changed or are gone"
+    # the PyTorch twins load these weights again: a changed or vanished file means re-export
+    for network, record in recorded_weights(manifest):
+        if not recorded_intact(network, record):
+            return f"the {record['source']} {network} weights changed or are gone"
     return None
 
 

@@ -102,7 +102,6 @@ class SRCNN(nn.Module):
     """
 
     GAIN_KEY = "residual_gain"
-    PLAIN_GAIN = (1.0, 0.0, 0.0)
 
     def __init__(self, upscale_factor: int | None = 3, channels=(3, 64, 32, 3), kernel_sizes=(9, 1, 5)):
         super().__init__()
@@ -112,7 +111,7 @@ class SRCNN(nn.Module):
         self.conv3 = nn.Conv2d(channels[2], channels[3], kernel_sizes[2], padding=kernel_sizes[2] // 2)
         self.relu = nn.ReLU()
         self.upsampler = BicubicUpsample(upscale_factor, channels[0]) if upscale_factor else None
-        self.residual_gain = nn.Parameter(torch.tensor(self.PLAIN_GAIN))
+        self.residual_gain = nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))  # g = 1: exactly SRCNNNet
 
     def upsample(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
         if self.upscale_factor is None:

@@ -148,7 +148,7 @@ def adapt_state_dict(obj: dict, network: str) -> dict[str, torch.Tensor]:
     obj = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
     expected = build_network(network, 3).state_dict()
     if network == "srcnn":  # official SRCNN checkpoints have no gain: g = 1 is exactly their network
-        obj.setdefault(SRCNN.GAIN_KEY, torch.tensor(SRCNN.PLAIN_GAIN))
+        obj.setdefault(SRCNN.GAIN_KEY, expected[SRCNN.GAIN_KEY])
     missing = sorted(set(expected) - set(obj))
     unexpected = sorted(set(obj) - set(expected))
     if missing or unexpected:
@@ -217,13 +217,23 @@ def recorded_intact(network: str, record: dict) -> bool:
     return path.exists() and sha256_file(path) == record["sha256"]
 
 
+def recorded_weights(manifest: dict) -> list[tuple[str, dict]]:
+    """(network, weights record) of the manifest's models, each distinct pair once: the models
+    of one network normally share a record, so its file is hashed and loaded only once."""
+    pairs: list[tuple[str, dict]] = []
+    for key, entry in manifest["models"].items():
+        pair = (MODELS[key].network, entry["weights"])
+        if pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
 def recorded_state_dicts(manifest: dict) -> dict[str, dict[str, torch.Tensor]]:
     """Per network, the state dict the manifest's models were exported from."""
     state_dicts = {}
-    for key, entry in manifest["models"].items():
-        network = MODELS[key].network
-        if not recorded_intact(network, entry["weights"]):
+    for network, record in recorded_weights(manifest):
+        if not recorded_intact(network, record):
             raise WeightsError(f"the {network} weights the models were exported from "
-                               f"({recorded_path(network, entry['weights'])}) are gone; run export_models.py --force")
-        state_dicts[network] = load_checkpoint(recorded_path(network, entry["weights"]), network)
+                               f"({recorded_path(network, record)}) are gone; run export_models.py --force")
+        state_dicts[network] = load_checkpoint(recorded_path(network, record), network)
     return state_dicts
