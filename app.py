@@ -1,28 +1,45 @@
-"""The Space: python app.py [--host H] [--port P] [--share]"""
+"""The Space: python app.py [--host H] [--port P] [--share] [--weights auto|official|bundled]"""
 from __future__ import annotations
 
 import argparse
 import os
-
-import gradio as gr
-
-from srspace.contract import MODELS_DIR
-from srspace.export import export_all
-from srspace.service import Upscaler
-from srspace.ui import build_demo
-from srspace.web import head_html
-
-# Load once, serve many: models are exported if missing or stale, then loaded at import.
-export_all(MODELS_DIR, weights=os.environ.get("SRSPACE_WEIGHTS", "auto"))
-demo = build_demo(Upscaler(MODELS_DIR), MODELS_DIR)
+import sys
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
+    from srspace.weights import SOURCES
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
-    args = parser.parse_args(argv)
+    parser.add_argument("--weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
+                        help="weight sets to serve: every set that can be had (auto, default), or one "
+                             "(env SRSPACE_WEIGHTS)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)  # before anything heavy: --help answers at once
+    import gradio as gr
+
+    from srspace.contract import MODELS_DIR
+    from srspace.export import ExportError, export_all
+    from srspace.service import Upscaler
+    from srspace.ui import build_demo
+    from srspace.weights import WeightsError
+    from srspace.web import head_html
+
+    # Load once, serve many: models are exported if missing, stale or of other weights, then loaded.
+    try:
+        export_all(MODELS_DIR, weights=args.weights)
+    except (WeightsError, ExportError) as exc:
+        if args.weights == "bundled":
+            sys.exit(f"cannot start: {exc}")
+        print(f"The {args.weights} weights cannot be used ({exc}); serving what can be had instead (--weights auto).")
+        export_all(MODELS_DIR, weights="auto")
+    upscaler = Upscaler(MODELS_DIR)
+    demo = build_demo(upscaler, MODELS_DIR)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
         server_name=args.host,
@@ -30,7 +47,7 @@ def main(argv=None) -> None:
         share=args.share,
         allowed_paths=[str(MODELS_DIR)],  # the .onnx downloads of the Models tab, nothing wider
         theme=gr.themes.Soft(),
-        head=head_html(MODELS_DIR),  # onnxruntime-web config and runner for the in-browser tab
+        head=head_html(MODELS_DIR, upscaler.engines),  # onnxruntime-web config and runner for the in-browser tab
         prevent_thread_lock=True,
     )
     if args.share and not demo.share_url:

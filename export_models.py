@@ -1,10 +1,14 @@
-"""Export the Space's three ONNX models to models/ and prove them equal to PyTorch.
+"""Export the Space's three ONNX models to models/<weights>/ and prove them equal to PyTorch.
 
-    python export_models.py [--weights auto|official|bundled] [--force]
+    python export_models.py [--weights auto|official|bundled] [--force] [--models-dir DIR]
+
+--weights auto (default) exports every weight set that can be had: the project's own
+(bundled) always, the tutorials' official checkpoints when they download or are cached.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +19,8 @@ from srspace.weights import SOURCES, WeightsError
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", choices=SOURCES, default="auto",
-                        help="official checkpoints, the project's bundled weights, or official with bundled as fallback (default)")
+    parser.add_argument("--weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
+                        help="one weight set (official, bundled), or every set that can be had (auto, default)")
     parser.add_argument("--force", action="store_true", help="re-export even when models/ is up to date")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     args = parser.parse_args(argv)
@@ -25,8 +29,11 @@ def main(argv=None) -> int:
     except (WeightsError, ExportError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
-    for key, entry in manifest["models"].items():
-        print(f"{key:14s} {entry['file']:20s} {entry['bytes'] / 1024:7.1f} KiB  weights: {entry['weights']['source']}")
+    for weights, entries in manifest["sets"].items():
+        for key, entry in entries.items():
+            print(f"{key:14s} {entry['file']:30s} {entry['bytes'] / 1024:7.1f} KiB  weights: {weights}")
+    for reason in manifest["unavailable"].values():
+        print(reason)
     return 0
 
 

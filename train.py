@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from srspace.training import TrainConfig, Trainer
-from srspace.weights import bundled_path
+from srspace.calibration import calibrate_checkpoint
+from srspace.weights import OFFICIAL_GAIN_PATH, bundled_path
 
 
 def main(argv=None) -> int:
@@ -30,7 +31,15 @@ def main(argv=None) -> int:
     parser.add_argument("--factor-groups", type=int, default=4, help="SRCNN: factors per step (the batch is split among them)")
     parser.add_argument("--anchor", type=float, default=3.0,
                         help="SRCNN: the first factor group of each step uses this factor, srcnn_x3's (0: none)")
+    parser.add_argument("--calibrate", type=Path, metavar="CHECKPOINT",
+                        help="SRCNN: fit only the residual gain of this checkpoint (the official x4 one) and write it "
+                             "beside the bundled weights; no training")
     args = parser.parse_args(argv)
+    if args.calibrate:
+        record = calibrate_checkpoint(args.calibrate, args.data, args.out or OFFICIAL_GAIN_PATH)
+        print(json.dumps(record["factors"], indent=1))
+        print(f"residual_gain = {record['residual_gain']}")
+        return 0
     lr = args.lr or (2e-4 if args.model == "srcnn" else 1e-3)
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out or bundled_path(args.model), checkpoint=args.checkpoint,

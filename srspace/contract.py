@@ -93,6 +93,19 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
+# The weight sets a model can be exported with; each set's models live in models/<set>/.
+WEIGHT_SETS = {
+    "bundled": "trained by this project (its own SRCNN and ESPCN, shipped with it)",
+    "official": "the tutorials' original checkpoints: OpenMMLab SRCNN trained at ×4, PyTorch's ESPCN",
+}
+BEST_WEIGHTS = "best"  # what a user gets by default: per network, the set that measured best
+
+
+def model_path(models_dir: Path, weights: str, key: str) -> Path:
+    """Where the ONNX file of model ``key`` exported with weight set ``weights`` lives."""
+    return Path(models_dir) / weights / MODELS[key].filename
+
+
 BICUBIC_KEY = "bicubic"
 CHOICES = (*MODELS, BICUBIC_KEY)  # what a user may pick, models first
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -20,9 +21,12 @@ import torch
 from torch import nn
 
 from . import contract, networks
-from .contract import MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, ModelSpec, factor_tensor_value
+from .contract import (MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, ModelSpec,
+                       factor_tensor_value, model_path)
 from .engines import OrtEngine, TorchEngine
-from .weights import LoadedWeights, recorded_intact, recorded_weights, resolve, sha256_file
+from .networks import SRCNN
+from .weights import (OFFICIAL, OFFICIAL_GAIN_PATH, SOURCES, LoadedWeights, WeightsError, cache_dir, official_gain_record,
+                      recorded_intact, recorded_weights, resolve, sha256_file)
 
 DYNAMIC_FACTORS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 4.0)
 
@@ -37,6 +41,7 @@ def code_fingerprint() -> str:
     for module in (contract, networks):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
+    digest.update(OFFICIAL_GAIN_PATH.read_bytes() if OFFICIAL_GAIN_PATH.exists() else b"")  # the official SRCNN's fitted gain
     digest.update(torch.__version__.encode())
     return digest.hexdigest()[:16]
 
@@ -89,7 +94,7 @@ def export_onnx(spec: ModelSpec, model: nn.Module, path: Path, weights: LoadedWe
     out_dims = onnx_model.graph.output[0].type.tensor_type.shape.dim
     for dim, side in ((out_dims[2], "height"), (out_dims[3], "width")):  # readable names for the output dims
         dim.dim_param = f"{spec.fixed_factor}*{side}" if spec.fixed_factor else f"out_{side}"
-    props = {f"srspace.weights.{k}": v for k, v in _weights_record(weights).items() if v}
+    props = {f"srspace.weights.{k}": str(v) for k, v in _weights_record(weights).items()}
     onnx.helper.set_model_props(onnx_model, {"srspace.model": spec.key, **props})
     onnx.save(onnx_model, str(path))
 
@@ -133,76 +138,135 @@ def describe(path: Path) -> dict:
 
 
 def _weights_record(w: LoadedWeights) -> dict:
-    return {"source": w.source, "file": w.path.name, "sha256": w.sha256, "note": w.note}
+    """Where a model's weights came from; for SRCNN also its residual gain and how that was obtained."""
+    record = {"source": w.source, "file": w.path.name, "sha256": w.sha256}
+    if w.network == "srcnn":
+        record["residual_gain"] = [round(float(v), 6) for v in w.state_dict[SRCNN.GAIN_KEY]]
+        fitted = official_gain_record()
+        if fitted and fitted["checkpoint_sha256"] == w.sha256:
+            record["gain_from"] = f"fitted to this checkpoint: {fitted['method']}; {fitted['images']}"
+        else:
+            record["gain_from"] = "learnt with the weights" if w.source == "bundled" else "none in the checkpoint: g = 1"
+    return record
 
 
 def read_manifest(models_dir: Path = MODELS_DIR) -> dict | None:
+    """The manifest, or None when it is missing, unreadable or not of this layout."""
     try:
-        return json.loads((Path(models_dir) / MANIFEST_NAME).read_text())
+        manifest = json.loads((Path(models_dir) / MANIFEST_NAME).read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sets"), dict):
+        return None
+    return manifest
 
 
-def stale_reason(models_dir: Path = MODELS_DIR) -> str | None:
-    """Why ``models_dir`` must be (re)built, or None when every model is present and intact."""
+def wanted_sets(weights: str) -> tuple[str, ...]:
+    """The weight sets a --weights request exports: one set, or every set ("auto")."""
+    if weights not in SOURCES:
+        raise ValueError(f"unknown weights {weights!r}; choose one of {SOURCES}")
+    return tuple(WEIGHT_SETS) if weights == "auto" else (weights,)
+
+
+def stale_reason(models_dir: Path = MODELS_DIR, weights: str = "auto") -> str | None:
+    """Why ``models_dir`` must be (re)built for a ``weights`` request, or None when every model
+    asked for is present and intact."""
     manifest = read_manifest(models_dir)
     if manifest is None:
         return "no readable manifest"
     if manifest.get("fingerprint") != code_fingerprint():
         return "the export code changed"
-    for key, spec in MODELS.items():
-        entry = manifest.get("models", {}).get(key)
-        path = Path(models_dir) / spec.filename
-        if entry is None or not path.exists():
-            return f"{spec.filename} is missing"
-        if sha256_file(path) != entry["sha256"]:
-            return f"{spec.filename} does not match its manifest (corrupt or changed)"
-    # the PyTorch twins load these weights again: a changed or vanished file means re-export
-    for network, record in recorded_weights(manifest):
-        if not recorded_intact(network, record):
-            return f"the {record['source']} {network} weights changed or are gone"
+    if manifest.get("weights") != weights:
+        return f"--weights {weights} asked for; the models hold --weights {manifest.get('weights')}"
+    missing = [w for w in wanted_sets(weights) if w not in manifest["sets"]]
+    if any(w != "official" or w not in manifest.get("unavailable", {}) for w in missing):
+        return f"the {', '.join(missing)} models are missing"
+    if missing and all((cache_dir() / c.filename).exists() for c in OFFICIAL.values()):
+        return "the official checkpoints are in the cache now"
+    try:
+        for name, entries in manifest["sets"].items():
+            for key, spec in MODELS.items():
+                path = model_path(models_dir, name, key)
+                if key not in entries or not path.exists():
+                    return f"{name}/{spec.filename} is missing"
+                if sha256_file(path) != entries[key]["sha256"]:
+                    return f"{name}/{spec.filename} does not match its manifest (corrupt or changed)"
+            # the PyTorch twins load these weights again: a changed or vanished file means re-export
+            for network, record in recorded_weights(manifest, name):
+                if not recorded_intact(network, record):
+                    return f"the {name} {network} weights changed or are gone"
+    except (KeyError, TypeError, AttributeError):
+        return "the manifest is damaged"
     return None
 
 
-def export_all(models_dir: Path = MODELS_DIR, weights: str = "auto", force: bool = False, log=print) -> dict:
-    """Export, check and verify every model; write the manifest. Quick no-op when fresh."""
-    models_dir = Path(models_dir)
-    reason = "--force" if force else stale_reason(models_dir)
-    if reason is None:
-        log(f"models in {models_dir} are up to date")
-        return read_manifest(models_dir)
-    log(f"exporting models to {models_dir} ({reason})")
-    models_dir.mkdir(parents=True, exist_ok=True)
-    (models_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-finished export never looks fresh
-    loaded = {net: resolve(net, weights, log=log) for net in sorted({s.network for s in MODELS.values()})}
-    for w in loaded.values():
-        log(f"{w.network}: {w.source} weights {w.path.name} (sha256 {w.sha256[:12]})")
+def export_set(models_dir: Path, weights: str, loaded: dict[str, LoadedWeights], log=print) -> dict:
+    """Export, check and verify the three models of one weight set into ``models_dir/weights``."""
     torch_engine = TorchEngine.from_state_dicts({n: w.state_dict for n, w in loaded.items()})
+    folder = Path(models_dir) / weights
+    folder.mkdir(parents=True, exist_ok=True)
     entries = {}
     for key, spec in MODELS.items():
-        path = models_dir / spec.filename
+        path = model_path(models_dir, weights, key)
         tmp = path.with_suffix(".onnx.tmp")
         export_onnx(spec, torch_engine.modules[key], tmp, loaded[spec.network])
         onnx.checker.check_model(str(tmp), full_check=True)
         os.replace(tmp, path)
-        parity = check_parity(spec, torch_engine, OrtEngine(models_dir, keys=(key,)))
+        parity = check_parity(spec, torch_engine, OrtEngine(folder, keys=(key,)))
         worst = max(r["max_abs_diff"] for r in parity)
-        log(f"{key}: checker ok, parity ok on {len(parity)} cases (max abs diff {worst:.2e})")
+        log(f"{weights}/{key}: checker ok, parity ok on {len(parity)} cases (max abs diff {worst:.2e})")
         entries[key] = {
-            "file": spec.filename,
+            "file": f"{weights}/{spec.filename}",
             "sha256": sha256_file(path),
             "bytes": path.stat().st_size,
             **describe(path),
             "weights": _weights_record(loaded[spec.network]),
             "parity": {"rtol": PARITY_RTOL, "atol": PARITY_ATOL, "cases": parity},
         }
+    return entries
+
+
+def export_all(models_dir: Path = MODELS_DIR, weights: str = "auto", force: bool = False, log=print) -> dict:
+    """Export, check and verify every model of the weight sets asked for; write the manifest.
+
+    ``weights``: "bundled", "official" (an error when it cannot be had) or "auto" (every set
+    that can be had; a missing official set is recorded with its reason in one line).
+    A quick no-op when the models are fresh for that request.
+    """
+    models_dir = Path(models_dir)
+    reason = "--force" if force else stale_reason(models_dir, weights)
+    if reason is None:
+        log(f"models in {models_dir} are up to date")
+        return read_manifest(models_dir)
+    log(f"exporting models to {models_dir} ({reason})")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    (models_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-finished export never looks fresh
+    networks_needed = sorted({s.network for s in MODELS.values()})
+    sets, unavailable = {}, {}
+    for name in wanted_sets(weights):
+        try:
+            loaded = {net: resolve(net, name) for net in networks_needed}
+        except WeightsError as exc:
+            if weights != "auto" or name == "bundled":
+                raise
+            unavailable[name] = f"The {name} weights are not available here: {exc}."
+            log(unavailable[name])
+            continue
+        for w in loaded.values():
+            log(f"{name} {w.network}: {w.path.name} (sha256 {w.sha256[:12]})")
+        sets[name] = export_set(models_dir, name, loaded, log)
+    for name in WEIGHT_SETS:  # a set no longer asked for is removed, so the folder says what it holds
+        if name not in sets:
+            shutil.rmtree(models_dir / name, ignore_errors=True)
     manifest = {
         "fingerprint": code_fingerprint(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxruntime": ort.__version__,
-        "models": entries,
+        "weights": weights,
+        "sets": sets,
+        "unavailable": unavailable,
     }
     (models_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -22,14 +22,23 @@ def _dims(values: list[dict]) -> str:
     return "<br>".join(f"`{v['name']}`: `{v['dtype']} [{', '.join(str(d) for d in v['shape'])}]`" for v in values)
 
 
-def model_card(models_dir: Path, key: str, entry: dict) -> str:
+def weights_sentence(weights: dict) -> str:
+    """Where a model's weights came from, in one plain sentence."""
+    origin = {"official": "the tutorial's original checkpoint", "bundled": "this project's own training"}[weights["source"]]
+    text = f"From {origin}, `{weights['file']}` (sha256 `{weights['sha256'][:16]}…`)."
+    if "residual_gain" in weights:
+        c0, c1, c2 = weights["residual_gain"]
+        text += (f" Residual gain g(s) = max(0, {c0:g} {c1:+g}·ln s {c2:+g}·ln² s), {weights['gain_from']}.")
+    return text
+
+
+def model_card(path: Path, key: str, entry: dict) -> str:
     """Markdown describing one exported model from its file and manifest entry."""
     spec = MODELS[key]
-    stats = graph_stats(Path(models_dir) / spec.filename)
+    stats = graph_stats(path)
     weights = entry["weights"]
     cases = entry["parity"]["cases"]
     parity_rows = "\n".join(f"| {c['case']} | {c['max_abs_diff']:.2e} |" for c in cases)
-    note = f"<br>{weights['note']}" if weights.get("note") else ""
     return f"""### `{key}`: {spec.title}
 {spec.description}
 
@@ -40,9 +49,9 @@ def model_card(models_dir: Path, key: str, entry: dict) -> str:
 | opset | {entry['opset']} |
 | operators | {', '.join(f'{op} x{n}' for op, n in stats['ops'].items())} |
 | parameters | {stats['params']:,} |
-| file | `{spec.filename}`, {entry['bytes'] / 1024:.1f} KiB |
+| file | `{entry['file']}`, {entry['bytes'] / 1024:.1f} KiB |
 | sha256 | `{entry['sha256']}` |
-| weights | {weights['source']}: `{weights['file']}` (sha256 `{weights['sha256'][:16]}…`){note} |
+| weights | {weights_sentence(weights)} |
 
 Export parity, ONNX Runtime vs PyTorch (rtol {entry['parity']['rtol']:g}, atol {entry['parity']['atol']:g}):
 

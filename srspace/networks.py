@@ -94,8 +94,8 @@ class SRCNN(nn.Module):
     ``upscale_factor=None`` makes the factor a forward argument (``factor``, float32 [4]).
 
     One addition to MMEditing's ``SRCNNNet``: ``residual_gain``, the coefficients of a
-    quadratic in ln(s) that scales what the convolutions change in the bicubic image,
-    ``out = up + g(s) * (convs(up) - up)``. A network serving every factor cannot see
+    quadratic in ln(s) (clamped at 0) that scales what the convolutions change in the bicubic
+    image, ``out = up + g(s) * (convs(up) - up)``. A network serving every factor cannot see
     the factor, and the right amount of sharpening grows with it; with the gain, one
     set of weights learns the shape of the correction and the factor sets its strength.
     Official checkpoints have no gain: it defaults to g = 1, which is exactly SRCNNNet.
@@ -121,10 +121,15 @@ class SRCNN(nn.Module):
         return self.upsampler(x)
 
     def gain(self, factor: torch.Tensor | None = None) -> torch.Tensor:
-        """g(s) = c0 + c1 ln s + c2 ln^2 s, for the run-time factor or the fixed one."""
+        """g(s) = max(0, c0 + c1 ln s + c2 ln^2 s), for the run-time factor or the fixed one.
+
+        Never negative: a negative gain would push the image away from what the network
+        suggests. At 0 the output is exactly the bicubic image, which is how weights trained
+        for one large factor (the official x4 SRCNN) stay harmless at small ones.
+        """
         t = torch.log(factor[2]) if self.upscale_factor is None else math.log(self.upscale_factor)
         c = self.residual_gain
-        return c[0] + (c[1] + c[2] * t) * t
+        return torch.clamp(c[0] + (c[1] + c[2] * t) * t, min=0.0)
 
     def refine(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
         """The three convolutions at output resolution, their change to ``x`` scaled by the gain."""

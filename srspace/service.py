@@ -14,12 +14,13 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .contract import BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL
+from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS
 from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
 from .metrics import psnr
 from .pipeline import bicubic, network_factor, upscale_array
+from .quality import best_sets
 from .weights import recorded_state_dicts
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
@@ -34,6 +35,7 @@ class UpscaleResult:
     baseline: Image.Image  # bicubic at the same size, for the before/after view
     seconds: float
     engine: str
+    weights: str  # the weight set the model ran with ("" for bicubic)
     notices: list[str] = field(default_factory=list)
 
 
@@ -45,10 +47,16 @@ class CompareResult:
     stats: dict[str, float | str | bool]
 
 
+def shorten(value, limit: int = 40) -> str:
+    """A user-supplied value as it may appear in a message or a log line: repr'd and cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_key(key: str, choices=CHOICES) -> str:
     """``key`` if it is one of ``choices`` (the bicubic baseline included by default), else a message."""
-    if key not in choices:
-        raise ImageInputError(f"Unknown model {key!r} here; choose one of: {', '.join(choices)}.")
+    if not isinstance(key, str) or key not in choices:
+        raise ImageInputError(f"Unknown model {shorten(key)} here; choose one of: {', '.join(choices)}.")
     return key
 
 
@@ -77,13 +85,35 @@ class Upscaler:
 
     def __init__(self, models_dir: Path = MODELS_DIR, threads: int | None = None):
         manifest = read_manifest(models_dir)
-        if manifest is None:
+        if manifest is None or not manifest["sets"]:
             raise FileNotFoundError(f"no models in {models_dir}: run export_models.py")
         self.manifest = manifest
         self.engines = {
-            "onnxruntime": OrtEngine(models_dir, threads=threads),
-            "pytorch": TorchEngine.from_state_dicts(recorded_state_dicts(manifest)),
+            weights: {
+                "onnxruntime": OrtEngine(Path(models_dir) / weights, threads=threads),
+                "pytorch": TorchEngine.from_state_dicts(recorded_state_dicts(manifest, weights)),
+            }
+            for weights in manifest["sets"]
         }
+        self.defaults = best_sets(manifest["sets"])  # per network, the set that measured best
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """Weight sets that could not be had, each with its reason in one line."""
+        return self.manifest.get("unavailable", {})
+
+    def weight_set(self, key: str, weights=None) -> str:
+        """The weight set a request for model ``key`` runs with: ``weights``, or for "best" (or
+        nothing) the set that measured best for the model's network."""
+        if weights in (None, "", BEST_WEIGHTS):  # an unknown key is reported by ``prepare``
+            return self.defaults[MODELS[key].network] if isinstance(key, str) and key in MODELS else next(iter(self.engines))
+        if not isinstance(weights, str) or weights not in WEIGHT_SETS:
+            raise ImageInputError(f"Unknown weights {shorten(weights)}; choose one of: "
+                                  f"{', '.join((BEST_WEIGHTS, *WEIGHT_SETS))}.")
+        if weights not in self.engines:
+            reason = self.unavailable.get(weights, f"The {weights} weights are not loaded on this server.")
+            raise ImageInputError(f"{reason} Choose weights '{BEST_WEIGHTS}' or one of: {', '.join(self.engines)}.")
+        return weights
 
     def prepare(self, path, key: str, factor, limit: int, choices=CHOICES) -> tuple[InputImage, float, list[str]]:
         check_key(key, choices)
@@ -92,10 +122,12 @@ class Upscaler:
         check_output_size(img.height, img.width, factor, limit)
         return img, factor, img.notices + notices + factor_notice(key, factor)
 
-    def upscale(self, path, key: str, factor, engine: str = "onnxruntime", progress: Progress | None = None) -> UpscaleResult:
+    def upscale(self, path, key: str, factor, weights=None, engine: str = "onnxruntime",
+                progress: Progress | None = None) -> UpscaleResult:
+        weights = self.weight_set(key, weights)
         img, factor, notices = self.prepare(path, key, factor, MAX_OUTPUT_PIXELS)
         start = time.perf_counter()
-        out = upscale_array(self.engines[engine], key, img.color, factor, progress=progress)
+        out = upscale_array(self.engines[weights][engine], key, img.color, factor, progress=progress)
         seconds = time.perf_counter() - start
         alpha = None if img.alpha is None else bicubic(img.alpha, factor)  # the same size rule as ``out``
         base = out if key == BICUBIC_KEY else upscale_array(None, BICUBIC_KEY, img.color, factor)
@@ -106,13 +138,16 @@ class Upscaler:
             baseline=to_pil(base, alpha, img.sixteen_bit),
             seconds=seconds,
             engine="bicubic (PyTorch)" if key == BICUBIC_KEY else engine,
+            weights="" if key == BICUBIC_KEY else weights,
             notices=notices,
         )
 
-    def browser_reference(self, path, key: str, factor, max_pixels: int) -> tuple[Image.Image, float, float]:
+    def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None) -> tuple[Image.Image, float, float, str]:
         """The server's result for the in-browser tab, prepared exactly as the page prepares its own:
-        RGB (gray replicated, alpha dropped), the network's own factor. Returns (image, seconds, factor)."""
+        RGB (gray replicated, alpha dropped), the network's own factor.
+        Returns (image, seconds, factor, weight set)."""
         check_key(key, tuple(MODELS))
+        weights = self.weight_set(key, weights)
         img = load_image(path)
         if img.height * img.width > max_pixels:
             raise ImageInputError(f"The image is {img.width}x{img.height}; the browser tab takes at most "
@@ -120,10 +155,11 @@ class Upscaler:
         factor = MODELS[key].fixed_factor or check_factor(factor)[0]
         rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
         start = time.perf_counter()
-        out = upscale_array(self.engines["onnxruntime"], key, rgb, factor)
-        return to_pil(out), time.perf_counter() - start, factor
+        out = upscale_array(self.engines[weights]["onnxruntime"], key, rgb, factor)
+        return to_pil(out), time.perf_counter() - start, factor, weights
 
-    def compare(self, path, key: str, factor, runs: int = 3, progress: Progress | None = None) -> CompareResult:
+    def compare(self, path, key: str, factor, weights=None, runs: int = 3, progress: Progress | None = None) -> CompareResult:
+        weights = self.weight_set(key, weights)
         img, factor, _ = self.prepare(path, key, factor, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
         x = img.color
         outputs, medians = {}, {}
@@ -131,7 +167,7 @@ class Upscaler:
             times = []
             for r in range(runs):
                 start = time.perf_counter()
-                outputs[name] = upscale_array(self.engines[name], key, x, factor)
+                outputs[name] = upscale_array(self.engines[weights][name], key, x, factor)
                 times.append(time.perf_counter() - start)
                 if progress:
                     progress(i * runs + r + 1, len(ENGINES) * runs)
@@ -142,6 +178,7 @@ class Upscaler:
         passed = bool(np.allclose(a, b, rtol=PARITY_RTOL, atol=PARITY_ATOL))
         stats = {
             "model": key,
+            "weights": weights,
             "factor": factor,
             "network factor": network_factor(key, factor),
             "output": f"{a.shape[1]}x{a.shape[0]}",

@@ -19,7 +19,7 @@ from .engines import TorchEngine
 from .evaluation import gain_over_bicubic, image_paths, load_rgb, split_holdout
 from .imaging import rgb_to_ycbcr, to_uint8
 from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
-from .weights import load_checkpoint, save_weights
+from .weights import load_weights, save_weights
 
 SRCNN_FACTORS = [round(1.5 + 0.1 * i, 1) for i in range(26)]  # the slider's steps in [1.5, 4]
 GAIN_START = (0.0, 1.2, 0.0)  # SRCNN's residual gain g(s) = 1.2 ln s, see Trainer
@@ -125,7 +125,7 @@ class Trainer:
         else:
             raise ValueError(f"unknown model {c.model!r}: choose srcnn or espcn")
         if c.init:
-            self.model.load_state_dict(load_checkpoint(Path(c.init), c.model))
+            self.model.load_state_dict(load_weights(Path(c.init), c.model))
         if c.model == "srcnn":
             self._hold_gain_at_zero_for_factor_one()
         gain = [p for n, p in self.model.named_parameters() if n == SRCNN.GAIN_KEY]

@@ -7,9 +7,10 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from .contract import BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT
+from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT, WEIGHT_SETS, model_path
 from .images import MAX_OUTPUT_PIXELS, ImageInputError
 from .modelinfo import model_card
+from .quality import load_table, markdown
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
 from .upload import UploadedImage
 from .web import BROWSER_MAX_INPUT_PIXELS
@@ -24,6 +25,36 @@ FACTOR_HELP = {
     "fixed": "This network always upsamples x3; the result is then resized bicubically to the chosen factor.",
     BICUBIC_KEY: "Plain bicubic interpolation at this factor: the baseline the networks are measured against.",
 }
+
+
+WEIGHT_CHOICES = [
+    ("Best measured for the model", BEST_WEIGHTS),
+    ("Trained by this project", "bundled"),
+    ("The tutorials' original checkpoints", "official"),
+]
+
+
+def weights_help(upscaler: Upscaler) -> str:
+    """What each weight set is, which one "best" picks per network, and why a set is missing."""
+    best = ", ".join(f"{network.upper()}: {weights}" for network, weights in upscaler.defaults.items())
+    lines = [f"**{name}**: {text}." for name, text in WEIGHT_SETS.items()]
+    lines.append(f"**best** picks, per network, the set with the larger measured gain over bicubic ({best}).")
+    lines += [f"⚠ {reason}" for reason in upscaler.unavailable.values()]
+    return "<br>".join(lines)
+
+
+def weights_dropdown(upscaler: Upscaler, elem_id: str | None = None) -> gr.Dropdown:
+    return gr.Dropdown(WEIGHT_CHOICES, value=BEST_WEIGHTS, label="Weights", info=None, elem_id=elem_id)
+
+
+def quality_text() -> str:
+    """The quality table of the shipped figures, as Markdown."""
+    table = load_table()
+    if table is None:
+        return "No quality table is shipped with this copy (run `python benchmarks/quality.py --write`)."
+    return (f"### Gain over bicubic, dB, on {len(table['images'])} held-out photographs\n"
+            "Y-PSNR of each model minus bicubic's at the same factor; the ×3 models run ×3 and are then resized. "
+            "**best** weights are chosen per network from this table.\n\n" + markdown(table))
 
 
 def factor_help(key: str) -> str:
@@ -62,25 +93,27 @@ def _user_errors(handler):
 
 def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
     @_user_errors
-    def upscale(image, model, factor, progress=gr.Progress()):
-        result = upscaler.upscale(image, model, factor, progress=_tracker(progress, "tiles"))
+    def upscale(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
+        result = upscaler.upscale(image, model, factor, weights, progress=_tracker(progress, "tiles"))
         w, h = result.image.size
-        lines = [f"**{w}×{h}** ({result.image.mode}) in **{result.seconds * 1000:.0f} ms** on **{result.engine}**."]
+        used = f" with the **{result.weights}** weights" if result.weights else ""
+        lines = [f"**{w}×{h}** ({result.image.mode}) in **{result.seconds * 1000:.0f} ms** on **{result.engine}**{used}."]
         lines += [f"- {n}" for n in result.notices]
         return result.image, (preview(result.baseline), preview(result.image)), "\n".join(lines)
 
     @_user_errors
-    def compare(image, model, factor, progress=gr.Progress()):
-        result = upscaler.compare(image, model, factor, progress=_tracker(progress, "runs"))
+    def compare(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
+        result = upscaler.compare(image, model, factor, weights, progress=_tracker(progress, "runs"))
         rows = [[k, f"{v:.3g}" if isinstance(v, float) else str(v)] for k, v in result.stats.items()]
         return result.ort_image, result.torch_image, result.heatmap, rows
 
     @_user_errors
-    def browser_reference(image, model, factor):
-        img, seconds, used = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS)
-        return img, f"{img.size[0]}x{img.size[1]} at x{used:g} in **{seconds * 1000:.0f} ms** (ONNX Runtime, server)"
+    def browser_reference(image, model, factor, weights):
+        img, seconds, used, weights = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights)
+        return img, f"{img.size[0]}x{img.size[1]} at x{used:g} in **{seconds * 1000:.0f} ms** (ONNX Runtime, server, {weights} weights)", weights
 
     manifest = upscaler.manifest
+    weights_text = weights_help(upscaler)
     examples = [
         [str(EXAMPLES_DIR / name), key, factor]
         for name, key, factor in (
@@ -110,13 +143,15 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     model = gr.Dropdown(choices, value="srcnn_dynamic", label="Model")
                     factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
                     help_text = gr.Markdown(factor_help("srcnn_dynamic"))
+                    weights = weights_dropdown(upscaler, "upscale-weights")
+                    gr.Markdown(weights_text, elem_classes=["weights-help"])
                     run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
                 with gr.Column():
                     result = gr.Image(label="Result (PNG)", type="pil", format="png", interactive=False,
                                       buttons=["download", "fullscreen"], elem_id="upscale-output")
                     slider = gr.ImageSlider(label="Bicubic ◀▶ model", type="pil", format="png", interactive=False)
                     info = gr.Markdown(elem_id="upscale-info")
-            run.click(upscale, [image, model, factor], [result, slider, info], api_name="upscale")
+            run.click(upscale, [image, model, factor, weights], [result, slider, info], api_name="upscale")
             model.change(factor_help, model, help_text, api_visibility="private")
             gr.Examples(examples, inputs=[image, model, factor], outputs=[result, slider, info], fn=upscale,
                         run_on_click=True, cache_examples=False, label="Gallery (click one to run it)",
@@ -133,6 +168,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     c_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"])
                     c_model = gr.Dropdown(onnx_choices, value="srcnn_dynamic", label="Model")
                     c_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor")
+                    c_weights = weights_dropdown(upscaler)
                     c_run = gr.Button("Compare", variant="primary")
                 c_table = gr.Dataframe(headers=["measure", "value"], label="Comparison", interactive=False)
             with gr.Row():
@@ -140,7 +176,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                 c_torch = gr.Image(label="PyTorch", type="pil", format="png", interactive=False)
                 c_heat = gr.Image(label="|ORT − PyTorch|, amplified (brightest = max diff)", type="pil", format="png", interactive=False)
             gr.Examples(examples[:3], inputs=[c_image, c_model, c_factor], label="Gallery")
-            c_run.click(compare, [c_image, c_model, c_factor], [c_ort, c_torch, c_heat, c_table], api_name="compare")
+            c_run.click(compare, [c_image, c_model, c_factor, c_weights], [c_ort, c_torch, c_heat, c_table], api_name="compare")
 
         with gr.Tab("Run in your browser", id="browser"):
             gr.Markdown(
@@ -154,6 +190,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     b_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="browser-input")
                     b_model = gr.Dropdown(onnx_choices, value="espcn_x3", label="Model", elem_id="browser-model")
                     b_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor (srcnn_dynamic)")
+                    b_weights = weights_dropdown(upscaler, "browser-weights")
                     b_run = gr.Button("Run in browser and on the server", variant="primary", elem_id="browser-button")
                 with gr.Column():
                     b_stats = gr.Markdown(elem_id="browser-stats")
@@ -161,18 +198,26 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                 b_html = gr.HTML(label="In your browser", elem_id="browser-output")
                 b_server = gr.Image(label="On the server (ONNX Runtime)", type="pil", format="png", interactive=False)
             b_info = gr.Markdown(visible=False)
+            b_used = gr.Textbox(visible=False)  # the weight set the server resolved, for the page's own run
             gr.Examples(examples[:3], inputs=[b_image, b_model, b_factor], label="Gallery")
-            b_run.click(browser_reference, [b_image, b_model, b_factor], [b_server, b_info], api_visibility="private").success(
-                None, [b_image, b_model, b_factor, b_server, b_info], [b_html, b_stats],
-                js="(image, model, factor, server, info) => window.srspaceBrowserRun(image, model, factor, server, info)",
+            b_run.click(browser_reference, [b_image, b_model, b_factor, b_weights], [b_server, b_info, b_used],
+                        api_visibility="private").success(
+                None, [b_image, b_model, b_factor, b_used, b_server, b_info], [b_html, b_stats],
+                js="(image, model, factor, weights, server, info) => "
+                   "window.srspaceBrowserRun(image, model, factor, weights, server, info)",
             )
 
         with gr.Tab("Models", id="models"):
             created = manifest.get("created", "?")
             gr.Markdown(f"Exported {created} with torch {manifest.get('torch')}, onnx {manifest.get('onnx')}, "
                         f"onnxruntime {manifest.get('onnxruntime')}.")
-            for key, entry in manifest["models"].items():
-                gr.Markdown(model_card(models_dir, key, entry))
-                gr.File(value=str(Path(models_dir) / MODELS[key].filename), label=f"Download {MODELS[key].filename}",
-                        interactive=False)
+            gr.Markdown(quality_text())
+            for reason in upscaler.unavailable.values():
+                gr.Markdown(f"⚠ {reason}")
+            for weights, entries in manifest["sets"].items():
+                with gr.Accordion(f"{weights} weights: {WEIGHT_SETS[weights]}", open=weights == next(iter(manifest["sets"]))):
+                    for key, entry in entries.items():
+                        gr.Markdown(model_card(model_path(models_dir, weights, key), key, entry))
+                        gr.File(value=str(model_path(models_dir, weights, key)), interactive=False,
+                                label=f"Download {weights}/{MODELS[key].filename}")
     return demo

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .contract import MODELS, ROOT
+from .contract import MODELS, ROOT, model_path
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 PIN = json.loads((BROWSER_DIR / "ort_pin.json").read_text())
@@ -48,19 +48,24 @@ def ort_source() -> dict:
             "version": PIN["version"]}
 
 
-def page_config(models_dir: Path) -> dict:
+def page_config(models_dir: Path, weight_sets) -> dict:
+    """What the page needs: where onnxruntime-web is, and per weight set and model its .onnx file."""
     return {
         "ort": ort_source(),
         "models": {
-            key: {"url": file_url(Path(models_dir) / spec.filename), "channels": spec.channels, "factor": spec.fixed_factor}
-            for key, spec in MODELS.items()
+            weights: {
+                key: {"url": file_url(model_path(models_dir, weights, key)), "channels": spec.channels,
+                      "factor": spec.fixed_factor}
+                for key, spec in MODELS.items()
+            }
+            for weights in weight_sets
         },
         "maxInputPixels": BROWSER_MAX_INPUT_PIXELS,
     }
 
 
-def head_html(models_dir: Path) -> str:
+def head_html(models_dir: Path, weight_sets) -> str:
     """The <head> additions: the page config and the browser runner."""
-    config = json.dumps(page_config(models_dir))
+    config = json.dumps(page_config(models_dir, weight_sets))
     runner = (BROWSER_DIR / "runner.js").read_text()
     return f"<script>window.SRSPACE_WEB = {config};</script>\n<script>{runner}</script>"

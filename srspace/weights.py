@@ -10,16 +10,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import torch
 from tqdm import tqdm
 
-from .contract import MODELS
+from .contract import MODELS, WEIGHT_SETS
 from .networks import SRCNN, build_network
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
-SOURCES = ("auto", "official", "bundled")
+OFFICIAL_GAIN_PATH = BUNDLED_DIR / "srcnn_official_gain.json"
+# What --weights / SRSPACE_WEIGHTS may ask for: one set, or "auto": every set that can be had
+# (the bundled one always, the official one when it downloads or is cached).
+SOURCES = ("auto", *WEIGHT_SETS)
 
 
 class WeightsError(RuntimeError):
@@ -54,10 +58,17 @@ OFFICIAL = {
 class LoadedWeights:
     network: str
     state_dict: dict
-    source: str  # "official" or "bundled"
+    source: str  # the weight set: "official" or "bundled"
     path: Path
     sha256: str
-    note: str = ""  # why this source was used, when it was a fallback
+
+
+def official_checkpoint(network: str) -> Checkpoint:
+    """The official checkpoint of ``network``; $SRSPACE_MIRROR (a URL prefix) serves the same
+    files from elsewhere (a local mirror, a firewall's proxy, the tests' loopback server)."""
+    ckpt = OFFICIAL[network]
+    mirror = os.environ.get("SRSPACE_MIRROR")
+    return Checkpoint(network, f"{mirror.rstrip('/')}/{ckpt.filename}") if mirror else ckpt
 
 
 def cache_dir() -> Path:
@@ -102,8 +113,8 @@ def download(
             with os.fdopen(fd, "wb") as out, requests.get(url, stream=True, timeout=timeout) as response:
                 if 400 <= response.status_code < 500:
                     raise WeightsError(
-                        f"{url} answered HTTP {response.status_code}: the checkpoint is not there. "
-                        "Check the URL, or use --weights bundled."
+                        f"{urlsplit(url).netloc} answered HTTP {response.status_code} for {dest.name}: "
+                        "the checkpoint is not there; use --weights bundled"
                     )
                 response.raise_for_status()
                 expected = int(response.headers.get("Content-Length") or 0)
@@ -117,20 +128,21 @@ def download(
                 raise requests.exceptions.ChunkedEncodingError(f"truncated: got {received} of {expected} bytes")
             if not digest.hexdigest().startswith(sha256_prefix):
                 raise WeightsError(
-                    f"{url} downloaded, but its SHA-256 {digest.hexdigest()[:16]}... does not start with "
-                    f"{sha256_prefix}: the file is corrupt or not the expected checkpoint. Nothing was kept."
+                    f"{dest.name} downloaded, but its SHA-256 {digest.hexdigest()[:16]}... does not start with "
+                    f"{sha256_prefix}: corrupt or not the expected checkpoint; nothing was kept"
                 )
+            os.chmod(tmp, 0o644)  # a cache others may share: not the 0600 of a temporary file
             os.replace(tmp, dest)
             return dest
         except requests.RequestException as exc:
-            last_error = f"{type(exc).__name__}: {exc}"
+            last_error = type(exc).__name__
         finally:
             tmp.unlink(missing_ok=True)
         if attempt < retries:
             time.sleep(backoff * attempt)
     raise WeightsError(
-        f"could not download {url} after {retries} attempts ({last_error}). "
-        "Check your network, or use --weights bundled for the project's own weights."
+        f"could not download {dest.name} from {urlsplit(url).netloc} after {retries} attempts ({last_error}); "
+        "check the network, or use --weights bundled"
     )
 
 
@@ -170,6 +182,24 @@ def load_checkpoint(path: Path, network: str) -> dict[str, torch.Tensor]:
     return adapt_state_dict(obj, network)
 
 
+def official_gain_record() -> dict | None:
+    """The residual gain fitted to the official SRCNN checkpoint (srspace/calibration.py), if any."""
+    try:
+        return json.loads(OFFICIAL_GAIN_PATH.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def load_weights(path: Path, network: str, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """``load_checkpoint``, plus the fitted residual gain when the file is the official SRCNN
+    it was fitted to: trained at x4 only, that network is applied only as strongly as it helps."""
+    state_dict = load_checkpoint(path, network)
+    record = official_gain_record() if network == "srcnn" else None
+    if record and (sha256 or sha256_file(path)) == record["checkpoint_sha256"]:
+        state_dict[SRCNN.GAIN_KEY] = torch.tensor(record["residual_gain"], dtype=torch.float32)
+    return state_dict
+
+
 def save_weights(state_dict: dict, network: str, path: Path, provenance: dict) -> None:
     """Save trained weights in the official layout of ``network``, provenance beside them (.json)."""
     tensors = {k: v.detach().clone() for k, v in state_dict.items()}
@@ -184,26 +214,24 @@ def bundled_path(network: str) -> Path:
     return BUNDLED_DIR / f"{network}.pth"
 
 
-def resolve(network: str, source: str = "auto", checkpoint: Checkpoint | None = None, log=print, **download_args) -> LoadedWeights:
-    """Weights for ``network`` from ``source``: "official" (download or cache), "bundled"
-    (shipped with the project) or "auto" (official, else bundled, saying why)."""
-    if source not in SOURCES:
-        raise ValueError(f"unknown weights source {source!r}; choose one of {SOURCES}")
-    note = ""
-    if source in ("official", "auto"):
-        ckpt = checkpoint or OFFICIAL[network]
+def resolve(network: str, weights: str, checkpoint: Checkpoint | None = None, **download_args) -> LoadedWeights:
+    """Weights for ``network`` from set ``weights``: "official" (download or cache) or "bundled"
+    (shipped with the project)."""
+    if weights not in WEIGHT_SETS:
+        raise ValueError(f"unknown weight set {weights!r}; choose one of {tuple(WEIGHT_SETS)}")
+    if weights == "official":
+        ckpt = checkpoint or official_checkpoint(network)
         try:
             path = download(ckpt.url, cache_dir() / ckpt.filename, ckpt.sha256_prefix, **download_args)
-            return LoadedWeights(network, load_checkpoint(path, network), "official", path, sha256_file(path))
-        except WeightsError as exc:
-            if source == "official":
-                raise
-            note = f"official {network} weights unavailable ({exc}); using the bundled weights"
-            log(note)
-    path = bundled_path(network)
-    if not path.exists():
-        raise WeightsError(f"bundled weights {path} are missing; train them with train.py or restore them from git")
-    return LoadedWeights(network, load_checkpoint(path, network), "bundled", path, sha256_file(path), note)
+        except OSError as exc:  # the cache folder itself: not a folder, not writable, disk full
+            raise WeightsError(f"the weights cache {cache_dir()} is unusable ({exc.strerror or exc}); "
+                               "set SRSPACE_CACHE to a writable folder") from exc
+    else:
+        path = bundled_path(network)
+        if not path.exists():
+            raise WeightsError(f"bundled weights {path} are missing; train them with train.py or restore them from git")
+    sha256 = sha256_file(path)
+    return LoadedWeights(network, load_weights(path, network, sha256), weights, path, sha256)
 
 
 def recorded_path(network: str, record: dict) -> Path:
@@ -217,23 +245,23 @@ def recorded_intact(network: str, record: dict) -> bool:
     return path.exists() and sha256_file(path) == record["sha256"]
 
 
-def recorded_weights(manifest: dict) -> list[tuple[str, dict]]:
-    """(network, weights record) of the manifest's models, each distinct pair once: the models
-    of one network normally share a record, so its file is hashed and loaded only once."""
+def recorded_weights(manifest: dict, weights: str) -> list[tuple[str, dict]]:
+    """(network, weights record) of one set's models in the manifest, each distinct pair once:
+    the models of one network share a record, so its file is hashed and loaded only once."""
     pairs: list[tuple[str, dict]] = []
-    for key, entry in manifest["models"].items():
+    for key, entry in manifest["sets"][weights].items():
         pair = (MODELS[key].network, entry["weights"])
         if pair not in pairs:
             pairs.append(pair)
     return pairs
 
 
-def recorded_state_dicts(manifest: dict) -> dict[str, dict[str, torch.Tensor]]:
-    """Per network, the state dict the manifest's models were exported from."""
+def recorded_state_dicts(manifest: dict, weights: str) -> dict[str, dict[str, torch.Tensor]]:
+    """Per network, the state dict one set's models were exported from."""
     state_dicts = {}
-    for network, record in recorded_weights(manifest):
+    for network, record in recorded_weights(manifest, weights):
         if not recorded_intact(network, record):
             raise WeightsError(f"the {network} weights the models were exported from "
                                f"({recorded_path(network, record)}) are gone; run export_models.py --force")
-        state_dicts[network] = load_checkpoint(recorded_path(network, record), network)
+        state_dicts[network] = load_weights(recorded_path(network, record), network, record["sha256"])
     return state_dicts

@@ -1,6 +1,9 @@
-"""Shared fixtures: the exported models (built once per run, offline, from the bundled weights)."""
+"""Shared fixtures: the real official checkpoints (from ../shared), the exported models of both
+weight sets (built once per run, offline), engines, and the app on a loopback port."""
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,20 +14,70 @@ sys.path.insert(0, str(ROOT))
 
 from srspace.contract import MODELS_DIR  # noqa: E402
 from srspace.export import export_all  # noqa: E402
+from srspace.weights import OFFICIAL  # noqa: E402
+
+# The official checkpoints, byte for byte, and the training images (see their READMEs); CI has
+# ../shared beside the clone.
+SHARED_CHECKPOINTS = ROOT.parent / "shared" / "checkpoints"
+SHARED_DATA = ROOT.parent / "shared" / "data" / "train"
+
+
+def need_shared(what: str, paths) -> None:
+    """Skip where a ../shared path is absent, except in CI (SRSPACE_REQUIRE_SHARED), where it must be there."""
+    if all(Path(p).exists() for p in paths):
+        return
+    reason = f"{what} needs {', '.join(str(p) for p in paths)}"
+    if os.environ.get("SRSPACE_REQUIRE_SHARED"):
+        pytest.fail(reason + "; SRSPACE_REQUIRE_SHARED is set, so these tests may not skip")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
-def models_dir() -> Path:
-    """The project's models/, exported if missing or stale (bundled weights: tests are offline)."""
-    export_all(MODELS_DIR, weights="bundled", log=lambda *_: None)
+def official_files() -> dict[str, Path]:
+    """Per network, the real official checkpoint file."""
+    files = {net: SHARED_CHECKPOINTS / c.filename for net, c in OFFICIAL.items()}
+    need_shared("this test", files.values())
+    return files
+
+
+@pytest.fixture(scope="session")
+def held_out_images():
+    """The held-out photographs of training (every 8th of ../shared/data/train), as RGB floats."""
+    from srspace.evaluation import image_paths, load_rgb, split_holdout
+
+    need_shared("this test", [SHARED_DATA])
+    return [load_rgb(p) for p in split_holdout(image_paths(SHARED_DATA))[1]]
+
+
+@pytest.fixture(scope="session")
+def official_cache(tmp_path_factory) -> Path | None:
+    """A download cache already holding the real official checkpoints (as after a first online
+    start), set as $SRSPACE_CACHE for the whole run and the app it starts; None without them."""
+    cache = tmp_path_factory.mktemp("srspace-cache")
+    os.environ["SRSPACE_CACHE"] = str(cache)  # no test may reach the real download hosts
+    if not all((SHARED_CHECKPOINTS / c.filename).exists() for c in OFFICIAL.values()):
+        if os.environ.get("SRSPACE_REQUIRE_SHARED"):
+            pytest.fail(f"the official checkpoints are missing from {SHARED_CHECKPOINTS}")
+        return None
+    for c in OFFICIAL.values():
+        shutil.copy(SHARED_CHECKPOINTS / c.filename, cache / c.filename)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def models_dir(official_cache) -> Path:
+    """The project's models/ with both weight sets (only the bundled one without ../shared),
+    exported if missing or stale; offline: the official checkpoints come from the filled cache."""
+    export_all(MODELS_DIR, weights="auto" if official_cache else "bundled", log=lambda *_: None)
     return MODELS_DIR
 
 
 @pytest.fixture(scope="session")
 def ort_engine(models_dir):
+    """ONNX Runtime on the bundled set's models."""
     from srspace.engines import OrtEngine
 
-    return OrtEngine(models_dir)
+    return OrtEngine(models_dir / "bundled")
 
 
 @pytest.fixture(scope="session")
@@ -44,16 +97,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_server(models_dir):
+def app_server(models_dir, official_cache):
     """`python app.py` on a free loopback port, as a user starts it; yields its URL."""
-    import os
     import subprocess
     import time
 
     import requests
 
     port = _free_port()
-    env = dict(os.environ, SRSPACE_WEIGHTS="bundled", GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False")
     log = open(ROOT / ".pytest_cache" / "app_server.log", "w") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

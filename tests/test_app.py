@@ -7,8 +7,9 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from srspace.contract import PARITY_ATOL, output_size
+from srspace.contract import BEST_WEIGHTS, MODELS, PARITY_ATOL, model_path, output_size
 from srspace.modelinfo import model_card
+from srspace.images import ImageInputError
 from srspace.service import Upscaler
 from srspace.ui import EXAMPLES_DIR, build_demo, factor_help
 
@@ -30,6 +31,23 @@ def test_upscale_handler_every_model(upscaler):
         assert (differs == 0) == (key == "bicubic"), key
     fixed = upscaler.upscale(FACE, "srcnn_x3", 2.5)
     assert any("x3 by the network" in n for n in fixed.notices)
+
+
+def test_weight_sets_are_chosen_per_request(upscaler):
+    best = upscaler.upscale(FACE, "srcnn_dynamic", 2.0)
+    assert best.weights == upscaler.defaults["srcnn"]
+    assert upscaler.upscale(FACE, "bicubic", 2.0, "official" if "official" in upscaler.engines else None).weights == ""
+    for weights in upscaler.engines:
+        result = upscaler.upscale(FACE, "srcnn_dynamic", 2.0, weights)
+        assert result.weights == weights
+        assert result.image.size == best.image.size
+    if len(upscaler.engines) == 2:  # two different networks give two different images
+        a, b = (np.asarray(upscaler.upscale(FACE, "espcn_x3", 3.0, w).image, float) for w in ("bundled", "official"))
+        assert np.abs(a - b).mean() > 0.5
+    with pytest.raises(ImageInputError, match="Unknown weights 'mine'; choose one of: best, bundled, official"):
+        upscaler.upscale(FACE, "srcnn_dynamic", 2.0, "mine")
+    with pytest.raises(ImageInputError, match=r"Unknown model 'xxxxxxxx.*…"):  # user strings come back cut short
+        upscaler.upscale(FACE, "x" * 10_000, 2.0)
 
 
 def test_onnx_runtime_and_pytorch_agree_on_a_whole_image(upscaler):
@@ -54,11 +72,14 @@ def test_models_tab_cards(upscaler, models_dir):
         "srcnn_dynamic": ["Conv x3", "Resize x1"],
         "espcn_x3": ["Conv x4", "DepthToSpace x1"],
     }
-    for key, entry in upscaler.manifest["models"].items():
-        card = model_card(models_dir, key, entry)
-        assert entry["sha256"] in card and "parameters" in card and entry["weights"]["source"] in card
-        for op in expected_ops[key]:
-            assert op in card, (key, op)
+    origin = {"bundled": "this project's own training", "official": "the tutorial's original checkpoint"}
+    for weights, entries in upscaler.manifest["sets"].items():
+        for key, entry in entries.items():
+            card = model_card(model_path(models_dir, weights, key), key, entry)
+            assert entry["sha256"] in card and "parameters" in card and origin[weights] in card
+            assert ("Residual gain g(s)" in card) == (MODELS[key].network == "srcnn")
+            for op in expected_ops[key]:
+                assert op in card, (key, op)
     assert "always upsamples x3" in factor_help("espcn_x3") and "exactly this factor" in factor_help("srcnn_dynamic")
 
 
@@ -67,7 +88,9 @@ def test_api_endpoints_are_named_and_ordered(upscaler, models_dir):
     info = demo.get_api_info()["named_endpoints"]
     assert set(info) >= {"/upscale", "/compare"}
     for name in ("/upscale", "/compare"):
-        assert [p["parameter_name"] for p in info[name]["parameters"]] == ["image", "model", "factor"]
+        params = info[name]["parameters"]
+        assert [p["parameter_name"] for p in params] == ["image", "model", "factor", "weights"]
+        assert params[3]["parameter_has_default"] and params[3]["parameter_default"] == BEST_WEIGHTS
 
 
 # --- end to end: the real server on a free local port ------------------------------------------
@@ -79,6 +102,20 @@ def test_client_upscale_gallery_image(app_server):
     out = Image.open(image)
     assert out.format == "PNG" and out.size == (output_size(w, 2.5), output_size(h, 2.5)) == (250, 275)
     assert len(pair) == 2 and "250×275" in info
+
+
+def test_client_chooses_weights_and_old_clients_still_work(app_server, official_cache):
+    client = Client(app_server, verbose=False)
+    old = client.predict(handle_file(str(FACE)), "espcn_x3", 3.0, api_name="/upscale")  # three inputs, as before
+    assert "with the **bundled** weights" in old[2]
+    assert "'official'" in client.view_api(print_info=False, return_format="str")  # the choices are documented
+    if official_cache is None:  # the app started without them: a one-line reason, not a crash
+        with pytest.raises(AppError, match="official weights are not available"):
+            client.predict(handle_file(str(FACE)), "espcn_x3", 3.0, "official", api_name="/upscale")
+        return
+    image, _, info = client.predict(handle_file(str(FACE)), "espcn_x3", 3.0, "official", api_name="/upscale")
+    assert "with the **official** weights" in info
+    assert np.abs(np.asarray(Image.open(image), float) - np.asarray(Image.open(old[0]), float)).mean() > 0.5
 
 
 def test_client_compare(app_server):

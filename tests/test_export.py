@@ -12,11 +12,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from srspace.contract import FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, ROOT, factor_tensor_value, output_size
+from srspace.contract import (FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, ROOT, factor_tensor_value, model_path,
+                              output_size)
 from srspace.engines import PROVIDERS, session_options
 from srspace.export import export_all, parity_input, read_manifest, stale_reason
 from srspace.networks import bicubic_resize_by
-from srspace.weights import sha256_file
+from srspace.weights import official_gain_record, sha256_file
 
 
 @pytest.mark.parametrize("key", list(MODELS))
@@ -32,7 +33,7 @@ def test_onnx_runtime_matches_pytorch(key, batch, height, width, ort_engine, tor
 
 
 def test_one_dynamic_file_serves_any_factor(models_dir):
-    path = models_dir / MODELS["srcnn_dynamic"].filename
+    path = model_path(models_dir, "bundled", "srcnn_dynamic")
     model = onnx.load(str(path))
     resize = [n for n in model.graph.node if n.op_type == "Resize"]
     assert resize and resize[0].input[2] == FACTOR_NAME, "Resize scales must be the factor graph input"
@@ -65,7 +66,7 @@ def test_size_rule_is_what_both_engines_do(ort_engine, torch_engine):
 
 def test_batch_height_width_are_dynamic(models_dir):
     for key, spec in MODELS.items():
-        model = onnx.load(str(models_dir / spec.filename))
+        model = onnx.load(str(model_path(models_dir, "bundled", key)))
         dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
         assert dims[0] and dims[2] and dims[3], f"{key} input dims {dims}"
         assert [i.name for i in model.graph.input] == list(spec.input_names)
@@ -74,36 +75,83 @@ def test_batch_height_width_are_dynamic(models_dir):
 
 def test_manifest_records_files_weights_and_parity(models_dir):
     manifest = read_manifest(models_dir)
-    assert set(manifest["models"]) == set(MODELS)
-    for key, entry in manifest["models"].items():
-        assert entry["sha256"] == sha256_file(models_dir / MODELS[key].filename)
-        assert entry["weights"]["source"] in ("official", "bundled") and len(entry["weights"]["sha256"]) == 64
-        props = {p.key: p.value for p in onnx.load(str(models_dir / MODELS[key].filename)).metadata_props}
-        assert props["srspace.weights.source"] == entry["weights"]["source"]  # the file itself says too
-        assert props["srspace.weights.sha256"] == entry["weights"]["sha256"]
-        assert entry["opset"] >= 18
-        cases = entry["parity"]["cases"]
-        assert cases and all(c["max_abs_diff"] <= PARITY_ATOL + PARITY_RTOL for c in cases)
-        assert entry["parity"]["rtol"] == PARITY_RTOL and entry["parity"]["atol"] == PARITY_ATOL
-    factors = {c["case"].split("@ ")[-1] for c in manifest["models"]["srcnn_dynamic"]["parity"]["cases"]}
-    assert {"1.0", "1.5", "2.0", "2.5", "3.0", "3.3", "4.0"} <= factors
+    assert "bundled" in manifest["sets"]
+    for weights, entries in manifest["sets"].items():
+        assert set(entries) == set(MODELS)
+        for key, entry in entries.items():
+            path = model_path(models_dir, weights, key)
+            assert entry["sha256"] == sha256_file(path) and entry["file"] == f"{weights}/{MODELS[key].filename}"
+            assert entry["weights"]["source"] == weights and len(entry["weights"]["sha256"]) == 64
+            props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+            assert props["srspace.weights.source"] == weights  # the file itself says too
+            assert props["srspace.weights.sha256"] == entry["weights"]["sha256"]
+            assert entry["opset"] >= 18
+            cases = entry["parity"]["cases"]
+            assert cases and all(c["max_abs_diff"] <= PARITY_ATOL + PARITY_RTOL for c in cases)
+            assert entry["parity"]["rtol"] == PARITY_RTOL and entry["parity"]["atol"] == PARITY_ATOL
+        factors = {c["case"].split("@ ")[-1] for c in entries["srcnn_dynamic"]["parity"]["cases"]}
+        assert {"1.0", "1.5", "2.0", "2.5", "3.0", "3.3", "4.0"} <= factors
+
+
+def test_official_models_record_the_fitted_gain(models_dir, official_files):
+    entry = read_manifest(models_dir)["sets"]["official"]["srcnn_dynamic"]
+    assert entry["weights"]["residual_gain"] == official_gain_record()["residual_gain"]
+    assert entry["weights"]["gain_from"].startswith("fitted to this checkpoint")
+    props = {p.key: p.value for p in onnx.load(str(model_path(models_dir, "official", "srcnn_dynamic"))).metadata_props}
+    assert "fitted to this checkpoint" in props["srspace.weights.gain_from"]
+
+
+def _export(work, *args):
+    """The command line a user runs, on ``work``; returns its stdout."""
+    run = subprocess.run([sys.executable, str(ROOT / "export_models.py"), "--models-dir", str(work), *args],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
 
 
 def test_corrupt_model_is_detected_and_rebuilt(models_dir, tmp_path):
     work = tmp_path / "models"
-    shutil.copytree(models_dir, work)
-    assert stale_reason(work) is None
-    target = work / MODELS["espcn_x3"].filename
+    shutil.copytree(models_dir / "bundled", work / "bundled")
+    manifest = read_manifest(models_dir)
+    manifest["sets"] = {"bundled": manifest["sets"]["bundled"]}
+    manifest["weights"], manifest["unavailable"] = "bundled", {}
+    (work / MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert stale_reason(work, "bundled") is None
+    target = model_path(work, "bundled", "espcn_x3")
     target.write_bytes(target.read_bytes()[:1000])
-    assert "espcn_x3.onnx" in stale_reason(work)
-    # the command line a user runs: it notices, rebuilds, and says which weights it used
-    run = subprocess.run([sys.executable, str(ROOT / "export_models.py"), "--weights", "bundled", "--models-dir", str(work)],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert "does not match its manifest" in run.stdout and "weights: bundled" in run.stdout
-    assert stale_reason(work) is None
-    assert sha256_file(target) == read_manifest(work)["models"]["espcn_x3"]["sha256"]
+    assert "espcn_x3.onnx" in stale_reason(work, "bundled")
+    out = _export(work, "--weights", "bundled")  # it notices, rebuilds, and says which weights it used
+    assert "does not match its manifest" in out and "weights: bundled" in out
+    assert stale_reason(work, "bundled") is None
+    assert sha256_file(target) == read_manifest(work)["sets"]["bundled"]["espcn_x3"]["sha256"]
     onnx.checker.check_model(str(target), full_check=True)
+
+
+def test_the_weights_asked_for_are_the_weights_you_get(models_dir, official_cache, tmp_path):
+    if official_cache is None:
+        pytest.skip("needs the official checkpoints (../shared/checkpoints)")
+    work = tmp_path / "models"
+    assert "weights: bundled" in _export(work, "--weights", "bundled")
+    out = _export(work, "--weights", "official")  # no --force: the request itself makes the models stale
+    assert "--weights official asked for" in out
+    manifest = read_manifest(work)
+    assert list(manifest["sets"]) == ["official"] and not (work / "bundled").exists()
+    assert all(e["weights"]["source"] == "official" for e in manifest["sets"]["official"].values())
+    out = _export(work, "--weights", "bundled")  # and the reverse
+    assert list(read_manifest(work)["sets"]) == ["bundled"] and not (work / "official").exists()
+    assert "up to date" in _export(work, "--weights", "bundled")
+
+
+def test_auto_without_official_weights_serves_bundled_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRSPACE_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("SRSPACE_MIRROR", "http://127.0.0.1:9/")  # nothing listens on the discard port
+    messages = []
+    manifest = export_all(tmp_path / "models", weights="auto", log=messages.append)
+    assert list(manifest["sets"]) == ["bundled"]
+    reason = manifest["unavailable"]["official"]
+    assert reason in messages and "\n" not in reason and "127.0.0.1:9" in reason
+    # not retried on every start: fresh until the checkpoints appear in the cache
+    assert stale_reason(tmp_path / "models", "auto") is None
 
 
 def test_vanished_official_weights_make_the_models_stale(models_dir, tmp_path, monkeypatch):
@@ -112,15 +160,28 @@ def test_vanished_official_weights_make_the_models_stale(models_dir, tmp_path, m
     shutil.copytree(models_dir, work)
     monkeypatch.setenv("SRSPACE_CACHE", str(tmp_path / "empty-cache"))
     manifest = read_manifest(work)
-    manifest["models"]["srcnn_x3"]["weights"] |= {"source": "official", "file": "srcnn_x4k915-4186f232.pth"}
+    manifest["sets"]["bundled"]["srcnn_x3"]["weights"] |= {"source": "official", "file": "srcnn_x4k915-4186f232.pth"}
     (work / MANIFEST_NAME).write_text(json.dumps(manifest))
-    assert stale_reason(work) == "the official srcnn weights changed or are gone"
+    assert stale_reason(work, manifest["weights"]) == "the bundled srcnn weights changed or are gone"
+
+
+@pytest.mark.parametrize("damage", ["[]", '{"sets": 3}', '{"sets": {"bundled": {"srcnn_x3": {}}}}', "{not json"])
+def test_a_damaged_manifest_means_a_rebuild_not_a_crash(models_dir, tmp_path, damage):
+    work = tmp_path / "models"
+    shutil.copytree(models_dir, work)
+    manifest = read_manifest(work)
+    (work / MANIFEST_NAME).write_text(damage)
+    assert stale_reason(work, manifest["weights"]) in ("no readable manifest", "the export code changed")
+    broken = dict(manifest, sets={"bundled": {"srcnn_x3": {}}}, weights="bundled")
+    (work / MANIFEST_NAME).write_text(json.dumps(broken))
+    assert stale_reason(work, "bundled") == "the manifest is damaged"
 
 
 def test_fresh_export_is_a_quick_no_op(models_dir):
-    before = {p.name: p.stat().st_mtime_ns for p in models_dir.iterdir()}
+    weights = read_manifest(models_dir)["weights"]
+    before = {p.name: p.stat().st_mtime_ns for p in models_dir.rglob("*")}
     messages = []
-    export_all(models_dir, weights="bundled", log=messages.append)
+    export_all(models_dir, weights=weights, log=messages.append)
     assert messages == [f"models in {models_dir} are up to date"]
-    assert {p.name: p.stat().st_mtime_ns for p in models_dir.iterdir()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in models_dir.rglob("*")} == before
     assert (models_dir / MANIFEST_NAME).exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from srspace.evaluation import gain_over_bicubic, load_rgb
+from srspace.quality import best_sets, load_table
 from srspace.ui import EXAMPLES_DIR
 
 # Minimum gain in dB over bicubic, per model and factor (measured figures are in the README).
@@ -30,3 +31,65 @@ def images():
 def test_shipped_weights_beat_bicubic(ort_engine, images, key, factor):
     result = gain_over_bicubic(ort_engine, key, images, factor)
     assert result["gain"] >= MIN_GAIN[key, factor], result
+
+
+# --- the two weight sets on the held-out photographs (../shared/data/train, every 8th) ------------------
+
+CROP = 256
+
+
+@pytest.fixture(scope="module")
+def crops(held_out_images):
+    """Centre crops of the held-out images: the table's images, small enough for a quick test."""
+    out = []
+    for img in held_out_images:
+        y, x = (img.shape[0] - CROP) // 2, (img.shape[1] - CROP) // 2
+        out.append(img[y : y + CROP, x : x + CROP])
+    return out
+
+
+@pytest.fixture(scope="module")
+def set_engines(models_dir, official_files):
+    from srspace.engines import OrtEngine
+
+    return {w: OrtEngine(models_dir / w) for w in ("bundled", "official")}
+
+
+@pytest.mark.parametrize("factor", [1.5, 2.0, 2.5, 3.0])
+def test_official_srcnn_is_never_worse_than_bicubic(set_engines, crops, factor):
+    gain = gain_over_bicubic(set_engines["official"], "srcnn_dynamic", crops, factor)["gain"]
+    assert gain >= -0.005, gain  # below ~x1.9 the fitted gain is 0: exactly bicubic
+
+
+def test_official_srcnn_at_x4_is_the_tutorial_network(set_engines, crops, official_files):
+    from srspace.engines import TorchEngine
+    from srspace.weights import load_checkpoint
+
+    tutorial = TorchEngine.from_state_dicts({"srcnn": load_checkpoint(official_files["srcnn"], "srcnn")},
+                                            keys=("srcnn_dynamic",))  # no fitted gain: g = 1
+    ours = gain_over_bicubic(set_engines["official"], "srcnn_dynamic", crops, 4.0)
+    theirs = gain_over_bicubic(tutorial, "srcnn_dynamic", crops, 4.0)
+    assert abs(ours["model"] - theirs["model"]) < 0.01 and ours["gain"] > 0.3, (ours, theirs)
+    unfitted_x2 = gain_over_bicubic(tutorial, "srcnn_dynamic", crops, 2.0)["gain"]
+    assert unfitted_x2 < -2, unfitted_x2  # why the gain is fitted: unchanged at x2 it is far worse than bicubic
+
+
+def test_default_weights_are_the_better_set(set_engines, crops):
+    defaults = best_sets(("bundled", "official"))
+    for network, key, factors in (("srcnn", "srcnn_dynamic", (1.5, 2.0, 3.0, 4.0)), ("espcn", "espcn_x3", (3.0,))):
+        mean = {w: sum(gain_over_bicubic(e, key, crops, f)["gain"] for f in factors) / len(factors)
+                for w, e in set_engines.items()}
+        other = "official" if defaults[network] == "bundled" else "bundled"
+        assert mean[defaults[network]] >= mean[other], (network, mean)
+
+
+def test_quality_table_measured_the_shipped_weights(official_files):
+    from srspace.weights import bundled_path, sha256_file
+
+    table = load_table()
+    assert table is not None, "srspace/bundled/quality.json is missing: python benchmarks/quality.py --write"
+    for network in ("srcnn", "espcn"):
+        assert table["weights"]["bundled"][network] == sha256_file(bundled_path(network)), network
+        assert table["weights"]["official"][network] == sha256_file(official_files[network]), network
+    assert {row["factor"] for row in table["rows"]} == {1.5, 2.0, 2.5, 3.0, 3.5, 4.0}
+    assert len(table["images"]) == 19

@@ -26,12 +26,15 @@ def test_installed_dist_is_the_pinned_file():
 
 
 def test_page_config_serves_local_files_or_names_the_cdn(models_dir):
-    config = page_config(models_dir)
+    config = page_config(models_dir, ["bundled", "official"])
     ort = config["ort"]
     if local_dist_available():
         assert ort["source"] == "local" and ort["src"].startswith("/gradio_api/file=") and ort["src"].endswith(PIN["file"])
     else:
         assert ort["source"] == "cdn" and ort["src"] == CDN_BASE + PIN["file"]
     assert ort["integrity"] == PIN["integrity"]
-    assert set(config["models"]) == set(MODELS)
-    assert "window.srspaceBrowserRun" in head_html(models_dir)
+    assert set(config["models"]) == {"bundled", "official"}
+    for weights, models in config["models"].items():
+        assert set(models) == set(MODELS)
+        assert models["srcnn_dynamic"]["url"].endswith(f"/{weights}/srcnn_dynamic.onnx")
+    assert "window.srspaceBrowserRun" in head_html(models_dir, ["bundled"])

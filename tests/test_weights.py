@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from srspace.networks import ESPCN, SRCNN
-from srspace.weights import Checkpoint, WeightsError, adapt_state_dict, download, load_checkpoint, resolve
+from srspace.weights import (Checkpoint, WeightsError, adapt_state_dict, download, load_checkpoint, load_weights,
+                             official_gain_record, resolve, sha256_file)
 
 
 def _mmedit_bytes(model: SRCNN) -> bytes:
@@ -133,13 +134,60 @@ def test_stalled_server_times_out(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_auto_falls_back_to_bundled_and_says_why(server, cache):
+def test_unreachable_official_weights_say_so_in_one_line(server, cache, monkeypatch):
     _, base = server
-    notes = []
-    weights = resolve("espcn", "auto", checkpoint=Checkpoint("espcn", base + "/ckpt/gone-0badc0de.pth"),
-                      log=notes.append, retries=1, progress=False)
-    assert weights.source == "bundled"
-    assert "HTTP 404" in weights.note and notes == [weights.note]
+    monkeypatch.setenv("SRSPACE_MIRROR", base + "/nothing-here")
+    with pytest.raises(WeightsError) as info:
+        resolve("espcn", "official", retries=1, progress=False)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 200 and "HTTP 404" in message and "superres_epoch100" in message
+
+
+def test_unusable_cache_folder_is_a_clear_error(server, tmp_path, monkeypatch):
+    _, base = server
+    monkeypatch.setenv("SRSPACE_MIRROR", base + "/real")
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("SRSPACE_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.raises(WeightsError, match="cache .* is unusable"):
+        resolve("srcnn", "official", progress=False)
+
+
+# --- the real official checkpoints (../shared/checkpoints), served on 127.0.0.1 --------------------
+
+def _serve_real(routes, files):
+    for path in files.values():
+        routes[f"/real/{path.name}"] = ("ok", path.read_bytes())
+
+
+def test_real_checkpoints_download_verify_and_load(server, cache, monkeypatch, official_files):
+    routes, base = server
+    _serve_real(routes, official_files)
+    monkeypatch.setenv("SRSPACE_MIRROR", base + "/real")  # the real file names: their hash prefixes are checked
+    srcnn = resolve("srcnn", "official", progress=False)
+    espcn = resolve("espcn", "official", progress=False)
+    assert srcnn.sha256.startswith("4186f232") and espcn.sha256.startswith("44c6958e")
+    # MMEditing's nested generator.* layout and PyTorch's flat one, both onto our networks
+    raw = torch.load(official_files["srcnn"], map_location="cpu", weights_only=True)
+    assert torch.equal(srcnn.state_dict["conv1.weight"], raw["state_dict"]["generator.conv1.weight"])
+    flat = torch.load(official_files["espcn"], map_location="cpu", weights_only=True)
+    assert torch.equal(espcn.state_dict["conv4.weight"], flat["conv4.weight"])
+    for w in (srcnn, espcn):  # cached for every user of the machine, nothing half-written left
+        assert w.path.parent == cache and (w.path.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in cache.iterdir()) == sorted(p.name for p in official_files.values())
+
+
+def test_official_srcnn_is_the_tutorial_network_at_x4_and_bicubic_at_small_factors(official_files):
+    model = SRCNN(None)
+    model.load_state_dict(load_weights(official_files["srcnn"], "srcnn"))
+    fitted = official_gain_record()
+    assert fitted["checkpoint_sha256"] == sha256_file(official_files["srcnn"])
+    assert torch.equal(model.residual_gain, torch.tensor(fitted["residual_gain"]))
+    x = torch.rand(1, 3, 12, 10)
+    x4 = torch.tensor([1.0, 1.0, 4.0, 4.0])
+    torch.testing.assert_close(model(x, x4), _plain_srcnn(model, model.upsample(x, x4)), rtol=0, atol=1e-6)
+    for s in (1.0, 1.5):  # trained at x4 only: below ~x1.9 its correction is switched off entirely
+        scales = torch.tensor([1.0, 1.0, s, s])
+        torch.testing.assert_close(model(x, scales), model.upsample(x, scales), rtol=0, atol=0)
 
 
 def _plain_srcnn(model: SRCNN, x: torch.Tensor) -> torch.Tensor:

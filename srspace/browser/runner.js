@@ -25,13 +25,14 @@
     return ortPromise;
   }
 
-  async function session(ort, key) {
-    if (!sessions[key]) {
-      sessions[key] = ort.InferenceSession.create(window.SRSPACE_WEB.models[key].url, {
+  async function session(ort, weights, key) {
+    const id = `${weights}/${key}`;
+    if (!sessions[id]) {
+      sessions[id] = ort.InferenceSession.create(window.SRSPACE_WEB.models[weights][key].url, {
         executionProviders: ["wasm"], graphOptimizationLevel: "all",
-      }).catch((e) => { delete sessions[key]; throw e; });
+      }).catch((e) => { delete sessions[id]; throw e; });
     }
-    return sessions[key];
+    return sessions[id];
   }
 
   async function pixels(url) {
@@ -85,9 +86,9 @@
 
   const clip = (v) => Math.min(Math.max(v, 0), 1);
 
-  async function upscale(ort, key, factor, img) {
-    const spec = window.SRSPACE_WEB.models[key];
-    const sess = await session(ort, key);
+  async function upscale(ort, weights, key, factor, img) {
+    const spec = window.SRSPACE_WEB.models[weights][key];
+    const sess = await session(ort, weights, key);
     const { width: w, height: h } = img, n = w * h, rgb = planes(img);
     let outW, outH, outRgb;
     if (spec.channels === 1) { // ESPCN: Y through the network, Cb/Cr bicubic
@@ -135,7 +136,8 @@
 
   const message = (text) => `<div id="browser-message" class="srspace-browser">${text}</div>`;
 
-  window.srspaceBrowserRun = async (image, key, factor, serverImage, serverInfo) => {
+  // weights: the weight set the server resolved for this request (its hidden "b_weights" output)
+  window.srspaceBrowserRun = async (image, key, factor, weights, serverImage, serverInfo) => {
     const cfg = window.SRSPACE_WEB;
     if (!image || !image.url) return [message("Upload an image or pick an example first."), ""];
     try {
@@ -148,7 +150,7 @@
       }
       const ort = await loadOrt();
       const start = performance.now();
-      const out = await upscale(ort, key, Number(factor), img);
+      const out = await upscale(ort, weights, key, Number(factor), img);
       const ms = performance.now() - start;
       let diffLine = "server result not available";
       if (serverImage && serverImage.url) {
