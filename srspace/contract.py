@@ -116,6 +116,8 @@ def output_size(n: int, factor: float) -> int:
     The ONNX Resize rule as ONNX Runtime evaluates it: floor(n * s) with both
     operands and the product in float32. PyTorch is made to follow the same rule,
     so both engines agree to the pixel (a float64 product differs at, e.g., 90 x 1.3).
+    When neither side changes (8x9 at x1.1), the resize is the identity: ONNX Runtime
+    returns its input as it is, and ``networks.bicubic_resize`` does the same.
     """
     return int(np.floor(np.float32(n) * np.float32(factor)))
 

@@ -46,11 +46,45 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+# The accepted domain the parity contract is proven on (tests/test_parity_sweep.py): every side
+# from 8 px to 64 px, as height and as width, paired non-square (odd with even), at every slider
+# factor; batch 2 for one orientation, batch 1 for the other.
+SWEEP_FACTORS = tuple(round(1.0 + 0.1 * i, 1) for i in range(31))
+SWEEP_SHAPES = [(2, h, h + 1) for h in range(8, 64)] + [(2, 64, 8)] + [(1, h + 1, h) for h in range(8, 64)] + [(1, 8, 64)]
+
+
+def sweep_cases(spec: ModelSpec) -> list[tuple[int, int, int, float | None]]:
+    """(batch, height, width, factor) of the whole sweep for one model."""
+    factors = SWEEP_FACTORS if spec.dynamic else (None,)
+    return [(b, h, w, f) for b, h, w in SWEEP_SHAPES for f in factors]
+
+
 def parity_cases(spec: ModelSpec) -> list[tuple[int, int, int, float | None]]:
-    """(batch, height, width, factor) inputs on which ORT must match PyTorch: batch 1 and 2, odd sizes."""
+    """(batch, height, width, factor) inputs on which ORT must match PyTorch at export: batch 1 and 2,
+    odd sizes, and the edge the sweep found (an output side equal to the input side: 8x9 at x1.1)."""
     if spec.dynamic:
-        return [(1, 37, 53, f) for f in DYNAMIC_FACTORS] + [(2, 24, 31, 2.5), (2, 17, 16, 3.3)]
-    return [(1, 37, 53, None), (2, 24, 31, None), (1, 1, 7, None)]
+        return ([(1, 37, 53, f) for f in DYNAMIC_FACTORS] + [(2, 24, 31, 2.5), (2, 17, 16, 3.3)]
+                + [(1, 8, 9, 1.1), (2, 9, 8, 1.1), (1, 8, 64, 4.0)])
+    return [(1, 37, 53, None), (2, 24, 31, None), (1, 1, 7, None), (1, 8, 9, None)]
+
+
+def compare_engines(spec: ModelSpec, expected_engine, actual_engine, cases) -> list[dict]:
+    """Run ``cases`` through both engines; raise ExportError on a shape mismatch or a difference
+    beyond the contract's tolerance. Per case: its name, output shape and max abs difference."""
+    results = []
+    for batch, height, width, factor in cases:
+        x = parity_input(spec, batch, height, width)
+        expected = expected_engine.run(spec.key, x, factor)
+        actual = actual_engine.run(spec.key, x, factor)
+        case = f"{batch}x{spec.channels}x{height}x{width}" + (f" @ {factor}" if factor is not None else "")
+        if expected.shape != actual.shape:
+            raise ExportError(f"{spec.key} {case}: {actual_engine.name} shape {actual.shape} != {expected_engine.name} {expected.shape}")
+        try:
+            np.testing.assert_allclose(actual, expected, rtol=PARITY_RTOL, atol=PARITY_ATOL)
+        except AssertionError as exc:
+            raise ExportError(f"{spec.key} {case}: {actual_engine.name} differs from {expected_engine.name}\n{exc}") from exc
+        results.append({"case": case, "output_shape": list(actual.shape), "max_abs_diff": float(np.abs(actual - expected).max())})
+    return results
 
 
 def parity_input(spec: ModelSpec, batch: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -100,21 +134,8 @@ def export_onnx(spec: ModelSpec, model: nn.Module, path: Path, weights: LoadedWe
 
 
 def check_parity(spec: ModelSpec, torch_engine: TorchEngine, ort_engine: OrtEngine) -> list[dict]:
-    """Run every parity case through both engines; raise if any differs beyond tolerance."""
-    results = []
-    for batch, height, width, factor in parity_cases(spec):
-        x = parity_input(spec, batch, height, width)
-        expected = torch_engine.run(spec.key, x, factor)
-        actual = ort_engine.run(spec.key, x, factor)
-        case = f"{batch}x{spec.channels}x{height}x{width}" + (f" @ {factor}" if factor is not None else "")
-        if expected.shape != actual.shape:
-            raise ExportError(f"{spec.key} {case}: ONNX Runtime shape {actual.shape} != PyTorch {expected.shape}")
-        try:
-            np.testing.assert_allclose(actual, expected, rtol=PARITY_RTOL, atol=PARITY_ATOL)
-        except AssertionError as exc:
-            raise ExportError(f"{spec.key} {case}: ONNX Runtime differs from PyTorch\n{exc}") from exc
-        results.append({"case": case, "output_shape": list(actual.shape), "max_abs_diff": float(np.abs(actual - expected).max())})
-    return results
+    """Run every export parity case through both engines; raise if any differs beyond tolerance."""
+    return compare_engines(spec, torch_engine, ort_engine, parity_cases(spec))
 
 
 def _value_info(values) -> list[dict]:
