@@ -40,6 +40,15 @@ class UpscaleResult:
 
 
 @dataclass
+class BrowserReference:
+    ort_image: Image.Image
+    torch_image: Image.Image
+    seconds: float  # ONNX Runtime's
+    factor: float  # the factor the network applied
+    weights: str
+
+
+@dataclass
 class CompareResult:
     ort_image: Image.Image
     torch_image: Image.Image
@@ -142,10 +151,9 @@ class Upscaler:
             notices=notices,
         )
 
-    def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None) -> tuple[Image.Image, float, float, str]:
-        """The server's result for the in-browser tab, prepared exactly as the page prepares its own:
-        RGB (gray replicated, alpha dropped), the network's own factor.
-        Returns (image, seconds, factor, weight set)."""
+    def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None) -> BrowserReference:
+        """The server's results for the in-browser tab, ONNX Runtime's and PyTorch's, prepared exactly
+        as the page prepares its own: RGB (gray replicated, alpha dropped), the network's own factor."""
         check_key(key, tuple(MODELS))
         weights = self.weight_set(key, weights)
         img = load_image(path)
@@ -155,8 +163,10 @@ class Upscaler:
         factor = MODELS[key].fixed_factor or check_factor(factor)[0]
         rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
         start = time.perf_counter()
-        out = upscale_array(self.engines[weights]["onnxruntime"], key, rgb, factor)
-        return to_pil(out), time.perf_counter() - start, factor, weights
+        ort_out = upscale_array(self.engines[weights]["onnxruntime"], key, rgb, factor)
+        seconds = time.perf_counter() - start
+        torch_out = upscale_array(self.engines[weights]["pytorch"], key, rgb, factor)
+        return BrowserReference(to_pil(ort_out), to_pil(torch_out), seconds, factor, weights)
 
     def compare(self, path, key: str, factor, weights=None, runs: int = 3, progress: Progress | None = None) -> CompareResult:
         weights = self.weight_set(key, weights)

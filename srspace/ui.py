@@ -13,7 +13,7 @@ from .modelinfo import model_card
 from .quality import load_table, markdown
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
 from .upload import UploadedImage
-from .web import BROWSER_MAX_INPUT_PIXELS
+from .web import BROWSER_MAX_DIFF_LEVELS, BROWSER_MAX_INPUT_PIXELS
 
 EXAMPLES_DIR = ROOT / "examples"
 PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
@@ -109,8 +109,10 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
 
     @_user_errors
     def browser_reference(image, model, factor, weights):
-        img, seconds, used, weights = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights)
-        return img, f"{img.size[0]}x{img.size[1]} at x{used:g} in **{seconds * 1000:.0f} ms** (ONNX Runtime, server, {weights} weights)", weights
+        ref = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights)
+        w, h = ref.ort_image.size
+        info = f"{w}x{h} at x{ref.factor:g} in **{ref.seconds * 1000:.0f} ms** (ONNX Runtime, server, {ref.weights} weights)"
+        return ref.ort_image, ref.torch_image, info, ref.weights
 
     manifest = upscaler.manifest
     weights_text = weights_help(upscaler)
@@ -181,7 +183,9 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
         with gr.Tab("Run in your browser", id="browser"):
             gr.Markdown(
                 "The same ONNX file runs in your browser with **onnxruntime-web** (WebAssembly): the image never "
-                "leaves your machine for this result. The server runs it too, and the two are compared. "
+                "leaves your machine for this result. The server runs it with ONNX Runtime and with PyTorch, and "
+                f"all three are compared pixel by pixel; they agree when no pair differs by more than "
+                f"{BROWSER_MAX_DIFF_LEVELS}/255. "
                 f"Inputs up to {BROWSER_MAX_INPUT_PIXELS:,} pixels (about 300×300). The ×3 models run at ×3; "
                 "the factor applies to `srcnn_dynamic`."
             )
@@ -196,15 +200,16 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     b_stats = gr.Markdown(elem_id="browser-stats")
             with gr.Row():
                 b_html = gr.HTML(label="In your browser", elem_id="browser-output")
-                b_server = gr.Image(label="On the server (ONNX Runtime)", type="pil", format="png", interactive=False)
+                b_server = gr.Image(label="Server: ONNX Runtime", type="pil", format="png", interactive=False)
+                b_torch = gr.Image(label="Server: PyTorch", type="pil", format="png", interactive=False)
             b_info = gr.Markdown(visible=False)
             b_used = gr.Textbox(visible=False)  # the weight set the server resolved, for the page's own run
             gr.Examples(examples[:3], inputs=[b_image, b_model, b_factor], label="Gallery")
-            b_run.click(browser_reference, [b_image, b_model, b_factor, b_weights], [b_server, b_info, b_used],
+            b_run.click(browser_reference, [b_image, b_model, b_factor, b_weights], [b_server, b_torch, b_info, b_used],
                         api_visibility="private").success(
-                None, [b_image, b_model, b_factor, b_used, b_server, b_info], [b_html, b_stats],
-                js="(image, model, factor, weights, server, info) => "
-                   "window.srspaceBrowserRun(image, model, factor, weights, server, info)",
+                None, [b_image, b_model, b_factor, b_used, b_server, b_torch, b_info], [b_html, b_stats],
+                js="(image, model, factor, weights, server, torch, info) => "
+                   "window.srspaceBrowserRun(image, model, factor, weights, server, torch, info)",
             )
 
         with gr.Tab("Models", id="models"):

@@ -21,6 +21,9 @@ PIN = json.loads((BROWSER_DIR / "ort_pin.json").read_text())
 DIST_DIR = ROOT / "node_modules" / PIN["package"] / "dist"
 CDN_BASE = f"https://cdn.jsdelivr.net/npm/{PIN['package']}@{PIN['version']}/dist/"
 BROWSER_MAX_INPUT_PIXELS = 300 * 300  # single-threaded WASM: keep a run within seconds
+# The browser tab's tolerance: onnxruntime-web, ONNX Runtime and PyTorch agree on every 8-bit
+# channel value to this many levels (float rounding can tip a value across a level boundary).
+BROWSER_MAX_DIFF_LEVELS = 2
 
 
 def file_url(path: Path) -> str:
@@ -61,6 +64,7 @@ def page_config(models_dir: Path, weight_sets) -> dict:
             for weights in weight_sets
         },
         "maxInputPixels": BROWSER_MAX_INPUT_PIXELS,
+        "maxDiffLevels": BROWSER_MAX_DIFF_LEVELS,
     }
 
 

@@ -10,6 +10,8 @@ import shutil
 
 import pytest
 
+from srspace.web import BROWSER_MAX_DIFF_LEVELS
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -85,10 +87,45 @@ def test_browser_result_matches_the_server(page, browser_tab, row_text):
     page.wait_for_selector("#browser-maxdiff, #browser-message", timeout=120_000)
     stats = page.locator("#browser-stats").inner_text()
     assert page.locator("#browser-message").count() == 0, page.locator("#browser-message").inner_text()
-    assert int(page.locator("#browser-maxdiff").inner_text()) <= 2, stats  # at most 2/255
+    for pair in ("", "-browser-torch", "-ort-torch"):  # browser, ONNX Runtime and PyTorch: one view, three pairs
+        assert int(page.locator(f"#browser-maxdiff{pair}").inner_text()) <= BROWSER_MAX_DIFF_LEVELS, stats
     assert page.locator("#browser-ort-source").inner_text() == "local"  # served by the app, offline
     size = page.locator("#browser-result").evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert f"{size[0]}x{size[1]}" in stats
+
+
+# A sample of the parity sweep's grid (tests/test_parity_sweep.py) through onnxruntime-web: the
+# side-equals-input cases (8x9 and 9x8 at x1.1), the largest factor on the extreme shapes, batch 2.
+BROWSER_SWEEP = {
+    "srcnn_dynamic": [(1, 8, 9, 1.1), (1, 9, 8, 1.1), (1, 8, 64, 4.0), (1, 64, 8, 4.0), (2, 20, 21, 2.5),
+                      (1, 33, 34, 1.0), (1, 17, 18, 3.3)],
+    "srcnn_x3": [(1, 8, 9, None), (2, 21, 20, None), (1, 64, 8, None)],
+    "espcn_x3": [(1, 8, 9, None), (2, 21, 20, None), (1, 8, 64, None)],
+}
+
+
+def test_browser_engine_joins_the_parity_contract(page, browser_tab, models_dir):
+    import numpy as np
+
+    from srspace.contract import MODELS, PARITY_ATOL, PARITY_RTOL
+    from srspace.engines import OrtEngine
+    from srspace.export import parity_input, read_manifest
+
+    worst = {}
+    for weights in read_manifest(models_dir)["sets"]:
+        server = OrtEngine(models_dir / weights)
+        for key, cases in BROWSER_SWEEP.items():
+            for batch, height, width, factor in cases:
+                x = parity_input(MODELS[key], batch, height, width)
+                got = page.evaluate("([w, k, dims, data, f]) => window.srspaceRunTensor(w, k, dims, data, f)",
+                                    [weights, key, list(x.shape), x.ravel().tolist(), factor])
+                expected = server.run(key, x, factor)
+                actual = np.asarray(got["data"], dtype=np.float32).reshape(got["dims"])
+                assert actual.shape == expected.shape, (weights, key, batch, height, width, factor)
+                np.testing.assert_allclose(actual, expected, rtol=PARITY_RTOL, atol=PARITY_ATOL,
+                                           err_msg=f"{weights} {key} {batch}x{height}x{width} @ {factor}")
+                worst[weights, key] = max(worst.get((weights, key), 0.0), float(np.abs(actual - expected).max()))
+    print("browser vs server, max abs diff:", worst)
 
 
 def test_browser_tab_refuses_large_images(page, browser_tab, tmp_path):

@@ -136,8 +136,27 @@
 
   const message = (text) => `<div id="browser-message" class="srspace-browser">${text}</div>`;
 
-  // weights: the weight set the server resolved for this request (its hidden "b_weights" output)
-  window.srspaceBrowserRun = async (image, key, factor, weights, serverImage, serverInfo) => {
+  function maxDiff(a, b) { // largest |a - b| over the colour channels of two RGBA images of one size
+    let max = 0;
+    for (let i = 0; i < a.data.length; i++) if (i % 4 !== 3) max = Math.max(max, Math.abs(a.data[i] - b.data[i]));
+    return max;
+  }
+
+  // Raw tensors through a model, for the parity tests: the same sessions the tab uses.
+  window.srspaceRunTensor = async (weights, key, dims, data, factor) => {
+    const ort = await loadOrt();
+    const sess = await session(ort, weights, key);
+    const feeds = { input: new ort.Tensor("float32", Float32Array.from(data), dims) };
+    if (!window.SRSPACE_WEB.models[weights][key].factor) {
+      feeds.factor = new ort.Tensor("float32", new Float32Array([1, 1, factor, factor]), [4]);
+    }
+    const out = (await sess.run(feeds)).output;
+    return { dims: Array.from(out.dims), data: Array.from(out.data) };
+  };
+
+  // weights: the weight set the server resolved for this request (its hidden output);
+  // serverImage, torchImage: the server's ONNX Runtime and PyTorch results for the same input.
+  window.srspaceBrowserRun = async (image, key, factor, weights, serverImage, torchImage, serverInfo) => {
     const cfg = window.SRSPACE_WEB;
     if (!image || !image.url) return [message("Upload an image or pick an example first."), ""];
     try {
@@ -152,22 +171,24 @@
       const start = performance.now();
       const out = await upscale(ort, weights, key, Number(factor), img);
       const ms = performance.now() - start;
-      let diffLine = "server result not available";
-      if (serverImage && serverImage.url) {
-        const server = await pixels(serverImage.url);
-        if (server.width !== out.width || server.height !== out.height) {
-          diffLine = `sizes differ: browser ${out.width}x${out.height}, server ${server.width}x${server.height}`;
-        } else {
-          let max = 0;
-          for (let i = 0; i < out.data.length; i++) if (i % 4 !== 3) max = Math.max(max, Math.abs(out.data[i] - server.data[i]));
-          diffLine = `max abs difference browser vs server: <span id="browser-maxdiff">${max}</span>/255`;
+      const engines = { browser: out };
+      if (serverImage && serverImage.url) engines.ort = await pixels(serverImage.url);
+      if (torchImage && torchImage.url) engines.torch = await pixels(torchImage.url);
+      const names = { browser: "browser (onnxruntime-web)", ort: "server ONNX Runtime", torch: "server PyTorch" };
+      const rows = [["browser", "ort"], ["browser", "torch"], ["ort", "torch"]].map(([a, b]) => {
+        const id = `browser-maxdiff${a === "browser" && b === "ort" ? "" : `-${a}-${b}`}`;
+        if (!engines[a] || !engines[b]) return `| ${names[a]} vs ${names[b]} | not available | |`;
+        if (engines[a].width !== engines[b].width || engines[a].height !== engines[b].height) {
+          return `| ${names[a]} vs ${names[b]} | sizes differ: ${engines[a].width}x${engines[a].height} vs ${engines[b].width}x${engines[b].height} | ✗ |`;
         }
-      }
+        const d = maxDiff(engines[a], engines[b]);
+        return `| ${names[a]} vs ${names[b]} | <span id="${id}">${d}</span>/255 | ${d <= cfg.maxDiffLevels ? "✓" : "✗"} |`;
+      });
       const html = `<img id="browser-result" alt="browser result" src="${toDataUrl(out)}" style="max-width:100%">`;
       const stats = [
         `**Browser**: ${out.width}x${out.height} in **${ms.toFixed(0)} ms** (WASM, 1 thread; first run includes loading the model).`,
         `**Server**: ${serverInfo || ""}`,
-        diffLine,
+        `| engines | max abs difference | within ${cfg.maxDiffLevels}/255 |\n|---|---|---|\n${rows.join("\n")}`,
         `Runtime: <span id="browser-ort-source">${cfg.ort.source}</span>, ${where}.`,
       ].join("\n\n");
       return [html, stats];
