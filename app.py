@@ -46,7 +46,9 @@ def main(argv=None) -> None:
         server_port=args.port,
         share=args.share,
         allowed_paths=[str(MODELS_DIR)],  # the .onnx downloads of the Models tab, nothing wider
-        theme=gr.themes.Soft(),
+        # system fonts: nothing fetched from a font host, and capitals drawn as capitals
+        theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
+                             font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]),
         head=head_html(MODELS_DIR, upscaler.engines),  # onnxruntime-web config and runner for the in-browser tab
         prevent_thread_lock=True,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
@@ -255,12 +256,31 @@ def export_all(models_dir: Path = MODELS_DIR, weights: str = "auto", force: bool
     A quick no-op when the models are fresh for that request.
     """
     models_dir = Path(models_dir)
-    reason = "--force" if force else stale_reason(models_dir, weights)
-    if reason is None:
+    if not force and stale_reason(models_dir, weights) is None:
         log(f"models in {models_dir} are up to date")
         return read_manifest(models_dir)
-    log(f"exporting models to {models_dir} ({reason})")
+    with _export_lock(models_dir):  # replicas starting at once: one exports, the others then find it fresh
+        reason = "--force" if force else stale_reason(models_dir, weights)
+        if reason is None:
+            log(f"models in {models_dir} are up to date")
+            return read_manifest(models_dir)
+        return _export(models_dir, weights, reason, log)
+
+
+@contextlib.contextmanager
+def _export_lock(models_dir: Path):
+    """One export at a time per models folder, across processes (an advisory file lock)."""
     models_dir.mkdir(parents=True, exist_ok=True)
+    with open(models_dir / ".export.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _export(models_dir: Path, weights: str, reason: str, log) -> dict:
+    log(f"exporting models to {models_dir} ({reason})")
     (models_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-finished export never looks fresh
     networks_needed = sorted({s.network for s in MODELS.values()})
     sets, unavailable = {}, {}
@@ -289,5 +309,7 @@ def export_all(models_dir: Path = MODELS_DIR, weights: str = "auto", force: bool
         "sets": sets,
         "unavailable": unavailable,
     }
-    (models_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp = models_dir / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, models_dir / MANIFEST_NAME)  # readers see the old manifest or the new one, never half
     return manifest

@@ -27,9 +27,16 @@ def weights_sentence(weights: dict) -> str:
     origin = {"official": "the tutorial's original checkpoint", "bundled": "this project's own training"}[weights["source"]]
     text = f"From {origin}, `{weights['file']}` (sha256 `{weights['sha256'][:16]}…`)."
     if "residual_gain" in weights:
-        c0, c1, c2 = weights["residual_gain"]
-        text += (f" Residual gain g(s) = max(0, {c0:g} {c1:+g}·ln s {c2:+g}·ln² s), {weights['gain_from']}.")
+        text += f" Residual gain g(s) = {gain_formula(weights['residual_gain'])}, {weights['gain_from']}."
     return text
+
+
+def gain_formula(coeffs) -> str:
+    """SRCNN's residual gain as people write it: max(0, 0.56·ln s + 0.62·ln² s)."""
+    terms = [f"{abs(c):.3g}{unit}" for c, unit in zip(coeffs, ("", "·ln s", "·ln² s")) if c]
+    signs = ["−" if c < 0 else "+" for c in coeffs if c]
+    body = "".join(f"{sign}{term}" if i == 0 else f" {sign} {term}" for i, (sign, term) in enumerate(zip(signs, terms)))
+    return f"max(0, {body.removeprefix('+') or '0'})"
 
 
 def model_card(path: Path, key: str, entry: dict) -> str:
@@ -42,7 +49,7 @@ def model_card(path: Path, key: str, entry: dict) -> str:
     return f"""### `{key}`: {spec.title}
 {spec.description}
 
-| | |
+| property | value |
 |---|---|
 | inputs | {_dims(entry['inputs'])} |
 | outputs | {_dims(entry['outputs'])} |

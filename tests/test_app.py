@@ -142,3 +142,16 @@ def test_client_gets_a_message_for_a_tiny_image(app_server, tmp_path):
     client = Client(app_server, verbose=False)
     with pytest.raises(AppError, match="at least 8x8"):
         client.predict(handle_file(str(dot)), "srcnn_dynamic", 2.0, api_name="/compare")
+
+
+def test_app_help_answers_at_once_and_names_the_weights_option():
+    import subprocess
+    import sys
+    import time
+
+    from srspace.contract import ROOT
+
+    start = time.monotonic()
+    run = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "--weights {auto,bundled,official}" in run.stdout
+    assert time.monotonic() - start < 10  # no export, no model loading, no Gradio import before the arguments

@@ -185,3 +185,20 @@ def test_fresh_export_is_a_quick_no_op(models_dir):
     assert messages == [f"models in {models_dir} are up to date"]
     assert {p.name: p.stat().st_mtime_ns for p in models_dir.rglob("*")} == before
     assert (models_dir / MANIFEST_NAME).exists()
+
+
+def test_two_processes_exporting_at_once_agree_on_one_manifest(tmp_path):
+    """Replicas of the Space starting together on an empty models/: one exports, the other waits for it."""
+    work = tmp_path / "models"
+    cmd = [sys.executable, str(ROOT / "export_models.py"), "--models-dir", str(work), "--weights", "bundled"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    said = sorted("exporting models" in out for out, _ in outs)
+    assert said == [False, True], [o[0] for o in outs]  # exactly one exported; the other found it fresh
+    assert stale_reason(work, "bundled") is None
+    manifest = read_manifest(work)
+    for key, entry in manifest["sets"]["bundled"].items():
+        assert sha256_file(model_path(work, "bundled", key)) == entry["sha256"]
+    assert sorted(p.name for p in work.rglob("*") if p.is_file()) == sorted(
+        [MANIFEST_NAME, ".export.lock", *(spec.filename for spec in MODELS.values())])
