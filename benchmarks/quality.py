@@ -6,7 +6,7 @@ Exports both weight sets (the official checkpoints from the download cache, $SRS
 to a temporary folder, runs every model through ONNX Runtime on the full-size held-out
 images (every 8th of --data, as in training) at x1.5 ... x4, and prints the table.
 --write stores it as srspace/bundled/quality.json, from which the app picks its default
-weights per network and the Models tab draws its table.
+weights per model and factor ("best") and the Models tab draws its table.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from srspace.contract import MODELS  # noqa: E402
 from srspace.engines import OrtEngine  # noqa: E402
 from srspace.evaluation import image_paths, load_rgb, split_holdout  # noqa: E402
 from srspace.export import export_all  # noqa: E402
-from srspace.quality import FACTORS, QUALITY_PATH, best_sets, markdown, measure  # noqa: E402
+from srspace.quality import FACTORS, QUALITY_PATH, markdown, measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         "rows": rows,
     }
     print(markdown(table))
-    print(f"default per network: {best_sets(('bundled', 'official'), table)}  ({time.perf_counter() - start:.0f} s)")
+    print(f"bold: the set 'best' picks for that model and factor  ({time.perf_counter() - start:.0f} s)")
     if args.write:
         QUALITY_PATH.write_text(json.dumps(table, indent=1) + "\n")
         print(f"wrote {QUALITY_PATH}")

@@ -1,5 +1,5 @@
 """The quality table: gain over bicubic per model, weight set and factor on held-out images,
-and the default weight set it decides per network.
+and the default weight set it decides per model and factor.
 
 The table is measured by ``benchmarks/quality.py`` and shipped as data
 (``srspace/bundled/quality.json``); it records the sha256 of the weights it measured, so a
@@ -8,7 +8,6 @@ test notices when the weights change and the table does not.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 from .contract import MODELS, WEIGHT_SETS
@@ -26,24 +25,17 @@ def load_table(path: Path = QUALITY_PATH) -> dict | None:
         return None
 
 
-def mean_gain(table: dict, network: str, weights: str) -> float | None:
-    """Mean gain in dB of ``network``'s models with set ``weights`` over the table's factors."""
-    gains = [row["gain"] for row in table["rows"]
-             if row["weights"] == weights and MODELS[row["model"]].network == network]
-    return statistics.fmean(gains) if gains else None
-
-
-def best_sets(available, table: dict | None = None) -> dict[str, str]:
-    """Per network, the available weight set with the larger measured mean gain (bundled when
-    the table has no figure for any of them)."""
+def best_set(key: str, factor: float, available, table: dict | None = None) -> str:
+    """The available weight set with the larger measured gain for model ``key`` at the table's
+    factor nearest to ``factor``; bundled when the table has no figure for it."""
     table = table if table is not None else load_table()
     available = [w for w in WEIGHT_SETS if w in available]
-    best = {}
-    for network in sorted({spec.network for spec in MODELS.values()}):
-        scored = [(mean_gain(table, network, w), w) for w in available] if table else []
-        scored = [(g, w) for g, w in scored if g is not None]
-        best[network] = max(scored)[1] if scored else ("bundled" if "bundled" in available else available[0])
-    return best
+    fallback = "bundled" if "bundled" in available else available[0]
+    rows = [r for r in (table or {}).get("rows", []) if r["model"] == key and r["weights"] in available]
+    if not rows:
+        return fallback
+    nearest = min({r["factor"] for r in rows}, key=lambda f: (abs(f - factor), f))
+    return max((r for r in rows if r["factor"] == nearest), key=lambda r: r["gain"])["weights"]
 
 
 def measure(engines: dict[str, object], images, factors=FACTORS, log=print) -> list[dict]:
@@ -53,20 +45,25 @@ def measure(engines: dict[str, object], images, factors=FACTORS, log=print) -> l
         for key in MODELS:
             for factor in factors:
                 result = gain_over_bicubic(engine, key, images, factor)
-                rows.append({"model": key, "weights": weights, "factor": factor,
-                             **{k: round(v, 3) for k, v in result.items()}})
-                log(f"{weights:8s} {key:14s} x{factor:<4g} {result['gain']:+.2f} dB")
+                rows.append({"model": key, "weights": weights, "factor": factor, "model_db": round(result["model"], 3),
+                             "bicubic_db": round(result["bicubic"], 3), "gain": round(result["gain"], 3)})
+                log(f"{weights:8s} {key:14s} x{factor:<4g} {result['model']:.2f} dB vs bicubic {result['bicubic']:.2f}: "
+                    f"{result['gain']:+.2f} dB")
     return rows
 
 
 def markdown(table: dict) -> str:
-    """The table as the README and the Models tab print it: one row per model and set."""
+    """The table as the README and the Models tab print it: one row per model and set, the better
+    set's figure in bold (what "best" picks)."""
     factors = sorted({row["factor"] for row in table["rows"]})
+    gain = {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]}
     lines = ["| model | weights | " + " | ".join(f"×{f:g}" for f in factors) + " |",
              "|---|---|" + "---|" * len(factors)]
     for key in MODELS:
         for weights in WEIGHT_SETS:
-            gains = {row["factor"]: row["gain"] for row in table["rows"] if row["model"] == key and row["weights"] == weights}
-            if gains:
-                lines.append(f"| `{key}` | {weights} | " + " | ".join(f"{gains[f]:+.2f}" for f in factors) + " |")
+            if (key, weights, factors[0]) not in gain:
+                continue
+            cells = [f"**{gain[key, weights, f]:+.2f}**" if best_set(key, f, WEIGHT_SETS, table) == weights
+                     else f"{gain[key, weights, f]:+.2f}" for f in factors]
+            lines.append(f"| `{key}` | {weights} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
 from .metrics import psnr
 from .pipeline import bicubic, network_factor, upscale_array
-from .quality import best_sets
+from .quality import best_set, load_table
 from .weights import recorded_state_dicts
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
@@ -104,18 +104,18 @@ class Upscaler:
             }
             for weights in manifest["sets"]
         }
-        self.defaults = best_sets(manifest["sets"])  # per network, the set that measured best
+        self.quality = load_table()  # decides "best": per model and factor, the set that measured better
 
     @property
     def unavailable(self) -> dict[str, str]:
         """Weight sets that could not be had, each with its reason in one line."""
         return self.manifest.get("unavailable", {})
 
-    def weight_set(self, key: str, weights=None) -> str:
-        """The weight set a request for model ``key`` runs with: ``weights``, or for "best" (or
-        nothing) the set that measured best for the model's network."""
-        if weights in (None, "", BEST_WEIGHTS):  # an unknown key is reported by ``prepare``
-            return self.defaults[MODELS[key].network] if isinstance(key, str) and key in MODELS else next(iter(self.engines))
+    def weight_set(self, key: str, factor: float, weights=None) -> str:
+        """The weight set a request for model ``key`` at ``factor`` runs with: ``weights``, or for
+        "best" (or nothing) the set that measured better for that model at the nearest measured factor."""
+        if weights in (None, "", BEST_WEIGHTS):
+            return best_set(key, factor, self.engines, self.quality or {})
         if not isinstance(weights, str) or weights not in WEIGHT_SETS:
             raise ImageInputError(f"Unknown weights {shorten(weights)}; choose one of: "
                                   f"{', '.join((BEST_WEIGHTS, *WEIGHT_SETS))}.")
@@ -133,8 +133,8 @@ class Upscaler:
 
     def upscale(self, path, key: str, factor, weights=None, engine: str = "onnxruntime",
                 progress: Progress | None = None) -> UpscaleResult:
-        weights = self.weight_set(key, weights)
         img, factor, notices = self.prepare(path, key, factor, MAX_OUTPUT_PIXELS)
+        weights = self.weight_set(key, factor, weights)
         start = time.perf_counter()
         out = upscale_array(self.engines[weights][engine], key, img.color, factor, progress=progress)
         seconds = time.perf_counter() - start
@@ -155,12 +155,12 @@ class Upscaler:
         """The server's results for the in-browser tab, ONNX Runtime's and PyTorch's, prepared exactly
         as the page prepares its own: RGB (gray replicated, alpha dropped), the network's own factor."""
         check_key(key, tuple(MODELS))
-        weights = self.weight_set(key, weights)
         img = load_image(path)
         if img.height * img.width > max_pixels:
             raise ImageInputError(f"The image is {img.width}x{img.height}; the browser tab takes at most "
                                   f"{max_pixels:,} pixels. Use the Upscale tab for larger images.")
         factor = MODELS[key].fixed_factor or check_factor(factor)[0]
+        weights = self.weight_set(key, factor, weights)
         rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
         start = time.perf_counter()
         ort_out = upscale_array(self.engines[weights]["onnxruntime"], key, rgb, factor)
@@ -169,8 +169,8 @@ class Upscaler:
         return BrowserReference(to_pil(ort_out), to_pil(torch_out), seconds, factor, weights)
 
     def compare(self, path, key: str, factor, weights=None, runs: int = 3, progress: Progress | None = None) -> CompareResult:
-        weights = self.weight_set(key, weights)
         img, factor, _ = self.prepare(path, key, factor, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
+        weights = self.weight_set(key, factor, weights)
         x = img.color
         outputs, medians = {}, {}
         for i, name in enumerate(ENGINES):

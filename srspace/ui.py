@@ -35,10 +35,10 @@ WEIGHT_CHOICES = [
 
 
 def weights_help(upscaler: Upscaler) -> str:
-    """What each weight set is, which one "best" picks per network, and why a set is missing."""
-    best = ", ".join(f"{network.upper()}: {weights}" for network, weights in upscaler.defaults.items())
+    """What each weight set is, what "best" picks, and why a set is missing."""
     lines = [f"**{name}**: {text}." for name, text in WEIGHT_SETS.items()]
-    lines.append(f"**best** picks, per network, the set with the larger measured gain over bicubic ({best}).")
+    lines.append("**best** picks, for the model and factor, the set that measured the larger gain over bicubic "
+                 "on held-out photographs (the table in the Models tab).")
     lines += [f"⚠ {reason}" for reason in upscaler.unavailable.values()]
     return "<br>".join(lines)
 
@@ -54,7 +54,7 @@ def quality_text() -> str:
         return "No quality table is shipped with this copy (run `python benchmarks/quality.py --write`)."
     return (f"### Gain over bicubic, dB, on {len(table['images'])} held-out photographs\n"
             "Y-PSNR of each model minus bicubic's at the same factor; the ×3 models run ×3 and are then resized. "
-            "**best** weights are chosen per network from this table.\n\n" + markdown(table))
+            "In bold, the set **best** picks for that model and factor (the nearest column).\n\n" + markdown(table))
 
 
 def factor_help(key: str) -> str:

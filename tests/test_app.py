@@ -10,6 +10,7 @@ from PIL import Image
 from srspace.contract import BEST_WEIGHTS, MODELS, PARITY_ATOL, model_path, output_size
 from srspace.modelinfo import model_card
 from srspace.images import ImageInputError
+from srspace.quality import best_set
 from srspace.service import Upscaler
 from srspace.ui import EXAMPLES_DIR, build_demo, factor_help
 
@@ -35,7 +36,7 @@ def test_upscale_handler_every_model(upscaler):
 
 def test_weight_sets_are_chosen_per_request(upscaler):
     best = upscaler.upscale(FACE, "srcnn_dynamic", 2.0)
-    assert best.weights == upscaler.defaults["srcnn"]
+    assert best.weights == best_set("srcnn_dynamic", 2.0, upscaler.engines, upscaler.quality)
     assert upscaler.upscale(FACE, "bicubic", 2.0, "official" if "official" in upscaler.engines else None).weights == ""
     for weights in upscaler.engines:
         result = upscaler.upscale(FACE, "srcnn_dynamic", 2.0, weights)

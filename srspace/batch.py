@@ -1,0 +1,166 @@
+"""Upscale many files with the app's own pipeline: files, folders and list files in, one result
+per input out, resumable (finished results are skipped, nothing half-written is ever left).
+
+The work per file is ``Upscaler.upscale`` (what the app's /upscale runs) followed by
+``encode``, which writes the PNG exactly as the app's download is encoded, so a result here
+and the app's download of the same input are the same bytes.
+"""
+from __future__ import annotations
+
+import io
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from PIL import Image
+from tqdm import tqdm
+
+from .images import ImageInputError, check_factor
+from .service import check_key
+
+FORMATS = {"png": "PNG", "webp": "WEBP", "tiff": "TIFF"}
+SAVE_OPTIONS = {"webp": {"lossless": True}, "tiff": {"compression": "tiff_deflate"}}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+class BatchError(ValueError):
+    """The batch cannot start: a missing input, an unknown format; the message says which."""
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path
+
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str  # "done", "skipped" or "failed"
+    seconds: float = 0.0
+    megapixels: float = 0.0  # of the result
+    error: str = ""
+    node: str = ""  # where it ran (the Ray node, or this machine)
+
+
+@dataclass
+class Summary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def text(self) -> str:
+        mp = sum(o.megapixels for o in self.outcomes if o.status == "done")
+        rate = f", {mp / self.seconds:.2f} MP/s" if self.seconds > 0 and mp else ""
+        return (f"{self.count('done')} done, {self.count('skipped')} skipped (already there), "
+                f"{self.count('failed')} failed in {self.seconds:.1f} s ({mp:.1f} MP of results{rate})")
+
+
+def result_name(source: Path, key: str, factor: float, fmt: str) -> str:
+    """``cat_srcnn_dynamic_x2.5.png``: what the file is, from its name alone."""
+    return f"{source.stem}_{key}_x{factor:g}.{fmt}"
+
+
+def _list_file(path: Path) -> list[Path]:
+    """Paths in a list file, one per line (blank lines and # comments skipped), relative to the list."""
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [path.parent / line for line in lines if line and not line.startswith("#")]
+
+
+def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "png",
+         pattern: str | None = None, recursive: bool = True) -> list[Job]:
+    """One job per input image. A folder contributes its images (matching ``pattern``, in its
+    subfolders too when ``recursive``), mirrored under ``out``; ``@LIST`` reads a list file."""
+    if fmt not in FORMATS:
+        raise BatchError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    jobs: list[Job] = []
+    for item in inputs:
+        if item.startswith("@"):
+            entries = [(p, Path()) for p in _list_file(Path(item[1:]))]
+        elif Path(item).is_dir():
+            folder = Path(item)
+            found = folder.rglob(pattern or "*") if recursive else folder.glob(pattern or "*")
+            entries = [(p, p.parent.relative_to(folder)) for p in sorted(found)
+                       if p.is_file() and (pattern or p.suffix.lower() in IMAGE_SUFFIXES)]
+        else:
+            entries = [(Path(item), Path())]
+        for source, sub in entries:
+            if not source.is_file():
+                raise BatchError(f"{source}: no such file or folder")
+            jobs.append(Job(source, Path(out) / sub / result_name(source, key, factor, fmt)))
+    return jobs
+
+
+def encode(image: Image.Image, fmt: str) -> bytes:
+    """The result file's bytes; PNG as the app's download encodes it (PIL's defaults)."""
+    buffer = io.BytesIO()
+    image.save(buffer, FORMATS[fmt], **SAVE_OPTIONS.get(fmt, {}))
+    return buffer.getvalue()
+
+
+def write_atomically(data: bytes, target: Path) -> None:
+    """Write to a temporary name beside ``target``, then rename: a crash or Ctrl-C leaves the old
+    state (no file), never half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def process(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str,
+            progress: Callable[[int, int], None] | None = None, node: str = "") -> Outcome:
+    """One job: skipped when its result exists; a bad input or a failed write is an outcome, not a crash."""
+    if job.target.exists():
+        return Outcome(job, "skipped", node=node)
+    start = time.perf_counter()
+    try:
+        result = upscaler.upscale(job.source, key, factor, weights, progress=progress)
+        write_atomically(encode(result.image, fmt), job.target)
+    except ImageInputError as exc:
+        return Outcome(job, "failed", time.perf_counter() - start, error=str(exc), node=node)
+    except OSError as exc:  # the format cannot hold this mode (16-bit WebP), disk full, no permission
+        return Outcome(job, "failed", time.perf_counter() - start, error=f"cannot write {job.target}: {exc}", node=node)
+    w, h = result.image.size
+    return Outcome(job, "done", time.perf_counter() - start, w * h / 1e6, node=node)
+
+
+def check_settings(key: str, factor) -> float:
+    """The model key and factor, checked once before any file is touched; returns the factor."""
+    check_key(key)
+    return check_factor(factor)[0]
+
+
+def run_local(upscaler, jobs: list[Job], key: str, factor: float, weights: str, fmt: str) -> Summary:
+    """Every job in this process, with a progress bar over images (and the current image's tiles)."""
+    summary, start = Summary(), time.perf_counter()
+    with tqdm(total=len(jobs), unit="img", dynamic_ncols=True) as bar:
+
+        def tiles(done: int, total: int) -> None:
+            bar.set_postfix_str(f"tiles {done}/{total}")
+
+        try:
+            for job in jobs:
+                bar.set_description(job.source.name[:30])
+                outcome = process(upscaler, job, key, factor, weights, fmt, tiles, node=platform.node())
+                summary.outcomes.append(outcome)
+                if outcome.status == "failed":
+                    bar.write(f"failed: {job.source}: {outcome.error}")
+                bar.update(1)
+        finally:  # Ctrl-C too: what was finished is counted
+            summary.seconds = time.perf_counter() - start
+    return summary

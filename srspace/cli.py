@@ -1,0 +1,85 @@
+"""The command line: upscale files, folders and lists, on this machine or on a Ray cluster.
+
+    python -m srspace upscale INPUT... --out DIR [--model srcnn_dynamic] [--factor 2]
+                              [--weights best|bundled|official] [--format png|webp|tiff]
+                              [--glob PATTERN] [--no-recursive] [--ray [ADDRESS]]
+
+INPUT: image files, folders (their images, subfolders too, mirrored under --out) or @LIST
+(a text file naming one image per line). Results are named <name>_<model>_x<factor>.<format>.
+Results that exist are skipped, so an interrupted run continues where it stopped; a bad file
+is reported and skipped. Exit status: 0 when every input was done or skipped, 1 when any
+failed, 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .contract import BEST_WEIGHTS, CHOICES, MODELS_DIR, WEIGHT_SETS
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m srspace", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("upscale", help="upscale images in batch", description=__doc__,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or @LIST files")
+    up.add_argument("--out", type=Path, required=True, help="folder for the results")
+    up.add_argument("--model", choices=CHOICES, default="srcnn_dynamic")
+    up.add_argument("--factor", type=float, default=2.0, help="1 to 4, as the app's slider (default 2)")
+    up.add_argument("--weights", choices=(BEST_WEIGHTS, *WEIGHT_SETS), default=BEST_WEIGHTS,
+                    help="weight set (default: best measured for the model and factor)")
+    up.add_argument("--format", choices=("png", "webp", "tiff"), default="png", help="lossless, all of them")
+    up.add_argument("--glob", default=None, help="only files matching this pattern inside folders (e.g. '*.jpg')")
+    up.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not descend into subfolders")
+    up.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    up.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                    help="run on a Ray cluster (ADDRESS, e.g. 10.0.0.5:6379; alone: $RAY_ADDRESS or a local one)")
+    up.add_argument("--workers", type=int, default=None, help="Ray: worker actors (default: one per node's CPUs / 2)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from .batch import BatchError, check_settings, plan
+    from .export import ExportError, export_all
+    from .images import ImageInputError
+    from .weights import WeightsError
+
+    try:
+        factor = check_settings(args.model, args.factor)
+        jobs = plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)
+        manifest = export_all(args.models_dir, weights=os.environ.get("SRSPACE_WEIGHTS", "auto"),
+                              log=lambda msg: print(msg, file=sys.stderr))
+        if args.weights in WEIGHT_SETS and args.weights not in manifest["sets"]:
+            raise BatchError(manifest["unavailable"].get(args.weights, f"the {args.weights} weights are not exported"))
+    except (BatchError, ImageInputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (WeightsError, ExportError) as exc:
+        print(f"error: the models could not be prepared: {exc}", file=sys.stderr)
+        return 1
+    if not jobs:
+        print("nothing to do: no images among the inputs", file=sys.stderr)
+        return 0
+    if args.ray:
+        from .cluster import run_on_ray
+
+        summary = run_on_ray(jobs, args.models_dir, args.model, factor, args.weights, args.format,
+                             None if args.ray == "auto" else args.ray, args.workers)
+    else:
+        from .batch import run_local
+        from .service import Upscaler
+
+        try:
+            summary = run_local(Upscaler(args.models_dir), jobs, args.model, factor, args.weights, args.format)
+        except KeyboardInterrupt:
+            print("interrupted: finished results are kept; run the same command again to continue", file=sys.stderr)
+            return 130
+    for outcome in summary.failed:
+        print(f"failed: {outcome.job.source}: {outcome.error}", file=sys.stderr)
+    print(summary.text())
+    return 1 if summary.failed else 0
