@@ -1,4 +1,4 @@
-"""The Space: python app.py [--host H] [--port P] [--share] [--weights auto|official|bundled]"""
+"""The Space: python app.py [--host H] [--port P] [--share] [--mcp] [--weights auto|official|bundled]"""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
+    parser.add_argument("--mcp", action="store_true",
+                        help="also serve /upscale and /compare as MCP tools at /gradio_api/mcp/ "
+                             "(env GRADIO_MCP_SERVER=True does the same, for a Space)")
     parser.add_argument("--weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
                         help="weight sets to serve: every set that can be had (auto, default), or one "
                              "(env SRSPACE_WEIGHTS)")
@@ -51,6 +54,7 @@ def main(argv=None) -> None:
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]),
         head=head_html(MODELS_DIR, upscaler.engines),  # onnxruntime-web config and runner for the in-browser tab
         prevent_thread_lock=True,
+        mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
     )
     if args.share and not demo.share_url:
         print("No public link: the share server could not be reached (offline or blocked). "

@@ -94,6 +94,17 @@ def _user_errors(handler):
 def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
     @_user_errors
     def upscale(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
+        """Upscale an image with a super-resolution network (SRCNN or ESPCN) run by ONNX Runtime.
+
+        Returns the upscaled image as a lossless PNG, a bicubic/model pair for comparison, and a
+        note with the output size, time, engine and weights used.
+
+        Args:
+            image: the image to upscale (PNG, JPEG, WebP, BMP or TIFF; at least 8x8 pixels, at most 40 MP).
+            model: "srcnn_dynamic" (SRCNN at exactly the factor), "srcnn_x3" (SRCNN x3, then resized), "espcn_x3" (ESPCN x3 on luma, then resized) or "bicubic" (plain interpolation).
+            factor: the scale factor, from 1 to 4 (steps of 0.01); the result is at most 25 MP.
+            weights: "best" (the set that measured better for this model and factor), "bundled" (trained by this project) or "official" (the tutorials' original checkpoints).
+        """
         result = upscaler.upscale(image, model, factor, weights, progress=_tracker(progress, "tiles"))
         w, h = result.image.size
         used = f" with the **{result.weights}** weights" if result.weights else ""
@@ -103,6 +114,17 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
 
     @_user_errors
     def compare(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
+        """Run the same image through PyTorch and ONNX Runtime and compare the two outputs.
+
+        Returns both outputs, an amplified difference heat map, and a table with the largest and
+        mean difference, whether they agree within the export tolerance, and each engine's time.
+
+        Args:
+            image: the image (at least 8x8 pixels; the output at most 4 MP).
+            model: "srcnn_dynamic", "srcnn_x3" or "espcn_x3".
+            factor: the scale factor, from 1 to 4.
+            weights: "best", "bundled" or "official", as for upscale.
+        """
         result = upscaler.compare(image, model, factor, weights, progress=_tracker(progress, "runs"))
         rows = [[k, f"{v:.3g}" if isinstance(v, float) else str(v)] for k, v in result.stats.items()]
         return result.ort_image, result.torch_image, result.heatmap, rows

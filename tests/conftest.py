@@ -98,7 +98,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def app_server(models_dir, official_cache):
-    """`python app.py` on a free loopback port, as a user starts it; yields its URL."""
+    """`python app.py --mcp` on a free loopback port, as a user starts it; yields its URL."""
     import subprocess
     import time
 
@@ -107,7 +107,7 @@ def app_server(models_dir, official_cache):
     port = _free_port()
     env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False")
     log = open(ROOT / ".pytest_cache" / "app_server.log", "w") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--mcp"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120

@@ -156,3 +156,30 @@ def test_app_help_answers_at_once_and_names_the_weights_option():
     run = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "--weights {auto,bundled,official}" in run.stdout
     assert time.monotonic() - start < 10  # no export, no model loading, no Gradio import before the arguments
+
+
+def test_mcp_client_lists_the_tools_and_upscales(app_server):
+    import asyncio
+    import base64
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    image = "data:image/png;base64," + base64.b64encode(FACE.read_bytes()).decode()
+
+    async def session_calls():
+        async with streamablehttp_client(app_server + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+                result = await session.call_tool("upscale", {"image": image, "model": "espcn_x3", "factor": 2.0})
+                return tools, result
+
+    tools, result = asyncio.run(session_calls())
+    assert {"upscale", "compare"} <= set(tools)
+    schema = tools["upscale"].inputSchema["properties"]
+    assert set(schema["model"]["enum"]) == {"srcnn_dynamic", "srcnn_x3", "espcn_x3", "bicubic"}
+    assert "from 1 to 4" in schema["factor"]["description"] and "tutorials' original" in schema["weights"]["description"]
+    assert not result.isError, result.content
+    text = " ".join(getattr(c, "text", "") for c in result.content)
+    assert "**200×220** (RGB)" in text and "with the **bundled** weights" in text
