@@ -52,6 +52,12 @@ def measure(engines: dict[str, object], images, factors=FACTORS, log=print) -> l
     return rows
 
 
+def signed(db: float) -> str:
+    """+0.74, −0.31, and 0.00 rather than -0.00."""
+    text = f"{db:+.2f}"
+    return "0.00" if text in ("+0.00", "-0.00") else text.replace("-", "−")
+
+
 def markdown(table: dict) -> str:
     """The table as the README and the Models tab print it: one row per model and set, the better
     set's figure in bold (what "best" picks)."""
@@ -63,7 +69,7 @@ def markdown(table: dict) -> str:
         for weights in WEIGHT_SETS:
             if (key, weights, factors[0]) not in gain:
                 continue
-            cells = [f"**{gain[key, weights, f]:+.2f}**" if best_set(key, f, WEIGHT_SETS, table) == weights
-                     else f"{gain[key, weights, f]:+.2f}" for f in factors]
+            cells = [f"**{signed(gain[key, weights, f])}**" if best_set(key, f, WEIGHT_SETS, table) == weights
+                     else signed(gain[key, weights, f]) for f in factors]
             lines.append(f"| `{key}` | {weights} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

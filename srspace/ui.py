@@ -43,8 +43,11 @@ def weights_help(upscaler: Upscaler) -> str:
     return "<br>".join(lines)
 
 
-def weights_dropdown(upscaler: Upscaler, elem_id: str | None = None) -> gr.Dropdown:
-    return gr.Dropdown(WEIGHT_CHOICES, value=BEST_WEIGHTS, label="Weights", info=None, elem_id=elem_id)
+def weights_input(help_text: str, elem_id: str | None = None) -> gr.Dropdown:
+    """The weights choice of a tab, with what each set is written under it."""
+    dropdown = gr.Dropdown(WEIGHT_CHOICES, value=BEST_WEIGHTS, label="Weights", elem_id=elem_id)
+    gr.Markdown(help_text, elem_classes=["weights-help"])
+    return dropdown
 
 
 def quality_text() -> str:
@@ -167,8 +170,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     model = gr.Dropdown(choices, value="srcnn_dynamic", label="Model")
                     factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
                     help_text = gr.Markdown(factor_help("srcnn_dynamic"))
-                    weights = weights_dropdown(upscaler, "upscale-weights")
-                    gr.Markdown(weights_text, elem_classes=["weights-help"])
+                    weights = weights_input(weights_text, "upscale-weights")
                     run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
                 with gr.Column():
                     result = gr.Image(label="Result (PNG)", type="pil", format="png", interactive=False,
@@ -192,7 +194,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     c_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"])
                     c_model = gr.Dropdown(onnx_choices, value="srcnn_dynamic", label="Model")
                     c_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor")
-                    c_weights = weights_dropdown(upscaler)
+                    c_weights = weights_input(weights_text)
                     c_run = gr.Button("Compare", variant="primary")
                 c_table = gr.Dataframe(headers=["measure", "value"], label="Comparison", interactive=False)
             with gr.Row():
@@ -216,7 +218,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     b_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="browser-input")
                     b_model = gr.Dropdown(onnx_choices, value="espcn_x3", label="Model", elem_id="browser-model")
                     b_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor (srcnn_dynamic)")
-                    b_weights = weights_dropdown(upscaler, "browser-weights")
+                    b_weights = weights_input(weights_text, "browser-weights")
                     b_run = gr.Button("Run in browser and on the server", variant="primary", elem_id="browser-button")
                 with gr.Column():
                     b_stats = gr.Markdown(elem_id="browser-stats")

@@ -163,12 +163,12 @@ def test_mcp_client_lists_the_tools_and_upscales(app_server):
     import base64
 
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.client.streamable_http import streamable_http_client
 
     image = "data:image/png;base64," + base64.b64encode(FACE.read_bytes()).decode()
 
     async def session_calls():
-        async with streamablehttp_client(app_server + "gradio_api/mcp/") as (read, write, _):
+        async with streamable_http_client(app_server + "gradio_api/mcp/") as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 tools = {tool.name: tool for tool in (await session.list_tools()).tools}

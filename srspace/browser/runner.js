@@ -184,7 +184,8 @@
         const d = maxDiff(engines[a], engines[b]);
         return `| ${names[a]} vs ${names[b]} | <span id="${id}">${d}</span>/255 | ${d <= cfg.maxDiffLevels ? "✓" : "✗"} |`;
       });
-      const html = `<img id="browser-result" alt="browser result" src="${toDataUrl(out)}" style="max-width:100%">`;
+      const html = `<figure style="margin:0"><figcaption><b>In your browser</b> (onnxruntime-web)</figcaption>` +
+        `<img id="browser-result" alt="browser result" src="${toDataUrl(out)}" style="max-width:100%"></figure>`;
       const stats = [
         `**Browser**: ${out.width}x${out.height} in **${ms.toFixed(0)} ms** (WASM, 1 thread; first run includes loading the model).`,
         `**Server**: ${serverInfo || ""}`,
