@@ -36,6 +36,7 @@ class UpscaleResult:
     seconds: float
     engine: str
     weights: str  # the weight set the model ran with ("" for bicubic)
+    factor: float  # the factor applied (the request's, checked and rounded)
     notices: list[str] = field(default_factory=list)
 
 
@@ -148,6 +149,7 @@ class Upscaler:
             seconds=seconds,
             engine="bicubic (PyTorch)" if key == BICUBIC_KEY else engine,
             weights="" if key == BICUBIC_KEY else weights,
+            factor=factor,
             notices=notices,
         )
 

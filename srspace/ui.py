@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import functools
+import time
+import uuid
 from pathlib import Path
 
 import gradio as gr
 from PIL import Image
 
 from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT, WEIGHT_SETS, model_path
+from .batch import encode, result_name
 from .images import MAX_OUTPUT_PIXELS, ImageInputError
 from .modelinfo import model_card
 from .quality import load_table, markdown
@@ -60,6 +63,23 @@ def quality_text() -> str:
             "In bold, the set **best** picks for that model and factor (the nearest column).\n\n" + markdown(table))
 
 
+def format_stat(name: str, value) -> str:
+    """A Compare-tab figure as people read it: 2,150 ms, 3.8e-06, 118.4 dB, 1.21×, ✓."""
+    if isinstance(value, bool):
+        return "✓ yes" if value else "✗ no"
+    if not isinstance(value, float):
+        return str(value)
+    if "(ms)" in name:
+        return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+    if "diff" in name or "peak" in name:
+        return f"{value:.1e}"
+    if "(dB)" in name:
+        return "∞ (identical)" if value == float("inf") else f"{value:.1f}"
+    if "speed-up" in name:
+        return f"{value:.2f}×"
+    return f"{value:g}"
+
+
 def factor_help(key: str) -> str:
     if key == BICUBIC_KEY:
         return FACTOR_HELP[BICUBIC_KEY]
@@ -99,8 +119,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
     def upscale(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
         """Upscale an image with a super-resolution network (SRCNN or ESPCN) run by ONNX Runtime.
 
-        Returns the upscaled image as a lossless PNG, a bicubic/model pair for comparison, and a
-        note with the output size, time, engine and weights used.
+        Returns the upscaled image as a lossless PNG file named after the input, model and factor, a
+        bicubic/model pair for comparison, and a note with the output size, times, engine and weights used.
 
         Args:
             image: the image to upscale (PNG, JPEG, WebP, BMP or TIFF; at least 8x8 pixels, at most 40 MP).
@@ -108,12 +128,21 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             factor: the scale factor, from 1 to 4 (steps of 0.01); the result is at most 25 MP.
             weights: "best" (the set that measured better for this model and factor), "bundled" (trained by this project) or "official" (the tutorials' original checkpoints).
         """
-        result = upscaler.upscale(image, model, factor, weights, progress=_tracker(progress, "tiles"))
+        start = time.perf_counter()
+        progress(0.0, desc="decoding the image")
+        result = upscaler.upscale(image, model, factor, weights, progress=_tracker(progress, "network, tile"))
+        progress(1.0, desc="encoding the PNG")
+        folder = Path(download.GRADIO_CACHE) / "results" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
+        folder.mkdir(parents=True)
+        path = folder / result_name(Path(image), model, result.factor, "png")
+        path.write_bytes(encode(result.image, "png"))
         w, h = result.image.size
         used = f" with the **{result.weights}** weights" if result.weights else ""
-        lines = [f"**{w}×{h}** ({result.image.mode}) in **{result.seconds * 1000:.0f} ms** on **{result.engine}**{used}."]
+        lines = [f"**{w}×{h}** ({result.image.mode}) on **{result.engine}**{used}: network "
+                 f"**{result.seconds * 1000:,.0f} ms**, all server work {(time.perf_counter() - start) * 1000:,.0f} ms. "
+                 '<span id="upscale-waited"></span>']
         lines += [f"- {n}" for n in result.notices]
-        return result.image, (preview(result.baseline), preview(result.image)), "\n".join(lines)
+        return str(path), (preview(result.baseline), preview(result.image)), "\n".join(lines)
 
     @_user_errors
     def compare(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
@@ -129,7 +158,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             weights: "best", "bundled" or "official", as for upscale.
         """
         result = upscaler.compare(image, model, factor, weights, progress=_tracker(progress, "runs"))
-        rows = [[k, f"{v:.3g}" if isinstance(v, float) else str(v)] for k, v in result.stats.items()]
+        rows = [[k, format_stat(k, v)] for k, v in result.stats.items()]
         return result.ort_image, result.torch_image, result.heatmap, rows
 
     @_user_errors
@@ -165,21 +194,29 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
         )
         with gr.Tab("Upscale", id="upscale"):
             with gr.Row():
-                with gr.Column():
+                with gr.Column(scale=1):
                     image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="upscale-input")
                     model = gr.Dropdown(choices, value="srcnn_dynamic", label="Model")
                     factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
                     help_text = gr.Markdown(factor_help("srcnn_dynamic"))
                     weights = weights_input(weights_text, "upscale-weights")
                     run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
-                with gr.Column():
-                    result = gr.Image(label="Result (PNG)", type="pil", format="png", interactive=False,
-                                      buttons=["download", "fullscreen"], elem_id="upscale-output")
-                    slider = gr.ImageSlider(label="Bicubic ◀▶ model", type="pil", format="png", interactive=False)
+                with gr.Column(scale=2):
+                    slider = gr.ImageSlider(label="Bicubic ◀▶ model (drag to compare)", type="pil", format="png",
+                                            interactive=False, height=520, elem_id="upscale-slider")
+                    download = gr.File(label="Download the result (lossless PNG)", interactive=False,
+                                       elem_id="upscale-download")
                     info = gr.Markdown(elem_id="upscale-info")
-            run.click(upscale, [image, model, factor, weights], [result, slider, info], api_name="upscale")
+            # the visitor's own clock: from the click to the result, queue and transfers included
+            run.click(None, js="() => { window.srspaceClicked = performance.now(); }")
+            run.click(lambda: (None, None, ""), None, [download, slider, info], queue=False,
+                      api_visibility="private").then(
+                upscale, [image, model, factor, weights], [download, slider, info], api_name="upscale",
+            ).success(None, js="""() => { const el = document.querySelector('#upscale-waited');
+                if (el && window.srspaceClicked) el.textContent =
+                  `You waited ${((performance.now() - window.srspaceClicked) / 1000).toFixed(1)} s in all.`; }""")
             model.change(factor_help, model, help_text, api_visibility="private")
-            gr.Examples(examples, inputs=[image, model, factor], outputs=[result, slider, info], fn=upscale,
+            gr.Examples(examples, inputs=[image, model, factor], outputs=[download, slider, info], fn=upscale,
                         run_on_click=True, cache_examples=False, label="Gallery (click one to run it)",
                         api_visibility="private")
 
@@ -196,11 +233,14 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     c_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor")
                     c_weights = weights_input(weights_text)
                     c_run = gr.Button("Compare", variant="primary")
-                c_table = gr.Dataframe(headers=["measure", "value"], label="Comparison", interactive=False)
+                c_table = gr.Dataframe(headers=["measure", "value"], label="Comparison", interactive=False,
+                                       wrap=True, max_height=1000, column_widths=["55%", "45%"])
             with gr.Row():
                 c_ort = gr.Image(label="ONNX Runtime", type="pil", format="png", interactive=False)
                 c_torch = gr.Image(label="PyTorch", type="pil", format="png", interactive=False)
-                c_heat = gr.Image(label="|ORT − PyTorch|, amplified (brightest = max diff)", type="pil", format="png", interactive=False)
+                c_heat = gr.Image(label="Difference, amplified", type="pil", format="png", interactive=False)
+            gr.Markdown("The heat map shows |ONNX Runtime − PyTorch| per pixel, scaled so that the largest difference "
+                        "(the table's *heat map peak*) is the brightest.")
             gr.Examples(examples[:3], inputs=[c_image, c_model, c_factor], label="Gallery")
             c_run.click(compare, [c_image, c_model, c_factor, c_weights], [c_ort, c_torch, c_heat, c_table], api_name="compare")
 

@@ -102,6 +102,7 @@ def test_client_upscale_gallery_image(app_server):
     w, h = Image.open(FACE).size
     out = Image.open(image)
     assert out.format == "PNG" and out.size == (output_size(w, 2.5), output_size(h, 2.5)) == (250, 275)
+    assert image.endswith("/astronaut_face_srcnn_dynamic_x2.5.png")  # the download says what it is
     assert len(pair) == 2 and "250×275" in info
 
 
@@ -123,8 +124,9 @@ def test_client_compare(app_server):
     client = Client(app_server, verbose=False)
     ort_img, torch_img, heat, table = client.predict(handle_file(str(FACE)), "espcn_x3", 3.0, api_name="/compare")
     rows = dict(table["data"])
-    assert rows["within rtol=0.001, atol=1e-05"] == "True"
+    assert rows["within rtol=0.001, atol=1e-05"] == "✓ yes"
     assert float(rows["max abs diff"]) <= PARITY_ATOL * 10
+    assert "e+" not in rows["ONNX Runtime median (ms)"] and float(rows["ONNX Runtime median (ms)"].replace(",", "")) > 0
     assert Image.open(ort_img).size == (300, 330)
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from srspace.web import BROWSER_MAX_DIFF_LEVELS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"  # used by the README
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -45,15 +47,27 @@ def page(browser, app_server):
 
 def test_gallery_example_runs_and_shows_the_output(page):
     page.locator("tr", has_text="SRCNN, any factor (srcnn_dynamic)").first.click()  # the astronaut, x2.5
-    output = page.locator("#upscale-output img")
-    output.wait_for(state="visible", timeout=60_000)
-    page.wait_for_function(
-        "() => { const i = document.querySelector('#upscale-output img'); return i && i.complete && i.naturalWidth > 0; }",
+    page.wait_for_function(  # the before/after view holds the result
+        "() => [...document.querySelectorAll('#upscale-slider img')].some(i => i.complete && i.naturalWidth === 250)",
         timeout=60_000,
     )
-    size = output.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-    assert size == [250, 275]  # astronaut_face.png, 100x110, at x2.5
+    sizes = page.locator("#upscale-slider img").evaluate_all("imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])")
+    assert [250, 275] in sizes  # astronaut_face.png, 100x110, at x2.5
     assert "250×275" in page.locator("#upscale-info").inner_text()
+    link = page.locator("#upscale-download a[download]").first  # the download says what it is
+    assert link.get_attribute("download") == "astronaut_face_srcnn_dynamic_x2.5.png"
+    assert "astronaut_face_srcnn_dynamic_x2.5" in page.locator("#upscale-download").inner_text()
+
+
+def test_upscale_button_reports_the_time_the_visitor_waited(page):
+    from srspace.ui import EXAMPLES_DIR
+
+    page.locator("#upscale-input input[type=file]").set_input_files(str(EXAMPLES_DIR / "coffee.png"))
+    page.wait_for_timeout(500)
+    page.locator("#upscale-button").click()
+    page.get_by_text("You waited").first.wait_for(timeout=60_000)
+    assert page.locator("#upscale-download a[download]").first.get_attribute("download") == "coffee_srcnn_dynamic_x2.5.png"
+    page.screenshot(path=str(SCREENSHOTS / "upscale-1400.png"), full_page=True)
 
 
 def test_bad_upload_shows_a_message(page, tmp_path):
