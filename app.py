@@ -22,6 +22,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Key/value tables keep their keys on one line; an inlined graph picture fits its column;
+# on a phone the tab labels are tighter, so all four fit beside each other.
+CSS = """
+.model-card table td:first-child, .model-card table th:first-child { white-space: nowrap; width: 1%; }
+.model-graph svg { max-width: 100%; height: auto; }
+@media (max-width: 640px) { .tab-container button { padding-left: 6px !important; padding-right: 6px !important; } }
+"""
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)  # before anything heavy: --help answers at once
     import gradio as gr
@@ -52,7 +61,8 @@ def main(argv=None) -> None:
         # system fonts: nothing fetched from a font host, and capitals drawn as capitals
         theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]),
-        head=head_html(MODELS_DIR, upscaler.engines),  # onnxruntime-web config and runner for the in-browser tab
+        head=head_html(MODELS_DIR, upscaler.engines),
+        css=CSS,  # onnxruntime-web config and runner for the in-browser tab
         prevent_thread_lock=True,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
     )

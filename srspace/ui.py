@@ -12,6 +12,7 @@ from PIL import Image
 from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT, WEIGHT_SETS, model_path
 from .batch import encode, result_name
 from .images import MAX_OUTPUT_PIXELS, ImageInputError
+from .graphview import GraphViewError, render_svg
 from .modelinfo import model_card
 from .quality import load_table, markdown
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
@@ -53,9 +54,16 @@ def weights_input(help_text: str, elem_id: str | None = None) -> gr.Dropdown:
     return dropdown
 
 
-def quality_text() -> str:
+def quality_frame(table: dict):
+    """The quality table as rows for a line plot: one line per model and weight set."""
+    import pandas as pd
+
+    return pd.DataFrame([{"factor": r["factor"], "gain over bicubic (dB)": r["gain"],
+                          "model, weights": f"{r['model']}, {r['weights']}"} for r in table["rows"]])
+
+
+def quality_text(table: dict | None) -> str:
     """The quality table of the shipped figures, as Markdown."""
-    table = load_table()
     if table is None:
         return "No quality table is shipped with this copy (run `python benchmarks/quality.py --write`)."
     return (f"### Gain over bicubic, dB, on {len(table['images'])} held-out photographs\n"
@@ -220,7 +228,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                         run_on_click=True, cache_examples=False, label="Gallery (click one to run it)",
                         api_visibility="private")
 
-        with gr.Tab("PyTorch vs ONNX Runtime", id="compare"):
+        with gr.Tab("Compare", id="compare"):
             gr.Markdown(
                 "The same image, model and factor through PyTorch eager and ONNX Runtime: the tutorials' "
                 "*compare torch_out with ort_outs*, made visible. Each engine runs 3 times; the table gives the median. "
@@ -244,7 +252,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             gr.Examples(examples[:3], inputs=[c_image, c_model, c_factor], label="Gallery")
             c_run.click(compare, [c_image, c_model, c_factor, c_weights], [c_ort, c_torch, c_heat, c_table], api_name="compare")
 
-        with gr.Tab("Run in your browser", id="browser"):
+        with gr.Tab("Browser", id="browser"):
             gr.Markdown(
                 "The same ONNX file runs in your browser with **onnxruntime-web** (WebAssembly): the image never "
                 "leaves your machine for this result. The server runs it with ONNX Runtime and with PyTorch, and "
@@ -280,13 +288,24 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             created = manifest.get("created", "?")
             gr.Markdown(f"Exported {created} with torch {manifest.get('torch')}, onnx {manifest.get('onnx')}, "
                         f"onnxruntime {manifest.get('onnxruntime')}.")
-            gr.Markdown(quality_text())
+            table = load_table()
+            gr.Markdown(quality_text(table))
+            if table:
+                gr.LinePlot(quality_frame(table), x="factor", y="gain over bicubic (dB)", color="model, weights",
+                            title="Gain over bicubic on held-out photographs", x_lim=[1.4, 4.1], height=360,
+                            elem_id="quality-plot")
             for reason in upscaler.unavailable.values():
                 gr.Markdown(f"⚠ {reason}")
             for weights, entries in manifest["sets"].items():
                 with gr.Accordion(f"{weights} weights: {WEIGHT_SETS[weights]}", open=weights == next(iter(manifest["sets"]))):
                     for key, entry in entries.items():
-                        gr.Markdown(model_card(model_path(models_dir, weights, key), key, entry))
-                        gr.File(value=str(model_path(models_dir, weights, key)), interactive=False,
-                                label=f"Download {weights}/{MODELS[key].filename}")
+                        path = model_path(models_dir, weights, key)
+                        gr.Markdown(model_card(path, key, entry), elem_classes=["model-card"])
+                        with gr.Accordion(f"The graph of {weights}/{MODELS[key].filename}, drawn from the file",
+                                          open=False, elem_classes=["model-graph"]):
+                            try:
+                                gr.HTML(render_svg(path))
+                            except GraphViewError as exc:
+                                gr.Markdown(str(exc))
+                        gr.File(value=str(path), interactive=False, label=f"Download {weights}/{MODELS[key].filename}")
     return demo

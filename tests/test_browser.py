@@ -89,7 +89,7 @@ def browser_tab(page):
         if os.environ.get("SRSPACE_REQUIRE_BROWSER"):
             pytest.fail(reason)
         pytest.skip(reason)
-    page.get_by_role("tab", name="Run in your browser").click()
+    page.get_by_role("tab", name="Browser").click()
     return page.locator("div[role=tabpanel]:visible")
 
 
@@ -151,3 +151,28 @@ def test_browser_tab_refuses_large_images(page, browser_tab, tmp_path):
     page.wait_for_timeout(500)
     page.locator("#browser-button").click()
     page.get_by_text("the browser tab takes at most").first.wait_for(timeout=30_000)
+
+
+def test_models_tab_draws_each_graph_and_the_quality_plot(page):
+    page.get_by_role("tab", name="Models").click()
+    page.get_by_text("The graph of bundled/srcnn_dynamic.onnx, drawn from the file").first.click()
+    graph = page.locator(".model-graph svg").filter(has_text="Resize").first
+    graph.wait_for(state="visible", timeout=30_000)
+    text = graph.evaluate("svg => svg.textContent")
+    assert "factor" in text and "cubic" in text and "out_height" in text  # the factor input feeds the upsample
+    page.locator("#quality-plot").wait_for(state="visible", timeout=30_000)
+    assert "srcnn_dynamic, bundled" in page.locator("#quality-plot").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "models-1400.png"), full_page=False)
+
+
+def test_every_tab_is_reachable_on_a_phone(browser, app_server):
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        phone.goto(app_server)
+        phone.wait_for_selector("text=Gallery (click one to run it)")
+        tabs = phone.evaluate("() => [...document.querySelectorAll('[role=tab]')]"
+                              ".filter(t => t.offsetParent !== null).map(t => t.innerText.trim())")
+        assert tabs == ["Upscale", "Compare", "Browser", "Models"]  # none hidden behind an overflow menu
+        phone.screenshot(path=str(SCREENSHOTS / "upscale-390.png"), full_page=False)
+    finally:
+        phone.close()

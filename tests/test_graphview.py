@@ -1,0 +1,35 @@
+"""The graph pictures of the Models tab, drawn from the exported files."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from srspace.contract import model_path
+from srspace.graphview import render_svg, to_dot
+
+
+def test_the_factor_input_visibly_feeds_the_upsample(models_dir):
+    dot = to_dot(model_path(models_dir, "bundled", "srcnn_dynamic"))
+    resize = next(line.split()[0] for line in dot.splitlines() if 'label="Resize' in line)
+    assert f'"in:factor" -> {resize}' in dot  # the graph input is an edge into Resize
+    assert 'label="input\\nbatch×3×height×width"' in dot
+    assert 'label="batch×64×out_height×out_width"' in dot  # symbolic shapes on the edges
+    assert "Conv\\n64×3×9×9" in dot
+
+
+def test_fixed_models_show_their_depth_to_space(models_dir):
+    dot = to_dot(model_path(models_dir, "bundled", "espcn_x3"))
+    assert "DepthToSpace\\nblocksize 3" in dot and "Resize" not in dot
+    assert 'label="output\\nbatch×1×3*height×3*width"' in dot
+
+
+def test_svg_is_rendered_and_cached(models_dir, tmp_path):
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz is not installed (apt-get install graphviz)")
+    onnx_file = tmp_path / "srcnn_x3.onnx"
+    shutil.copy(model_path(models_dir, "bundled", "srcnn_x3"), onnx_file)
+    svg = render_svg(onnx_file)
+    assert svg.startswith("<svg") and "DepthToSpace" in svg
+    [cached] = tmp_path.glob("srcnn_x3.*.svg")
+    assert cached.read_text() == svg and render_svg(onnx_file) == svg
