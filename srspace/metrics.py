@@ -24,3 +24,14 @@ def psnr_y(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
     if shave:
         ys, yh = ys[shave:-shave, shave:-shave], yh[shave:-shave, shave:-shave]
     return psnr(ys, yh)
+
+
+def ssim_y(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
+    """SSIM of the Y channels (as ``psnr_y`` takes them), by scikit-image's reference implementation."""
+    from skimage.metrics import structural_similarity
+
+    sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
+    ys, yh = rgb_to_y(sr), rgb_to_y(hr)
+    if shave:
+        ys, yh = ys[shave:-shave, shave:-shave], yh[shave:-shave, shave:-shave]
+    return float(structural_similarity(ys, yh, data_range=1.0))

@@ -5,6 +5,7 @@ request; all per-request data stays in locals and return values.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PA
 from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
-from .metrics import psnr
+from .evaluation import degrade
+from .metrics import psnr, psnr_y, ssim_y
 from .pipeline import bicubic, network_factor, upscale_array
 from .quality import best_set, load_table
 from .weights import recorded_state_dicts
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
+QUALITY_CHECK_MAX_PIXELS = 4_000_000  # every model runs once on the image
 ENGINES = ("onnxruntime", "pytorch")
 
 Progress = Callable[[int, int], None]
@@ -47,6 +50,15 @@ class BrowserReference:
     seconds: float  # ONNX Runtime's
     factor: float  # the factor the network applied
     weights: str
+
+
+@dataclass
+class QualityCheck:
+    """The visitor's own image as a test: downsized by the factor, upscaled back, compared."""
+
+    factor: float
+    rows: list[dict]  # per method: "method", "weights", "PSNR-Y (dB)", "SSIM-Y", "gain (dB)"
+    crops: list[tuple[Image.Image, str]]  # zoomed crops of the same spot: original, bicubic, each model
 
 
 @dataclass
@@ -88,6 +100,20 @@ def heatmap(diff: np.ndarray) -> tuple[Image.Image, float]:
     frac = (pos - lo)[..., None]
     rgb = anchors[lo] * (1 - frac) + anchors[lo + 1] * frac
     return Image.fromarray(rgb.astype(np.uint8)), peak
+
+
+def detailed_spot(img: np.ndarray, side: int) -> tuple[int, int]:
+    """(y, x) of the ``side``-square window with the most detail (largest luminance variance,
+    on a coarse grid): where the methods differ, not a patch of sky."""
+    gray = img.mean(axis=2)
+    step = max(1, side // 2)
+    best, spot = -1.0, (0, 0)
+    for y in range(0, gray.shape[0] - side + 1, step):
+        for x in range(0, gray.shape[1] - side + 1, step):
+            v = float(gray[y : y + side, x : x + side].var())
+            if v > best:
+                best, spot = v, (y, x)
+    return spot
 
 
 class Upscaler:
@@ -169,6 +195,43 @@ class Upscaler:
         seconds = time.perf_counter() - start
         torch_out = upscale_array(self.engines[weights]["pytorch"], key, rgb, factor)
         return BrowserReference(to_pil(ort_out), to_pil(torch_out), seconds, factor, weights)
+
+    def check_quality(self, path, factor, weights=None, crop: int = 96, zoom: int = 3) -> QualityCheck:
+        """Why a network beats bicubic, on the visitor's own image: it is downsized by ``factor``
+        (PIL bicubic, 8-bit, as the quality table's inputs are made), upscaled back by bicubic and
+        by every model, and each result is measured against the original (Y-PSNR and SSIM,
+        ``ceil(factor)`` px shaved). The crops show one detailed spot of each, enlarged ``zoom``x."""
+        img = load_image(path)
+        factor, _ = check_factor(factor)
+        if factor < 1.1:
+            raise ImageInputError("The quality check needs a factor of at least 1.1: at x1 there is nothing to restore.")
+        if img.height * img.width > QUALITY_CHECK_MAX_PIXELS:
+            raise ImageInputError(f"The quality check takes images up to {QUALITY_CHECK_MAX_PIXELS / 1e6:.0f} MP; "
+                                  f"this one is {img.width}x{img.height}. Crop or downscale it first.")
+        rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
+        lr, hr = degrade(rgb, factor)
+        if min(lr.shape[:2]) < 8:
+            raise ImageInputError(f"Downsized by {factor:g}, this image is under 8 px on a side; use a larger image or factor.")
+        shave = math.ceil(factor)
+        y, x = detailed_spot(hr, min(crop, *hr.shape[:2]))
+        side = min(crop, *hr.shape[:2])
+
+        def zoomed(arr: np.ndarray) -> Image.Image:
+            window = to_pil(np.clip(arr[y : y + side, x : x + side], 0, 1))
+            return window.resize((side * zoom, side * zoom), Image.NEAREST)
+
+        results = [("bicubic", "", upscale_array(None, BICUBIC_KEY, lr, factor))]
+        for key in MODELS:
+            weights_used = self.weight_set(key, factor, weights)
+            results.append((key, weights_used, upscale_array(self.engines[weights_used]["onnxruntime"], key, lr, factor)))
+        rows, crops = [], [(zoomed(hr), "original")]
+        base = psnr_y(results[0][2], hr, shave)
+        for method, weights_used, out in results:
+            p, q = psnr_y(out, hr, shave), ssim_y(out, hr, shave)
+            rows.append({"method": method, "weights": weights_used, "PSNR-Y (dB)": round(p, 2), "SSIM-Y": round(q, 4),
+                         "gain (dB)": round(p - base, 2)})
+            crops.append((zoomed(out), f"{method} {p:.2f} dB"))  # the weights and SSIM are in the rows
+        return QualityCheck(factor, rows, crops)
 
     def compare(self, path, key: str, factor, weights=None, runs: int = 3, progress: Progress | None = None) -> CompareResult:
         img, factor, _ = self.prepare(path, key, factor, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))

@@ -185,3 +185,15 @@ def test_mcp_client_lists_the_tools_and_upscales(app_server):
     assert not result.isError, result.content
     text = " ".join(getattr(c, "text", "") for c in result.content)
     assert "**200×220** (RGB)" in text and "with the **bundled** weights" in text
+
+
+def test_quality_check_on_the_visitors_own_image(upscaler):
+    result = upscaler.check_quality(EXAMPLES_DIR / "chelsea.png", 2.0)
+    methods = [r["method"] for r in result.rows]
+    assert methods == ["bicubic", "srcnn_x3", "srcnn_dynamic", "espcn_x3"]
+    assert result.rows[0]["gain (dB)"] == 0 and all(0 < r["SSIM-Y"] <= 1 for r in result.rows)
+    assert max(r["gain (dB)"] for r in result.rows) > 0.3  # a network beats bicubic on this photo
+    assert [label.split()[0] for _, label in result.crops] == ["original", *methods]
+    assert len({crop.size for crop, _ in result.crops}) == 1 and len(result.crops) == 5
+    with pytest.raises(ImageInputError, match="at least 1.1"):
+        upscaler.check_quality(FACE, 1.0)

@@ -153,6 +153,18 @@ def test_browser_tab_refuses_large_images(page, browser_tab, tmp_path):
     page.get_by_text("the browser tab takes at most").first.wait_for(timeout=30_000)
 
 
+def test_quality_check_shows_crops_and_figures(page):
+    from srspace.ui import EXAMPLES_DIR
+
+    page.locator("#upscale-input input[type=file]").set_input_files(str(EXAMPLES_DIR / "chelsea.png"))
+    page.wait_for_timeout(500)
+    page.locator("#quality-button").click()
+    page.locator("#quality-table").get_by_text("espcn_x3").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('#quality-crops img').length >= 5", timeout=30_000)
+    assert "SSIM-Y" in page.locator("#quality-table").inner_text()
+    page.locator("#quality-crops").screenshot(path=str(SCREENSHOTS / "quality-check.png"))
+
+
 def test_models_tab_draws_each_graph_and_the_quality_plot(page):
     page.get_by_role("tab", name="Models").click()
     page.get_by_text("The graph of bundled/srcnn_dynamic.onnx, drawn from the file").first.click()
