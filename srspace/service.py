@@ -20,6 +20,7 @@ from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
 from .evaluation import degrade
+from .imaging import to_float
 from .metrics import psnr, psnr_y, ssim_y
 from .pipeline import bicubic, network_factor, upscale_array
 from .quality import best_set, load_table
@@ -50,6 +51,8 @@ class BrowserReference:
     seconds: float  # ONNX Runtime's
     factor: float  # the factor the network applied
     weights: str
+    input_image: Image.Image | None = None  # the downscaled input both sides ran on, when it was too large
+    notice: str = ""
 
 
 @dataclass
@@ -179,22 +182,33 @@ class Upscaler:
             notices=notices,
         )
 
-    def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None) -> BrowserReference:
+    def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None,
+                          downscale: bool = True) -> BrowserReference:
         """The server's results for the in-browser tab, ONNX Runtime's and PyTorch's, prepared exactly
-        as the page prepares its own: RGB (gray replicated, alpha dropped), the network's own factor."""
+        as the page prepares its own: RGB (gray replicated, alpha dropped), the network's own factor.
+        An image over ``max_pixels`` is downscaled to fit (``downscale``) or refused; the page then
+        runs on the same downscaled pixels (``BrowserReference.input_image``)."""
         check_key(key, tuple(MODELS))
         img = load_image(path)
+        rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
+        input_image, notice = None, ""
         if img.height * img.width > max_pixels:
-            raise ImageInputError(f"The image is {img.width}x{img.height}; the browser tab takes at most "
-                                  f"{max_pixels:,} pixels. Use the Upscale tab for larger images.")
+            if not downscale:
+                raise ImageInputError(f"The image is {img.width}x{img.height}; the browser tab takes at most "
+                                      f"{max_pixels:,} pixels. Tick 'downscale to fit', or use the Upscale tab.")
+            scale = math.sqrt(max_pixels / (img.height * img.width))
+            size = (max(8, int(img.width * scale)), max(8, int(img.height * scale)))
+            input_image = to_pil(rgb).resize(size, Image.BICUBIC, reducing_gap=None)
+            rgb = to_float(input_image)
+            notice = (f"Your {img.width}x{img.height} image was downscaled to {size[0]}x{size[1]} to fit the browser "
+                      f"tab's {max_pixels:,} pixels; the browser and the server both ran on that.")
         factor = MODELS[key].fixed_factor or check_factor(factor)[0]
         weights = self.weight_set(key, factor, weights)
-        rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
         start = time.perf_counter()
         ort_out = upscale_array(self.engines[weights]["onnxruntime"], key, rgb, factor)
         seconds = time.perf_counter() - start
         torch_out = upscale_array(self.engines[weights]["pytorch"], key, rgb, factor)
-        return BrowserReference(to_pil(ort_out), to_pil(torch_out), seconds, factor, weights)
+        return BrowserReference(to_pil(ort_out), to_pil(torch_out), seconds, factor, weights, input_image, notice)
 
     def check_quality(self, path, factor, weights=None, crop: int = 96, zoom: int = 3) -> QualityCheck:
         """Why a network beats bicubic, on the visitor's own image: it is downsized by ``factor``

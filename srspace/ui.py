@@ -186,11 +186,13 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
         return result.ort_image, result.torch_image, result.heatmap, rows
 
     @_user_errors
-    def browser_reference(image, model, factor, weights):
-        ref = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights)
+    def browser_reference(image, model, factor, weights, downscale):
+        ref = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights, downscale)
         w, h = ref.ort_image.size
         info = f"{w}x{h} at x{ref.factor:g} in **{ref.seconds * 1000:.0f} ms** (ONNX Runtime, server, {ref.weights} weights)"
-        return ref.ort_image, ref.torch_image, info, ref.weights
+        if ref.notice:
+            info += f"\n\n{ref.notice}"
+        return ref.ort_image, ref.torch_image, info, ref.weights, ref.input_image
 
     manifest = upscaler.manifest
     weights_text = weights_help(upscaler)
@@ -283,7 +285,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                 "leaves your machine for this result. The server runs it with ONNX Runtime and with PyTorch, and "
                 f"all three are compared pixel by pixel; they agree when no pair differs by more than "
                 f"{BROWSER_MAX_DIFF_LEVELS}/255. "
-                f"Inputs up to {BROWSER_MAX_INPUT_PIXELS:,} pixels (about 300×300). The ×3 models run at ×3; "
+                f"Inputs up to {BROWSER_MAX_INPUT_PIXELS:,} pixels (about 300×300); larger ones are downscaled to fit. "
+                "The ×3 models run at ×3; "
                 "the factor applies to `srcnn_dynamic`."
             )
             with gr.Row():
@@ -292,6 +295,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                     b_model = gr.Dropdown(onnx_choices, value="espcn_x3", label="Model", elem_id="browser-model")
                     b_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor (srcnn_dynamic)")
                     b_weights = weights_input(weights_text, "browser-weights")
+                    b_downscale = gr.Checkbox(True, label=f"Downscale larger images to fit ({BROWSER_MAX_INPUT_PIXELS:,} pixels)",
+                                              elem_id="browser-downscale")
                     b_run = gr.Button("Run in browser and on the server", variant="primary", elem_id="browser-button")
                 with gr.Column():
                     b_stats = gr.Markdown(elem_id="browser-stats")
@@ -301,12 +306,13 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
                 b_torch = gr.Image(label="Server: PyTorch", type="pil", format="png", interactive=False)
             b_info = gr.Markdown(visible=False)
             b_used = gr.Textbox(visible=False)  # the weight set the server resolved, for the page's own run
+            b_input = gr.Image(type="pil", format="png", visible=False)  # the downscaled input, when there was one
             gr.Examples(examples[:3], inputs=[b_image, b_model, b_factor], label="Gallery")
-            b_run.click(browser_reference, [b_image, b_model, b_factor, b_weights], [b_server, b_torch, b_info, b_used],
-                        api_visibility="private").success(
-                None, [b_image, b_model, b_factor, b_used, b_server, b_torch, b_info], [b_html, b_stats],
-                js="(image, model, factor, weights, server, torch, info) => "
-                   "window.srspaceBrowserRun(image, model, factor, weights, server, torch, info)",
+            b_run.click(browser_reference, [b_image, b_model, b_factor, b_weights, b_downscale],
+                        [b_server, b_torch, b_info, b_used, b_input], api_visibility="private").success(
+                None, [b_image, b_model, b_factor, b_used, b_server, b_torch, b_info, b_input], [b_html, b_stats],
+                js="(image, model, factor, weights, server, torch, info, used) => "
+                   "window.srspaceBrowserRun(used && used.url ? used : image, model, factor, weights, server, torch, info)",
             )
 
         with gr.Tab("Models", id="models"):

@@ -142,13 +142,23 @@ def test_browser_engine_joins_the_parity_contract(page, browser_tab, models_dir)
     print("browser vs server, max abs diff:", worst)
 
 
-def test_browser_tab_refuses_large_images(page, browser_tab, tmp_path):
+def test_browser_tab_downscales_a_photo_to_fit_or_refuses_it(page, browser_tab, tmp_path):
     from PIL import Image
 
-    big = tmp_path / "big.png"
-    Image.new("RGB", (400, 400), (120, 80, 40)).save(big)
-    page.locator("#browser-input input[type=file]").set_input_files(str(big))
+    from srspace.ui import EXAMPLES_DIR
+
+    photo = tmp_path / "photo.png"  # an ordinary 640x480 photo: over the tab's 90,000 pixels
+    Image.open(EXAMPLES_DIR / "chelsea.png").convert("RGB").resize((640, 480)).save(photo)
+    page.locator("#browser-input input[type=file]").set_input_files(str(photo))
     page.wait_for_timeout(500)
+    page.locator("#browser-button").click()  # the tab's default model: espcn_x3
+    page.wait_for_selector("#browser-maxdiff, #browser-message", timeout=120_000)
+    stats = page.locator("#browser-stats").inner_text()
+    assert "was downscaled to 346x259" in stats, stats
+    assert int(page.locator("#browser-maxdiff").inner_text()) <= BROWSER_MAX_DIFF_LEVELS  # both ran on the same pixels
+    assert page.locator("#browser-result").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [1038, 777]
+    page.screenshot(path=str(SCREENSHOTS / "browser-1400.png"), full_page=True)
+    page.locator("#browser-downscale input").uncheck()
     page.locator("#browser-button").click()
     page.get_by_text("the browser tab takes at most").first.wait_for(timeout=30_000)
 

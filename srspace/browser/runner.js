@@ -15,7 +15,13 @@
       s.integrity = cfg.integrity;
       s.crossOrigin = "anonymous";
       s.onload = () => resolve(window.ort);
-      s.onerror = () => { ortPromise = null; reject(new Error(`could not load onnxruntime-web from ${cfg.src}`)); };
+      s.onerror = () => {
+        ortPromise = null;
+        reject(new Error(cfg.source === "local"
+          ? `could not load onnxruntime-web from this app (${cfg.src})`
+          : `could not load onnxruntime-web from ${cfg.src} (offline?). The app serves its own copy when ` +
+            "`npm ci` has been run in its folder; run it there, then restart the app"));
+      };
       document.head.appendChild(s);
     }).then((ort) => {
       ort.env.wasm.wasmPaths = cfg.wasmBase;
@@ -165,7 +171,7 @@
         : `onnxruntime-web ${cfg.ort.version} from a public CDN (pinned, with Subresource Integrity): the app's own copy is not installed`;
       const img = await pixels(image.url);
       if (img.width * img.height > cfg.maxInputPixels) {
-        return [message(`This image is ${img.width}x${img.height}; the browser tab takes at most ${cfg.maxInputPixels.toLocaleString("en")} pixels (about 300x300). Use the Upscale tab for larger images.`), ""];
+        return [message(`This image is ${img.width}x${img.height}; the browser tab takes at most ${cfg.maxInputPixels.toLocaleString("en")} pixels (about 300x300). Tick "downscale to fit", or use the Upscale tab for larger images.`), ""];
       }
       const ort = await loadOrt();
       const start = performance.now();
