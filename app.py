@@ -22,11 +22,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# Key/value tables keep their keys on one line; an inlined graph picture fits its column;
+# Key/value tables keep their keys on one line; tables too wide for a phone scroll sideways
+# instead of breaking words; an inlined graph picture fits its column;
 # on a phone the tab labels are tighter, so all four fit beside each other.
 CSS = """
 .model-card table td:first-child, .model-card table th:first-child { white-space: nowrap; width: 1%; }
 .model-graph svg { max-width: 100%; height: auto; }
+.quality-table table, .model-card table { display: block; overflow-x: auto; }
+.quality-table td, .quality-table th { white-space: nowrap; }
 @media (max-width: 640px) { .tab-container button { padding-left: 6px !important; padding-right: 6px !important; } }
 """
 

@@ -215,8 +215,11 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
     with gr.Blocks(title="Super-resolution: PyTorch → ONNX → ONNX Runtime", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "# Super-resolution: PyTorch → ONNX → ONNX Runtime\n"
-            "SRCNN and ESPCN exported from PyTorch to ONNX, proven equal to PyTorch, served by ONNX Runtime. "
-            f"Results download as lossless PNG; outputs up to {MAX_OUTPUT_PIXELS / 1e6:.0f} MP, processed in tiles."
+            "Upscale an image ×1 to ×4 with SRCNN or ESPCN, exported from PyTorch to ONNX, proven equal to PyTorch "
+            "and served by ONNX Runtime; see the gain over bicubic on your own image, compare the engines, or run "
+            f"the same files in your browser. Lossless PNG out, up to {MAX_OUTPUT_PIXELS / 1e6:.0f} MP. "
+            "Call it from code or an AI assistant: [API](?view=api) (and the README's *API* section).",
+            elem_id="header",
         )
         with gr.Tab("Upscale", id="upscale"):
             with gr.Row():
@@ -320,7 +323,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             gr.Markdown(f"Exported {created} with torch {manifest.get('torch')}, onnx {manifest.get('onnx')}, "
                         f"onnxruntime {manifest.get('onnxruntime')}.")
             table = load_table()
-            gr.Markdown(quality_text(table))
+            gr.Markdown(quality_text(table), elem_classes=["quality-table"])
             if table:
                 gr.LinePlot(quality_frame(table), x="factor", y="gain over bicubic (dB)", color="model, weights",
                             title="Gain over bicubic on held-out photographs", x_lim=[1.4, 4.1], height=360,

@@ -67,7 +67,7 @@ def test_upscale_button_reports_the_time_the_visitor_waited(page):
     page.locator("#upscale-button").click()
     page.get_by_text("You waited").first.wait_for(timeout=60_000)
     assert page.locator("#upscale-download a[download]").first.get_attribute("download") == "coffee_srcnn_dynamic_x2.5.png"
-    page.screenshot(path=str(SCREENSHOTS / "upscale-1400.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "upscale-result.png"), full_page=True)
 
 
 def test_bad_upload_shows_a_message(page, tmp_path):
@@ -157,7 +157,7 @@ def test_browser_tab_downscales_a_photo_to_fit_or_refuses_it(page, browser_tab, 
     assert "was downscaled to 346x259" in stats, stats
     assert int(page.locator("#browser-maxdiff").inner_text()) <= BROWSER_MAX_DIFF_LEVELS  # both ran on the same pixels
     assert page.locator("#browser-result").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [1038, 777]
-    page.screenshot(path=str(SCREENSHOTS / "browser-1400.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "browser-result.png"), full_page=True)
     page.locator("#browser-downscale input").uncheck()
     page.locator("#browser-button").click()
     page.get_by_text("the browser tab takes at most").first.wait_for(timeout=30_000)
@@ -184,7 +184,28 @@ def test_models_tab_draws_each_graph_and_the_quality_plot(page):
     assert "factor" in text and "cubic" in text and "out_height" in text  # the factor input feeds the upsample
     page.locator("#quality-plot").wait_for(state="visible", timeout=30_000)
     assert "srcnn_dynamic, bundled" in page.locator("#quality-plot").inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "models-1400.png"), full_page=False)
+    page.screenshot(path=str(SCREENSHOTS / "models-graph.png"), full_page=False)
+
+
+@pytest.mark.parametrize("width,height", [(1400, 1000), (390, 844)])
+def test_screenshots_of_every_tab(browser, app_server, width, height):
+    """What a visitor sees first on each tab, desktop and phone: the README's pictures."""
+    view = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        view.goto(app_server)
+        view.wait_for_selector("text=Gallery (click one to run it)")
+        for tab in ("Upscale", "Compare", "Browser", "Models"):
+            view.get_by_role("tab", name=tab).click()
+            view.wait_for_timeout(700)
+            if tab == "Compare":  # with a result: the formatted table and the three images
+                view.locator("div[role=tabpanel]:visible tr", has_text="ESPCN").first.click()
+                view.wait_for_timeout(500)
+                view.get_by_role("button", name="Compare").click()
+                view.get_by_text("✓ yes").first.wait_for(timeout=60_000)
+                view.evaluate("window.scrollTo(0, 0)")
+            view.screenshot(path=str(SCREENSHOTS / f"{tab.lower()}-{width}.png"), full_page=False)
+    finally:
+        view.close()
 
 
 def test_every_tab_is_reachable_on_a_phone(browser, app_server):
@@ -195,6 +216,5 @@ def test_every_tab_is_reachable_on_a_phone(browser, app_server):
         tabs = phone.evaluate("() => [...document.querySelectorAll('[role=tab]')]"
                               ".filter(t => t.offsetParent !== null).map(t => t.innerText.trim())")
         assert tabs == ["Upscale", "Compare", "Browser", "Models"]  # none hidden behind an overflow menu
-        phone.screenshot(path=str(SCREENSHOTS / "upscale-390.png"), full_page=False)
     finally:
         phone.close()
