@@ -68,7 +68,11 @@ def main(argv=None) -> None:
         css=CSS,  # onnxruntime-web config and runner for the in-browser tab
         prevent_thread_lock=True,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
+        quiet=True,  # our own lines below: Gradio's advice to edit launch() does not apply to this app
     )
+    print(f"Running on {demo.local_url}" + ("" if args.share else "  (python app.py --share for a public link)"))
+    if demo.share_url:
+        print(f"Public link: {demo.share_url}")
     if args.share and not demo.share_url:
         print("No public link: the share server could not be reached (offline or blocked). "
               f"The app is still served on http://{args.host}:{args.port}.")
