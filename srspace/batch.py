@@ -2,8 +2,8 @@
 per input out, resumable (finished results are skipped, nothing half-written is ever left).
 
 The work per file is ``Upscaler.upscale`` (what the app's /upscale runs) followed by
-``encode``, which writes the PNG exactly as the app's download is encoded, so a result here
-and the app's download of the same input are the same bytes.
+``encode``, which the app's /upscale also uses for its download, so a result here and the
+app's download of the same input are the same bytes.
 """
 from __future__ import annotations
 
@@ -86,6 +86,8 @@ def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "
     jobs: list[Job] = []
     for item in inputs:
         if item.startswith("@"):
+            if not Path(item[1:]).is_file():
+                raise BatchError(f"{item[1:]}: no such list file")
             entries = [(p, Path()) for p in _list_file(Path(item[1:]))]
         elif Path(item).is_dir():
             folder = Path(item)
@@ -98,11 +100,16 @@ def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "
             if not source.is_file():
                 raise BatchError(f"{source}: no such file or folder")
             jobs.append(Job(source, Path(out) / sub / result_name(source, key, factor, fmt)))
+    seen: dict[Path, Path] = {}
+    for job in jobs:  # two inputs must not write one result: the second would be "skipped"
+        if seen.setdefault(job.target, job.source) != job.source:
+            raise BatchError(f"{seen[job.target]} and {job.source} would both write {job.target}; "
+                             "rename one or run them separately")
     return jobs
 
 
 def encode(image: Image.Image, fmt: str) -> bytes:
-    """The result file's bytes; PNG as the app's download encodes it (PIL's defaults)."""
+    """The result file's bytes (PNG with PIL's defaults; lossless WebP; deflated TIFF)."""
     buffer = io.BytesIO()
     image.save(buffer, FORMATS[fmt], **SAVE_OPTIONS.get(fmt, {}))
     return buffer.getvalue()

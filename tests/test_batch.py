@@ -147,3 +147,13 @@ def test_two_node_ray_cluster_gives_the_local_results(inputs, tmp_path, weights_
     assert ray_files == sorted(p.relative_to(local) for p in local.rglob("*") if p.is_file()) and len(ray_files) == 4
     for name in ray_files:
         assert (out / name).read_bytes() == (local / name).read_bytes(), name
+
+
+def test_two_inputs_that_would_write_one_result_are_refused(inputs, tmp_path, weights_env, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(FACE, other / "face.png")  # the same name as in/face.png
+    code = main(["upscale", str(inputs / "face.png"), str(other / "face.png"), "--out", str(tmp_path / "out")])
+    assert code == 2 and "would both write" in capsys.readouterr().err
+    assert main(["upscale", "@" + str(tmp_path / "missing.txt"), "--out", str(tmp_path / "out")]) == 2
+    assert "no such list file" in capsys.readouterr().err
