@@ -218,3 +218,19 @@ def test_every_tab_is_reachable_on_a_phone(browser, app_server):
         assert tabs == ["Upscale", "Compare", "Browser", "Models"]  # none hidden behind an overflow menu
     finally:
         phone.close()
+
+
+def test_the_page_fetches_nothing_from_outside_the_app(browser, app_server):
+    """Fonts included: a system font stack, nothing from a font host (the Space works offline)."""
+    view = browser.new_page()
+    outside = []
+    view.on("request", lambda r: None if r.url.startswith((app_server, "data:", "blob:")) else outside.append(r.url))
+    try:
+        view.goto(app_server)
+        view.wait_for_selector("text=Gallery (click one to run it)")
+        view.wait_for_timeout(1000)
+        family = view.evaluate("() => getComputedStyle(document.querySelector('#header')).fontFamily")
+    finally:
+        view.close()
+    assert outside == []
+    assert "ui-sans-serif" in family or "system-ui" in family, family
