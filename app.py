@@ -64,8 +64,8 @@ def main(argv=None) -> None:
         # system fonts: nothing fetched from a font host, and capitals drawn as capitals
         theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]),
-        head=head_html(MODELS_DIR, upscaler.engines),
-        css=CSS,  # onnxruntime-web config and runner for the in-browser tab
+        head=head_html(MODELS_DIR, upscaler.engines),  # onnxruntime-web config and runner for the in-browser tab
+        css=CSS,
         prevent_thread_lock=True,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
         quiet=True,  # our own lines below: Gradio's advice to edit launch() does not apply to this app

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluation import degrade
+from .evaluation import centre_crop, degrade
 from .imaging import from_nchw, to_nchw
-from .networks import SRCNN
+from .networks import SRCNN, gain_polynomial
 
 FACTORS = [round(1.1 + 0.1 * i, 1) for i in range(30)]  # the slider's steps above x1
 PIN_FACTOR, PIN_GAIN = 4.0, 1.0  # the factor the checkpoint was trained for: its network unchanged
@@ -40,7 +40,7 @@ def gain_statistics(model: SRCNN, images: list[np.ndarray], factors=FACTORS) -> 
             lr, hr = degrade(hr, s)
             with torch.inference_mode():
                 up = model.upsample(torch.from_numpy(to_nchw(lr)), scales)
-                c = model.conv3(model.relu(model.conv2(model.relu(model.conv1(up)))))
+                c = model.correction(up)
             d = from_nchw((c - up).numpy()).astype(np.float64)
             e = hr.astype(np.float64) - from_nchw(up.numpy())
             dd, de, ee = dd + float((d * d).sum()), de + float((d * e).sum()), ee + float((e * e).sum())
@@ -49,8 +49,8 @@ def gain_statistics(model: SRCNN, images: list[np.ndarray], factors=FACTORS) -> 
 
 
 def gain_curve(coeffs, s: float) -> float:
-    t = math.log(s)
-    return max(0.0, coeffs[0] + (coeffs[1] + coeffs[2] * t) * t)
+    """``SRCNN.gain`` in plain floats: the fit evaluates it a few hundred thousand times."""
+    return max(0.0, gain_polynomial(coeffs, math.log(s)))
 
 
 def relative_mse(stat: dict[str, float], g: float) -> float:
@@ -111,11 +111,7 @@ def calibrate_checkpoint(checkpoint: Path, data: Path, out: Path, crop: int = 19
     from .weights import load_checkpoint, sha256_file
 
     train, held_out = split_holdout(image_paths(data), holdout_every)
-    images = []
-    for path in train:
-        img = load_rgb(path)
-        y, x = max(0, (img.shape[0] - crop) // 2), max(0, (img.shape[1] - crop) // 2)
-        images.append(img[y : y + crop, x : x + crop])
+    images = [centre_crop(load_rgb(path), crop) for path in train]
     model = SRCNN(None)
     model.load_state_dict(load_checkpoint(checkpoint, "srcnn"))
     record = calibrate(model, images, sha256_file(checkpoint), {

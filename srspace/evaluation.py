@@ -25,6 +25,12 @@ def split_holdout(paths: list[Path], every: int = 8) -> tuple[list[Path], list[P
     return [p for i, p in enumerate(paths) if i % every], [p for i, p in enumerate(paths) if not i % every]
 
 
+def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
+    """The centre ``side`` x ``side`` of an HxWxC image (all of a side that is shorter)."""
+    y, x = max(0, (img.shape[0] - side) // 2), max(0, (img.shape[1] - side) // 2)
+    return img[y : y + side, x : x + side]
+
+
 def degrade(hr: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
     """(LR, HR crop): HR cropped so the size rule maps the LR size back onto it, then
     downscaled with PIL's antialiased bicubic and quantised to 8 bits."""

@@ -26,6 +26,11 @@ def from_nchw(batch: np.ndarray) -> np.ndarray:
     return batch[0].transpose(1, 2, 0)
 
 
+def as_rgb(arr: np.ndarray) -> np.ndarray:
+    """HxWx1 gray replicated to HxWx3; RGB as it is."""
+    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+
+
 def rgb_to_ycbcr(arr: np.ndarray) -> np.ndarray:
     """Float RGB in [0,1] to full-range BT.601 YCbCr in [0,1]: PIL's ``convert("YCbCr")`` without rounding."""
     r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]

@@ -90,6 +90,11 @@ class BicubicUpsample(nn.Module):
         return F.pixel_shuffle(F.conv2d(x, self.weight, groups=self.channels), self.factor)
 
 
+def gain_polynomial(c, t):
+    """SRCNN's residual gain before its clamp, c0 + c1 t + c2 t^2 with t = ln s: tensors or floats."""
+    return c[0] + (c[1] + c[2] * t) * t
+
+
 class SRCNN(nn.Module):
     """SRCNN 9-1-5 (Dong et al. 2014): bicubic upsample, then three convolutions.
 
@@ -130,13 +135,15 @@ class SRCNN(nn.Module):
         for one large factor (the official x4 SRCNN) stay harmless at small ones.
         """
         t = torch.log(factor[2]) if self.upscale_factor is None else math.log(self.upscale_factor)
-        c = self.residual_gain
-        return torch.clamp(c[0] + (c[1] + c[2] * t) * t, min=0.0)
+        return torch.clamp(gain_polynomial(self.residual_gain, t), min=0.0)
+
+    def correction(self, x: torch.Tensor) -> torch.Tensor:
+        """The three convolutions at output resolution: MMEditing's SRCNNNet after its upsample."""
+        return self.conv3(self.relu(self.conv2(self.relu(self.conv1(x)))))
 
     def refine(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
         """The three convolutions at output resolution, their change to ``x`` scaled by the gain."""
-        out = self.conv3(self.relu(self.conv2(self.relu(self.conv1(x)))))
-        return x + self.gain(factor) * (out - x)
+        return x + self.gain(factor) * (self.correction(x) - x)
 
     def forward(self, x: torch.Tensor, factor: torch.Tensor | None = None) -> torch.Tensor:
         return self.refine(self.upsample(x, factor), factor)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .contract import BICUBIC_KEY, MODELS, output_size
-from .imaging import from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
+from .imaging import as_rgb, from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
 from .networks import bicubic_resize_by
 from .tiling import tile_process
 
@@ -78,7 +78,7 @@ def upscale_array(
             chroma = bicubic(ycc[..., 1:], net_factor)
             out = ycbcr_to_rgb(np.concatenate([y, chroma], axis=-1))
     else:
-        out = run(np.repeat(arr, 3, axis=2) if gray else arr)
+        out = run(as_rgb(arr))
         if gray:
             out = out.mean(axis=2, keepdims=True)
     return resize_to(out, target)

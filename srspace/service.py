@@ -20,7 +20,7 @@ from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
 from .evaluation import degrade
-from .imaging import to_float
+from .imaging import as_rgb, to_float
 from .metrics import psnr, psnr_y, ssim_y
 from .pipeline import bicubic, network_factor, upscale_array
 from .quality import best_set, load_table
@@ -190,7 +190,7 @@ class Upscaler:
         runs on the same downscaled pixels (``BrowserReference.input_image``)."""
         check_key(key, tuple(MODELS))
         img = load_image(path)
-        rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
+        rgb = as_rgb(img.color)
         input_image, notice = None, ""
         if img.height * img.width > max_pixels:
             if not downscale:
@@ -222,13 +222,12 @@ class Upscaler:
         if img.height * img.width > QUALITY_CHECK_MAX_PIXELS:
             raise ImageInputError(f"The quality check takes images up to {QUALITY_CHECK_MAX_PIXELS / 1e6:.0f} MP; "
                                   f"this one is {img.width}x{img.height}. Crop or downscale it first.")
-        rgb = np.repeat(img.color, 3, axis=2) if img.color.shape[2] == 1 else img.color
-        lr, hr = degrade(rgb, factor)
+        lr, hr = degrade(as_rgb(img.color), factor)
         if min(lr.shape[:2]) < 8:
             raise ImageInputError(f"Downsized by {factor:g}, this image is under 8 px on a side; use a larger image or factor.")
         shave = math.ceil(factor)
-        y, x = detailed_spot(hr, min(crop, *hr.shape[:2]))
         side = min(crop, *hr.shape[:2])
+        y, x = detailed_spot(hr, side)
 
         def zoomed(arr: np.ndarray) -> Image.Image:
             window = to_pil(np.clip(arr[y : y + side, x : x + side], 0, 1))
@@ -238,10 +237,10 @@ class Upscaler:
         for key in MODELS:
             weights_used = self.weight_set(key, factor, weights)
             results.append((key, weights_used, upscale_array(self.engines[weights_used]["onnxruntime"], key, lr, factor)))
-        rows, crops = [], [(zoomed(hr), "original")]
-        base = psnr_y(results[0][2], hr, shave)
+        rows, crops, base = [], [(zoomed(hr), "original")], None
         for method, weights_used, out in results:
             p, q = psnr_y(out, hr, shave), ssim_y(out, hr, shave)
+            base = p if base is None else base  # bicubic comes first: the gain is over its PSNR
             rows.append({"method": method, "weights": weights_used, "PSNR-Y (dB)": round(p, 2), "SSIM-Y": round(q, 4),
                          "gain (dB)": round(p - base, 2)})
             crops.append((zoomed(out), f"{method} {p:.2f} dB"))  # the weights and SSIM are in the rows

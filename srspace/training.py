@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .contract import output_size
 from .engines import TorchEngine
-from .evaluation import gain_over_bicubic, image_paths, load_rgb, split_holdout
+from .evaluation import centre_crop, gain_over_bicubic, image_paths, load_rgb, split_holdout
 from .imaging import rgb_to_ycbcr, to_uint8
 from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
 from .weights import load_weights, save_weights
@@ -87,11 +87,6 @@ def to_batch(arr: np.ndarray, y_only: bool) -> torch.Tensor:
     if y_only:
         x = rgb_to_ycbcr(x)[..., :1]
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-
-
-def _centre(img: np.ndarray, side: int) -> np.ndarray:
-    y, x = max(0, (img.shape[0] - side) // 2), max(0, (img.shape[1] - side) // 2)
-    return img[y : y + side, x : x + side]
 
 
 class Trainer:
@@ -225,7 +220,7 @@ class Trainer:
 
     def validate(self, factor: float = 3.0, full: bool = False) -> dict[str, float]:
         self.model.eval()
-        images = self.val_images if full else [_centre(img, self.config.val_crop) for img in self.val_images]
+        images = self.val_images if full else [centre_crop(img, self.config.val_crop) for img in self.val_images]
         result = gain_over_bicubic(TorchEngine({self.key: self.model}), self.key, images, factor)
         self.model.train()
         return result

@@ -14,7 +14,7 @@ from .batch import encode, result_name
 from .images import MAX_OUTPUT_PIXELS, ImageInputError
 from .graphview import GraphViewError, render_svg
 from .modelinfo import model_card
-from .quality import load_table, markdown
+from .quality import markdown
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
 from .upload import UploadedImage
 from .web import BROWSER_MAX_DIFF_LEVELS, BROWSER_MAX_INPUT_PIXELS
@@ -322,7 +322,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             created = manifest.get("created", "?")
             gr.Markdown(f"Exported {created} with torch {manifest.get('torch')}, onnx {manifest.get('onnx')}, "
                         f"onnxruntime {manifest.get('onnxruntime')}.")
-            table = load_table()
+            table = upscaler.quality
             gr.Markdown(quality_text(table), elem_classes=["quality-table"])
             if table:
                 gr.LinePlot(quality_frame(table), x="factor", y="gain over bicubic (dB)", color="model, weights",
