@@ -28,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 CSS = """
 .model-card table td:first-child, .model-card table th:first-child { white-space: nowrap; width: 1%; }
 .model-graph svg { max-width: 100%; height: auto; }
-.quality-table table, .model-card table { display: block; overflow-x: auto; }
+.quality-table table, .model-card table { display: block; overflow-x: auto; width: fit-content; max-width: 100%; border: none !important; }
 .quality-table td, .quality-table th { white-space: nowrap; }
 @media (max-width: 640px) { .tab-container button { padding-left: 6px !important; padding-right: 6px !important; } }
 """
