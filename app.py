@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
+
+MAX_UPLOAD = "100mb"  # a 25 MP photograph as PNG is far smaller; Gradio refuses larger uploads with a message
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -34,8 +40,21 @@ CSS = """
 """
 
 
+def own_temp_dir(port: int) -> Path:
+    """This app's upload and result folder ($SRSPACE_TEMP, else <tmp>/srspace, one per port), emptied of
+    the leftovers of an earlier run on this port; Gradio's host-wide /tmp/gradio stays untouched."""
+    folder = Path(os.environ.get("SRSPACE_TEMP") or Path(tempfile.gettempdir()) / "srspace") / str(port)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)  # before anything heavy: --help answers at once
+    logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("srspace").setLevel(logging.INFO)  # one line per request
+    os.environ["GRADIO_TEMP_DIR"] = str(own_temp_dir(args.port))  # before Gradio reads it
     import gradio as gr
 
     from srspace.contract import MODELS_DIR
@@ -67,6 +86,7 @@ def main(argv=None) -> None:
         head=head_html(MODELS_DIR, upscaler.engines),  # onnxruntime-web config and runner for the in-browser tab
         css=CSS,
         prevent_thread_lock=True,
+        max_file_size=MAX_UPLOAD,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
         quiet=True,  # our own lines below: Gradio's advice to edit launch() does not apply to this app
     )

@@ -1,29 +1,44 @@
-"""Speed: ONNX Runtime vs PyTorch eager per model, against the machine's SGEMM ceiling.
+"""Speed: ONNX Runtime against every engine a user could pick instead, on every model.
 
-    python benchmarks/bench.py [--threads N] [--runs 5] [--json]
+    python benchmarks/bench.py [--rounds 5] [--rounds-large 3] [--sizes 1 16] [--json]
+    python benchmarks/bench.py --breakdown        # where a 24 MP request's time goes
 
-Each latency is the median of --runs runs after a warm-up, both engines on the same
-number of threads. GFLOP/s counts the nominal work of each network per output pixel.
+Peers, all on the same tiles of the same input with the same thread count:
+ONNX Runtime (the shipped engine and graphs), PyTorch eager, PyTorch channels-last,
+torch.compile (inductor, CPU) and OpenCV's dnn module on the same .onnx file (when it can
+load it; the table says why not). Every round runs each peer once, interleaved (A B C ... A B C),
+with an SGEMM measured in the same round; the table gives medians. GFLOP/s counts each network's
+nominal work per output pixel (halo recomputation and the upsample not counted).
+Needs ``pip install -r benchmarks/requirements.txt`` for the OpenCV peer.
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import http.server
+import io
 import json
 import os
 import platform
 import statistics
 import sys
+import tempfile
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from srspace.contract import MODELS, MODELS_DIR  # noqa: E402
+from srspace.contract import MODELS, MODELS_DIR, factor_tensor_value, model_path  # noqa: E402
 from srspace.engines import OrtEngine, TorchEngine, default_threads  # noqa: E402
 from srspace.export import export_all, read_manifest  # noqa: E402
+from srspace.pipeline import drain, halo, network_factor  # noqa: E402
+from srspace.tiling import tile_steps  # noqa: E402
 from srspace.weights import recorded_state_dicts  # noqa: E402
 
 # Nominal multiply-adds x 2 per output pixel.
@@ -31,72 +46,219 @@ KFLOP_PER_OUTPUT_PIXEL = {
     "srcnn": 2 * (9 * 9 * 3 * 64 + 64 * 32 + 5 * 5 * 32 * 3) / 1000,  # 40.0
     "espcn": 2 * (5 * 5 * 64 + 9 * 64 * 64 + 9 * 64 * 32 + 9 * 32 * 9) / 9 / 1000,  # 13.2
 }
-OUTPUT_MEGAPIXELS = (0.25, 1.0)
-FACTOR = 3.0
+FACTORS = {"srcnn_dynamic": 2.5, "srcnn_x3": 3.0, "espcn_x3": 3.0}
+PEERS = ("onnxruntime", "pytorch eager", "pytorch channels-last", "torch.compile", "opencv dnn")
+SGEMM_N = 2048
 
 
-def median_seconds(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def sgemm_seconds(a: torch.Tensor, b: torch.Tensor) -> float:
+    start = time.perf_counter()
+    torch.mm(a, b)
+    return time.perf_counter() - start
 
 
-def sgemm_gflops(threads: int, n: int = 2048, runs: int = 7) -> float:
-    """The machine's SGEMM rate on ``threads`` threads: the better of PyTorch's and NumPy's BLAS."""
+class Peer:
+    """One engine's network for one model: ``fn(tile) -> output`` or the reason it cannot run."""
+
+    def __init__(self, name: str, fn=None, reason: str = ""):
+        self.name, self.fn, self.reason = name, fn, reason
+
+
+def torch_fn(module, key: str, factor: float, channels_last: bool = False):
+    scales = torch.from_numpy(factor_tensor_value(factor))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x)
+        if channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            out = module(t, scales) if MODELS[key].dynamic else module(t)
+        return out.contiguous().numpy()
+
+    return run
+
+
+def opencv_peer(path: Path, key: str, factor: float) -> Peer:
+    try:
+        import cv2
+    except ImportError:
+        return Peer("opencv dnn", reason="not installed (pip install -r benchmarks/requirements.txt)")
+    try:
+        cv2.setLogLevel(0) if hasattr(cv2, "setLogLevel") else None
+        net = cv2.dnn.readNetFromONNX(str(path))
+    except cv2.error as exc:
+        unsupported = "Col2Im" if "Col2Im" in str(exc) or MODELS[key].network == "srcnn" else "a dynamic shape"
+        return Peer("opencv dnn", reason=f"cannot load this graph ({unsupported}): {str(exc).strip().splitlines()[-1][:90]}")
+
+    def run(x: np.ndarray) -> np.ndarray:
+        net.setInput(x, "input")
+        if MODELS[key].dynamic:
+            net.setInput(factor_tensor_value(factor), "factor")
+        return net.forward()
+
+    try:
+        run(np.zeros((1, MODELS[key].channels, 24, 24), np.float32))
+    except cv2.error as exc:
+        return Peer("opencv dnn", reason=f"cannot run this graph: {str(exc).strip().splitlines()[-1][:90]}")
+    return Peer("opencv dnn", run)
+
+
+def peers_for(key: str, factor: float, ort_engine: OrtEngine, torch_engine: TorchEngine, path: Path) -> list[Peer]:
+    module = torch_engine.modules[key]
+    last = copy.deepcopy(module).to(memory_format=torch.channels_last)
+    compiled = torch.compile(copy.deepcopy(module), dynamic=False)
+    net = network_factor(key, factor)
+    return [
+        Peer("onnxruntime", lambda x: ort_engine.run(key, x, net)),
+        Peer("pytorch eager", torch_fn(module, key, net)),
+        Peer("pytorch channels-last", torch_fn(last, key, net, channels_last=True)),
+        Peer("torch.compile", torch_fn(compiled, key, net)),
+        opencv_peer(path, key, net),
+    ]
+
+
+def measure(models_dir: Path, weights: str, sizes, rounds: dict, threads: int) -> dict:
     torch.set_num_threads(threads)
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    an, bn = a.numpy(), b.numpy()
-    best = max(median_seconds(lambda: torch.mm(a, b), runs) ** -1, median_seconds(lambda: an @ bn, runs) ** -1)
-    return 2 * n**3 * best / 1e9
+    manifest = read_manifest(models_dir)
+    ort_engine = OrtEngine(models_dir / weights, threads=threads)
+    torch_engine = TorchEngine.from_state_dicts(recorded_state_dicts(manifest, weights))
+    a, b = torch.rand(SGEMM_N, SGEMM_N), torch.rand(SGEMM_N, SGEMM_N)
+    rows, sgemm = [], []
+    rng = np.random.default_rng(0)
+    for mp in sizes:
+        for key, factor in FACTORS.items():
+            spec = MODELS[key]
+            side = round((mp * 1e6) ** 0.5 / factor)
+            batch = rng.random((1, spec.channels, side, side), dtype=np.float32)
+            net = network_factor(key, factor)
+            peers = peers_for(key, factor, ort_engine, torch_engine, model_path(models_dir, weights, key))
+            runnable = [p for p in peers if p.fn]
+
+            def run(peer: Peer) -> np.ndarray:
+                return drain(tile_steps(peer.fn, batch, net, halo(key, net)))
+
+            reference = run(runnable[0])
+            for peer in runnable[1:]:  # warm-up (torch.compile compiles here) and a sanity check
+                out = run(peer)
+                if out.shape != reference.shape or float(np.abs(out - reference).max()) > 1e-3:
+                    peer.fn, peer.reason = None, f"differs from ONNX Runtime by {float(np.abs(out - reference).max()):.1e}"
+            times = {p.name: [] for p in peers if p.fn}
+            for _ in range(rounds[mp]):
+                sgemm.append(sgemm_seconds(a, b))
+                for peer in peers:
+                    if peer.fn:
+                        start = time.perf_counter()
+                        run(peer)
+                        times[peer.name].append(time.perf_counter() - start)
+            out_pixels = reference.shape[2] * reference.shape[3]
+            gflop = KFLOP_PER_OUTPUT_PIXEL[spec.network] * out_pixels / 1e6
+            row = {"model": key, "factor": factor, "input": f"{side}x{side}", "output_mp": out_pixels / 1e6, "gflop": gflop,
+                   "ms": {p.name: (statistics.median(times[p.name]) * 1e3 if p.fn else None) for p in peers},
+                   "why_not": {p.name: p.reason for p in peers if not p.fn}}
+            rows.append(row)
+            print(f"  measured {key} at {mp} MP", file=sys.stderr)
+    rate = 2 * SGEMM_N**3 / statistics.median(sgemm) / 1e9
+    for row in rows:
+        ort_ms = row["ms"]["onnxruntime"]
+        row["ort_gflops"] = row["gflop"] / (ort_ms / 1e3)
+        row["ort_pct_sgemm"] = 100 * row["ort_gflops"] / rate
+    return {"sgemm_gflops": rate, "rows": rows}
+
+
+def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0, size=(3000, 2000)) -> dict:
+    """Where a 24 MP request's time goes, through the app's own code: decode, network, previews
+    (the result's and the bicubic one), PNG encode, and the PNG's transfer over loopback HTTP."""
+    from PIL import Image
+
+    from srspace.batch import encode
+    from srspace.images import load_image
+    from srspace.service import Upscaler
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from load import photo  # the load script's synthetic photograph
+
+    upscaler = Upscaler(models_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "photo.png"
+        photo(*size, seed=0).save(src)
+        start = time.perf_counter()
+        load_image(src, factor)
+        decode = time.perf_counter() - start
+        start = time.perf_counter()
+        result = upscaler.upscale(src, key, factor)
+        total_upscale = time.perf_counter() - start
+        start = time.perf_counter()
+        data = encode(result.image, "png")
+        encode_s = time.perf_counter() - start
+        (Path(tmp) / "out.png").write_bytes(data)
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=tmp, **k)  # noqa: E731
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        import requests
+
+        start = time.perf_counter()
+        body = requests.get(f"http://127.0.0.1:{server.server_port}/out.png", timeout=60).content
+        transfer = time.perf_counter() - start
+        server.shutdown()
+        assert len(body) == len(data)
+        Image.open(io.BytesIO(body)).verify()
+    network = result.seconds
+    rest = total_upscale - network - decode  # previews, alpha, conversion to PIL
+    total = decode + network + rest + encode_s + transfer
+    return {"model": key, "factor": factor, "input": f"{size[0]}x{size[1]}", "output": f"{result.image.width}x{result.image.height}",
+            "decode_s": decode, "network_s": network, "previews_s": rest, "encode_s": encode_s, "transfer_s": transfer,
+            "png_mb": len(data) / 1e6, "total_s": total, "total_over_network": total / network}
+
+
+def print_table(result: dict, threads: int) -> None:
+    print(f"SGEMM: {result['sgemm_gflops']:.0f} GFLOP/s on {threads} threads (median over all rounds, measured between runs)")
+    print("| model | output | " + " | ".join(PEERS) + " | ORT GFLOP/s | ORT % of SGEMM |")
+    print("|---|---|" + "---|" * len(PEERS) + "---|---|")
+    for r in result["rows"]:
+        best_peer = min((v for k, v in r["ms"].items() if v and k != "onnxruntime"), default=None)
+        cells = []
+        for peer in PEERS:
+            ms = r["ms"].get(peer)
+            if ms is None:
+                cells.append("– (" + r["why_not"].get(peer, "n/a") + ")")
+            else:
+                cells.append(f"**{ms:,.0f} ms**" if peer == "onnxruntime" else f"{ms:,.0f} ms")
+        lead = f" ({best_peer / r['ms']['onnxruntime']:.2f}× the best peer)" if best_peer else ""
+        print(f"| {r['model']} ×{r['factor']:g} | {r['output_mp']:.1f} MP | " + " | ".join(cells)
+              + f" | {r['ort_gflops']:.0f}{lead} | {r['ort_pct_sgemm']:.0f}% |")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=default_threads())
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds at 1 MP")
+    parser.add_argument("--rounds-large", type=int, default=3, help="interleaved rounds at 16 MP")
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1.0, 16.0], help="output megapixels")
+    parser.add_argument("--weights", default="bundled", choices=("bundled", "official"))
+    parser.add_argument("--breakdown", action="store_true", help="only the 24 MP request breakdown")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-
+    warnings.filterwarnings("ignore")
     export_all(MODELS_DIR, weights=os.environ.get("SRSPACE_WEIGHTS", "auto"), log=lambda *_: None)
-    manifest = read_manifest(MODELS_DIR)
-    ort_engine = OrtEngine(MODELS_DIR, threads=args.threads)
-    torch.set_num_threads(args.threads)
-    torch_engine = TorchEngine.from_state_dicts(recorded_state_dicts(manifest))
-    rows = []
-    rng = np.random.default_rng(0)
-    for key, spec in MODELS.items():
-        for mp in OUTPUT_MEGAPIXELS:
-            side = round((mp * 1e6) ** 0.5 / FACTOR)
-            x = rng.random((1, spec.channels, side, side), dtype=np.float32)
-            out_pixels = int(np.prod(ort_engine.run(key, x, FACTOR).shape[2:]))
-            t_ort = median_seconds(lambda: ort_engine.run(key, x, FACTOR), args.runs)
-            t_torch = median_seconds(lambda: torch_engine.run(key, x, FACTOR), args.runs)
-            gflop = KFLOP_PER_OUTPUT_PIXEL[spec.network] * 1e3 * out_pixels / 1e9
-            rows.append({
-                "model": key, "input": f"{side}x{side}", "output_mp": round(out_pixels / 1e6, 3),
-                "ort_ms": t_ort * 1e3, "torch_ms": t_torch * 1e3, "speedup": t_torch / t_ort,
-                "ort_gflops": gflop / t_ort, "torch_gflops": gflop / t_torch,
-            })
-    ceiling = sgemm_gflops(args.threads)  # after the models, as close as possible to their timings
-    for r in rows:
-        r["ort_pct_sgemm"] = 100 * r["ort_gflops"] / ceiling
-    result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
-                    "torch": torch.__version__, "onnxruntime": ort_engine.sessions[key].get_providers()[0]},
-        "sgemm_gflops": ceiling, "factor": FACTOR, "runs": args.runs, "rows": rows,
-    }
+    info = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "torch": torch.__version__,
+            "onnxruntime": ort.__version__}
+    if args.breakdown:
+        result = breakdown(MODELS_DIR)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"{result['input']} x{result['factor']:g} {result['model']} -> {result['output']} "
+                  f"({result['png_mb']:.0f} MB PNG):")
+            for part in ("decode", "network", "previews", "encode", "transfer"):
+                print(f"  {part:9s} {result[part + '_s']:6.2f} s")
+            print(f"  total     {result['total_s']:6.2f} s = {result['total_over_network']:.2f}x the network's own time")
+        return 0
+    rounds = {mp: (args.rounds if mp < 4 else args.rounds_large) for mp in args.sizes}
+    result = measure(MODELS_DIR, args.weights, args.sizes, rounds, args.threads) | {"machine": info, "rounds": rounds}
     if args.json:
         print(json.dumps(result, indent=2))
-        return 0
-    print(f"SGEMM ceiling: {ceiling:.1f} GFLOP/s on {args.threads} threads; factor x{FACTOR:g}; median of {args.runs} runs")
-    print(f"{'model':14s} {'input':>9s} {'out MP':>7s} {'ORT ms':>8s} {'torch ms':>9s} {'speed-up':>8s} {'ORT GF/s':>9s} {'% SGEMM':>8s}")
-    for r in rows:
-        print(f"{r['model']:14s} {r['input']:>9s} {r['output_mp']:7.2f} {r['ort_ms']:8.1f} {r['torch_ms']:9.1f} "
-              f"{r['speedup']:7.2f}x {r['ort_gflops']:9.1f} {r['ort_pct_sgemm']:7.1f}%")
+    else:
+        print_table(result, args.threads)
     return 0
 
 

@@ -18,8 +18,7 @@ INPUT_NAME = "input"
 FACTOR_NAME = "factor"
 OUTPUT_NAME = "output"
 
-# ONNX opset of every exported graph (Resize-18 has the cubic attributes we need,
-# and onnxruntime-web runs it too).
+# ONNX opset of every exported graph (Col2Im needs 18; onnxruntime-web runs it too).
 OPSET = 18
 
 # The PyTorch ONNX Runtime tutorial's tolerance, used by the exporter and the tests.
@@ -30,13 +29,8 @@ MIN_FACTOR = 1.0
 MAX_FACTOR = 4.0
 FACTOR_STEP = 0.1
 
-# Bicubic as PyTorch does it (align_corners=False): ONNX Resize attributes that match.
-CUBIC_ATTRS = {
-    "mode": "cubic",
-    "cubic_coeff_a": -0.75,
-    "exclude_outside": 0,
-    "coordinate_transformation_mode": "half_pixel",
-}
+# Bicubic as PyTorch does it (align_corners=False, half-pixel centres): Keys' kernel with a = -0.75.
+CUBIC_A = -0.75
 
 
 @dataclass(frozen=True)
@@ -79,7 +73,7 @@ MODELS: dict[str, ModelSpec] = {
             fixed_factor=None,
             channels=3,
             title="SRCNN, any factor",
-            description="The same SRCNN; the factor is a graph input [1,1,s,s] feeding an ONNX Resize and the correction's gain.",
+            description="The same SRCNN; the factor is a graph input [1,1,s,s] from which the graph builds its cubic interpolation matrices (applied by MatMul) and the correction's gain.",
         ),
         ModelSpec(
             key="espcn_x3",
@@ -113,11 +107,9 @@ CHOICES = (*MODELS, BICUBIC_KEY)  # what a user may pick, models first
 def output_size(n: int, factor: float) -> int:
     """Output length for an input length ``n`` at scale ``factor``.
 
-    The ONNX Resize rule as ONNX Runtime evaluates it: floor(n * s) with both
-    operands and the product in float32. PyTorch is made to follow the same rule,
-    so both engines agree to the pixel (a float64 product differs at, e.g., 90 x 1.3).
-    When neither side changes (8x9 at x1.1), the resize is the identity: ONNX Runtime
-    returns its input as it is, and ``networks.bicubic_resize`` does the same.
+    floor(n * s) with both operands and the product in float32, as ONNX Runtime evaluates
+    the graph's own size computation; PyTorch runs the same code, so both engines agree to
+    the pixel (a float64 product differs at, e.g., 90 x 1.3).
     """
     return int(np.floor(np.float32(n) * np.float32(factor)))
 

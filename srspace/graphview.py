@@ -16,7 +16,9 @@ from pathlib import Path
 
 import onnx
 
-COLORS = {"Conv": "#dbe4ff", "Resize": "#ffe8cc", "DepthToSpace": "#ffe8cc", "Relu": "#e6fcf5"}
+COLORS = {"Conv": "#dbe4ff", "Resize": "#ffe8cc", "DepthToSpace": "#ffe8cc", "Relu": "#e6fcf5", "MatMul": "#ffe8cc",
+          "Col2Im": "#dbe4ff", "interp": "#fff3bf"}
+MATRICES = "interp"  # the collapsed box of every op that builds the interpolation matrices
 
 
 class GraphViewError(RuntimeError):
@@ -47,7 +49,27 @@ def to_dot(path: Path) -> str:
     for v in graph.input:
         lines.append(f'"in:{v.name}" [label="{v.name}\\n{shapes[v.name]}", shape=ellipse, style=filled, fillcolor="#fff3bf"];')
         producer[v.name] = f"in:{v.name}"
-    for i, node in enumerate(graph.node):
+    # Ops that see the image only through its Shape compute sizes and interpolation weights from
+    # the factor: dozens of scalar ops, drawn as one box so the picture stays readable.
+    image_path = {graph.input[0].name}
+    collapsed = []
+    for node in graph.node:
+        if node.op_type != "Shape" and any(name in image_path for name in node.input):
+            image_path.update(node.output)
+        else:
+            collapsed.append(node)
+    if len(collapsed) > 3:
+        dynamic = len(graph.input) > 1
+        what = ("cubic interpolation matrices (a=-0.75),\\nsizes and gain g(s), from factor and input shape" if dynamic
+                else "sizes, from the input shape")
+        lines.append(f'"{MATRICES}" [label="{what}\\n({len(collapsed)} small ops)", shape=box, style="rounded,filled", '
+                     f'fillcolor="{COLORS[MATRICES]}"];')
+        for node in collapsed:
+            producer.update({name: MATRICES for name in node.output})
+    else:
+        collapsed = []
+    drawn = [(i, node) for i, node in enumerate(graph.node) if node not in collapsed]
+    for i, node in drawn:
         params = [weights[name] for name in node.input if name in weights and weights[name]]
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         label = node.op_type + "".join(f"\\n{p}" for p in params[:1])
@@ -59,10 +81,14 @@ def to_dot(path: Path) -> str:
         lines.append(f'"n{i}" [label="{label}", shape=box, style="rounded,filled", fillcolor="{color}"];')
         for name in node.output:
             producer[name] = f"n{i}"
-    for i, node in enumerate(graph.node):
+    edges = set()
+    for node in collapsed:  # what feeds the box: the factor and the input's shape
+        edges.update((producer[name], MATRICES, "") for name in node.input if producer.get(name, MATRICES) != MATRICES)
+    for i, node in drawn:
         for name in node.input:
             if name in producer:
-                lines.append(f'"{producer[name]}" -> "n{i}" [label="{html.escape(shapes.get(name, ""))}"];')
+                edges.add((producer[name], f"n{i}", shapes.get(name, "") if producer[name] != MATRICES else ""))
+    lines += [f'"{a}" -> "{b}" [label="{html.escape(label)}"];' for a, b, label in sorted(edges)]
     for v in graph.output:
         lines.append(f'"out:{v.name}" [label="{v.name}\\n{shapes[v.name]}", shape=ellipse, style=filled, fillcolor="#d3f9d8"];')
         lines.append(f'"{producer[v.name]}" -> "out:{v.name}";')

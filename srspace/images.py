@@ -5,6 +5,7 @@ applied, and animations give their first frame, each adjustment reported as a no
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,51 +28,91 @@ class ImageInputError(ValueError):
 
 @dataclass
 class InputImage:
-    color: np.ndarray  # H x W x C float32 in [0,1], C = 1 (gray) or 3 (RGB)
-    alpha: np.ndarray | None  # H x W x 1 float32 in [0,1], or None
+    pixels: np.ndarray  # H x W x C, C = 1 (gray) or 3 (RGB): uint8 as decoded, or float32 in [0,1] (16-bit, float)
+    alpha_pixels: np.ndarray | None  # H x W x 1 uint8, or None
     sixteen_bit: bool
     notices: list[str] = field(default_factory=list)
 
     @property
+    def color(self) -> np.ndarray:
+        """The colour planes as float32 in [0,1] (a full-size copy for 8-bit images)."""
+        return _as_float(self.pixels)
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        return None if self.alpha_pixels is None else _as_float(self.alpha_pixels)
+
+    @property
     def height(self) -> int:
-        return self.color.shape[0]
+        return self.pixels.shape[0]
 
     @property
     def width(self) -> int:
-        return self.color.shape[1]
+        return self.pixels.shape[1]
+
+
+def _as_float(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        out = arr.astype(np.float32)
+        out *= np.float32(1 / 255.0)
+        return out
+    return arr
 
 
 _GRAY_16 = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 
-def _open(path: Path) -> Image.Image:
+def peek_size(path: str | Path | None, factor: float | None = None, max_output: int = MAX_OUTPUT_PIXELS) -> tuple[int, int]:
+    """(W, H) of an image file from its header, with every check ``load_image`` makes before decoding."""
+    if not path or Path(path).is_dir():
+        raise ImageInputError(NO_IMAGE)
+    with _open(Path(path), factor, max_output, decode=False) as img:
+        return img.size
+
+
+def _open(path: Path, factor: float | None, max_output: int, decode: bool = True) -> Image.Image:
     if not path.exists():
         raise ImageInputError(NO_IMAGE)
     if path.stat().st_size == 0:
-        raise ImageInputError(f"'{path.name}' is an empty file (0 bytes). Upload a real image.")
+        raise ImageInputError(f"'{shorten_name(path)}' is an empty file (0 bytes). Upload a real image.")
     try:
         img = Image.open(path)
+        # sizes come from the header: nothing is decoded for an image that would be refused
         if img.width * img.height > MAX_INPUT_PIXELS:
-            raise ImageInputError(
-                f"'{path.name}' is {img.width}x{img.height}; the limit is {MAX_INPUT_PIXELS / 1e6:.0f} MP. Downscale it first."
-            )
-        img.load()
+            raise ImageInputError(f"'{shorten_name(path)}' is {img.width}x{img.height}; the limit is "
+                                  f"{MAX_INPUT_PIXELS / 1e6:.0f} MP. Downscale it first.")
+        if factor is not None:
+            check_output_size(img.height, img.width, factor, max_output)
+        if decode:
+            img.load()
     except Image.DecompressionBombError as exc:
-        raise ImageInputError(f"'{path.name}' has too many pixels to decode safely. Downscale it first.") from exc
+        raise ImageInputError(f"'{shorten_name(path)}' has too many pixels to decode safely. Downscale it first.") from exc
     except UnidentifiedImageError as exc:
-        raise ImageInputError(
-            f"'{path.name}' is not an image that can be read (whatever its name says). Upload a PNG, JPEG, WebP, BMP or TIFF."
-        ) from exc
+        raise ImageInputError(f"'{shorten_name(path)}' is not an image that can be read (whatever its name says). "
+                              "Upload a PNG, JPEG, WebP, BMP or TIFF.") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageInputError(f"'{path.name}' is damaged or truncated and cannot be decoded ({exc}).") from exc
+        if isinstance(exc, ImageInputError):
+            raise
+        raise ImageInputError(f"'{shorten_name(path)}' is damaged or truncated and cannot be decoded "
+                              f"({str(exc)[:80]}).") from exc
     return img
 
 
-def load_image(path: str | Path) -> InputImage:
-    """Decode an image file into color and alpha planes, or raise ImageInputError."""
+def shorten_name(path: Path, limit: int = 60) -> str:
+    """A file name as it may appear in a message: cut short."""
+    name = path.name
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def load_image(path: str | Path, factor: float | None = None, max_output: int = MAX_OUTPUT_PIXELS) -> InputImage:
+    """Decode an image file into color and alpha planes, or raise ImageInputError.
+
+    With ``factor``, an image whose result at that factor would exceed ``max_output`` pixels
+    is refused from its header, before any decoding.
+    """
     if not path or Path(path).is_dir():
         raise ImageInputError(NO_IMAGE)
-    img = _open(Path(path))
+    img = _open(Path(path), factor, max_output)
     notices = []
     if getattr(img, "n_frames", 1) > 1:
         notices.append(f"Animated image with {img.n_frames} frames: only the first frame was upscaled.")
@@ -86,29 +127,25 @@ def load_image(path: str | Path) -> InputImage:
     if mode in _GRAY_16:
         arr = np.asarray(img, dtype=np.float64)
         sixteen = arr.max() > 255 or mode != "I"
-        color = (arr / (65535.0 if sixteen else 255.0)).clip(0, 1)[..., None]
+        color = (arr / (65535.0 if sixteen else 255.0)).clip(0, 1)[..., None].astype(np.float32)
     elif mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        color = (arr / max(float(arr.max()), 1.0)).clip(0, 1)[..., None]
+        color = (arr / max(float(arr.max()), 1.0)).clip(0, 1)[..., None].astype(np.float32)
         sixteen = True
     else:
         has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
         gray = mode in ("1", "L", "LA", "La") or (mode in ("P", "PA") and _palette_is_gray(img))
         target = ("LA" if gray else "RGBA") if has_alpha else ("L" if gray else "RGB")
-        arr = np.asarray(img.convert(target), dtype=np.float32) / np.float32(255.0)
+        arr = np.asarray(img if img.mode == target else img.convert(target))  # uint8, as decoded
         if arr.ndim == 2:
             arr = arr[..., None]
-        color, alpha = (arr[..., :-1], arr[..., -1:]) if has_alpha else (arr, None)
+        color, alpha = (np.ascontiguousarray(arr[..., :-1]), np.ascontiguousarray(arr[..., -1:])) if has_alpha else (arr, None)
+    del img
     if min(color.shape[:2]) < MIN_SIDE:
         raise ImageInputError(
             f"The image is {color.shape[1]}x{color.shape[0]} pixels; it must be at least {MIN_SIDE}x{MIN_SIDE}."
         )
-    return InputImage(
-        color=color.astype(np.float32),
-        alpha=None if alpha is None else alpha.astype(np.float32),
-        sixteen_bit=sixteen,
-        notices=notices,
-    )
+    return InputImage(pixels=color, alpha_pixels=alpha, sixteen_bit=sixteen, notices=notices)
 
 
 def _palette_is_gray(img: Image.Image) -> bool:
@@ -118,15 +155,26 @@ def _palette_is_gray(img: Image.Image) -> bool:
 
 def check_factor(factor) -> tuple[float, list[str]]:
     """A valid factor (two decimals at most) and any notice about adjusting it."""
+    expected = f"The factor must be a number between {MIN_FACTOR:g} and {MAX_FACTOR:g}"
+    if isinstance(factor, bool) or not isinstance(factor, (int, float, str, np.floating, np.integer)):
+        raise ImageInputError(f"{expected}, not {shorten(factor)} ({type(factor).__name__}).")
     try:
         value = float(factor)
     except (TypeError, ValueError) as exc:
-        raise ImageInputError(f"The factor must be a number between {MIN_FACTOR:g} and {MAX_FACTOR:g}, not {factor!r}.") from exc
+        raise ImageInputError(f"{expected}, not {shorten(factor)}.") from exc
+    if not math.isfinite(value):
+        raise ImageInputError(f"{expected}, not {shorten(factor)}.")
     if not MIN_FACTOR <= value <= MAX_FACTOR:
         raise ImageInputError(f"The factor must be between {MIN_FACTOR:g} and {MAX_FACTOR:g}; got {value:g}.")
     rounded = round(value, 2)
     notices = [f"Factor {value:g} rounded to {rounded:g} (steps of 0.01)."] if rounded != value else []
     return rounded, notices
+
+
+def shorten(value, limit: int = 40) -> str:
+    """A user-supplied value as it may appear in a message or a log line: repr'd and cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_output_size(height: int, width: int, factor: float, limit: int = MAX_OUTPUT_PIXELS) -> tuple[int, int]:
@@ -141,11 +189,19 @@ def check_output_size(height: int, width: int, factor: float, limit: int = MAX_O
 
 
 def to_pil(color: np.ndarray, alpha: np.ndarray | None = None, sixteen_bit: bool = False) -> Image.Image:
-    """Float planes in [0,1] (clipped) back to a PIL image of the matching mode."""
-    if sixteen_bit and color.shape[2] == 1 and alpha is None:
-        return Image.fromarray((np.clip(color[..., 0], 0, 1) * 65535.0 + 0.5).astype(np.uint16))
-    planes = color if alpha is None else np.concatenate([color, alpha], axis=2)
-    data = np.empty(planes.shape, dtype=np.uint8)
-    for c in range(planes.shape[2]):  # one plane at a time: large results need no full-size float temporaries
-        data[..., c] = np.clip(planes[..., c], 0.0, 1.0) * 255.0 + 0.5
+    """Planes back to a PIL image of the matching mode: floats in [0,1] (clipped), or uint8 planes
+    and a uint16 gray plane as they are."""
+    if color.dtype == np.uint16 or (sixteen_bit and color.shape[2] == 1 and alpha is None):
+        plane = color[..., 0] if color.dtype == np.uint16 else (np.clip(color[..., 0], 0, 1) * 65535.0 + 0.5).astype(np.uint16)
+        return Image.fromarray(plane)
+    planes = [color] if alpha is None else [color, alpha]
+    if all(p.dtype == np.uint8 for p in planes):
+        data = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
+    else:
+        data = np.empty((*color.shape[:2], sum(p.shape[2] for p in planes)), dtype=np.uint8)
+        c = 0
+        for p in planes:
+            for i in range(p.shape[2]):  # one plane at a time: large results need no full-size float temporaries
+                data[..., c] = np.clip(p[..., i], 0.0, 1.0) * 255.0 + 0.5 if p.dtype != np.uint8 else p[..., i]
+                c += 1
     return Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA

@@ -1,22 +1,30 @@
-"""From an image array to an upscaled image array, for any model key and engine.
+"""From an image array to an upscaled image array, for any model key and engine, tile by tile.
 
-Arrays are float32 HxWxC in [0,1] with C = 1 (gray) or 3 (RGB); alpha and file
-formats are handled a layer up (``srspace.images``).
+Arrays are HxWxC in [0,1] with C = 1 (gray) or 3 (RGB); alpha and file formats are
+handled a layer up (``srspace.images``). The whole chain of a model runs per tile: the
+network, ESPCN's colour merge and the fixed-x3 models' resize to the requested factor. No
+step ever holds a full-size intermediate, so memory is bounded by the tile and the result:
+an ``espcn_x3`` request at x1 no longer makes the whole image x3 first.
+
+``upscale_steps`` is a generator that yields ``(tiles done, tiles in all)`` after each tile
+and returns the result: a caller can stop it between any two tiles (the app does, when
+its client goes away). ``upscale_array`` runs it to the end.
 """
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Callable, Generator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .contract import BICUBIC_KEY, MODELS, output_size
-from .imaging import as_rgb, from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
-from .networks import bicubic_resize_by
-from .tiling import tile_process
+from .contract import BICUBIC_KEY, CUBIC_A, MODELS, output_size
+from .tiling import auto_tile, tile_steps
 
 Progress = Callable[[int, int], None]
+Steps = Generator[tuple[int, int], None, np.ndarray]
+
+ANTIALIAS_A = -0.5  # shrinking: the kernel of PIL and PyTorch's antialias, stretched to the new pixel size
 
 
 def target_size(height: int, width: int, factor: float) -> tuple[int, int]:
@@ -24,61 +32,157 @@ def target_size(height: int, width: int, factor: float) -> tuple[int, int]:
     return output_size(height, factor), output_size(width, factor)
 
 
-def bicubic(arr: np.ndarray, factor: float) -> np.ndarray:
-    """Plain bicubic upscale, the same kernel and size rule as the models' own upsample."""
-    with torch.inference_mode():
-        return from_nchw(bicubic_resize_by(torch.from_numpy(to_nchw(arr)), factor).numpy())
-
-
-def resize_to(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bicubic resize to an exact (H, W); antialiased when shrinking."""
-    if arr.shape[:2] == tuple(size):
-        return arr
-    shrinking = size[0] < arr.shape[0] or size[1] < arr.shape[1]
-    with torch.inference_mode():
-        out = F.interpolate(torch.from_numpy(to_nchw(arr)), size=size, mode="bicubic", align_corners=False, antialias=shrinking)
-    return from_nchw(out.numpy())
-
-
 def network_factor(key: str, factor: float) -> float:
     """The factor the network itself applies: fixed for the x3 models, the user's for the dynamic one."""
     return MODELS[key].fixed_factor or factor
 
 
-def upscale_array(
-    engine,
-    key: str,
-    arr: np.ndarray,
-    factor: float,
-    tile: int | None = None,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """Upscale HxWxC ``arr`` by ``factor`` with model ``key`` on ``engine``; returns unclipped floats.
+def _keys(t: np.ndarray, a: float) -> np.ndarray:
+    t = np.abs(t)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
 
-    Fixed-factor models apply their own factor, then a bicubic resize to the requested
-    size. ESPCN sees only Y; Cb and Cr are upscaled bicubically and merged back.
+
+def resample_taps(n_in: int, n_out: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per output index along one axis: the input indices it reads and their weights.
+
+    Output i samples input coordinate (i + 0.5) / scale - 0.5 (half-pixel centres). Enlarging,
+    four cubic taps (a = -0.75, the graphs' own upsample); shrinking, the kernel is stretched
+    to the output pixel's width and normalised (antialiasing, as PIL and PyTorch do). Taps
+    past the border read the edge pixel.
     """
-    target = target_size(arr.shape[0], arr.shape[1], factor)
+    stretch = max(1.0, 1.0 / scale)
+    a = CUBIC_A if stretch == 1.0 else ANTIALIAS_A
+    centre = (np.arange(n_out, dtype=np.float64) + 0.5) / scale - 0.5
+    first = np.floor(centre - 2 * stretch).astype(np.int64) + 1
+    offsets = np.arange(int(math.ceil(4 * stretch)) + 1)
+    index = first[:, None] + offsets[None, :]
+    weight = _keys((index - centre[:, None]) / stretch, a)
+    weight /= weight.sum(axis=1, keepdims=True)
+    index = np.clip(index, 0, n_in - 1)
+    return torch.from_numpy(index), torch.from_numpy(weight.astype(np.float32))
+
+
+def resample(batch: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """Separable bicubic resample of NCHW ``batch`` to ``size`` with the coordinate map of ``scale``."""
+    x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    with torch.inference_mode():
+        for axis, n_out in ((2, size[0]), (3, size[1])):
+            if n_out == x.shape[axis] and scale == 1.0:
+                continue
+            index, weight = resample_taps(x.shape[axis], n_out, scale)
+            shape = [1, 1, 1, 1]
+            shape[axis] = n_out
+            out = None
+            for k in range(index.shape[1]):
+                term = x.index_select(axis, index[:, k]) * weight[:, k].reshape(shape)
+                out = term if out is None else out.add_(term)
+            x = out
+        return x.numpy()
+
+
+def bicubic_batch(batch: np.ndarray, factor: float) -> np.ndarray:
+    """Plain bicubic upscale of NCHW ``batch``: the graphs' kernel and the contract's size rule."""
+    return resample(batch, factor, target_size(batch.shape[2], batch.shape[3], factor))
+
+
+def bicubic(arr: np.ndarray, factor: float) -> np.ndarray:
+    """Plain bicubic upscale of an HxWxC array."""
+    return bicubic_batch(arr.transpose(2, 0, 1)[None], factor)[0].transpose(1, 2, 0)
+
+
+def _ycbcr(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NCHW RGB to (Y, CbCr), PIL's full-range BT.601 without rounding."""
+    r, g, b = batch[:, 0:1], batch[:, 1:2], batch[:, 2:3]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return y.astype(np.float32), np.concatenate([cb, cr], axis=1).astype(np.float32)
+
+
+def _rgb(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    cb, cr = chroma[:, 0:1] - 0.5, chroma[:, 1:2] - 0.5
+    return np.concatenate([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=1)
+
+
+def chain(engine, key: str, factor: float, channels: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The whole work of model ``key`` at ``factor`` on one NCHW tile of ``channels`` (1 or 3)
+    channels: from the input's pixels to the result's, in the tile's own frame."""
     if key == BICUBIC_KEY:
-        return bicubic(arr, factor)
+        return lambda x: bicubic_batch(x, factor)
     spec = MODELS[key]
-    net_factor = network_factor(key, factor)
+    net = network_factor(key, factor)
 
-    def run(x: np.ndarray) -> np.ndarray:
-        batch = tile_process(lambda t: engine.run(key, t, net_factor), to_nchw(x), net_factor, spec, tile, progress)
-        return from_nchw(batch)
+    def network(x: np.ndarray) -> np.ndarray:
+        if spec.channels == 3:
+            out = engine.run(key, np.repeat(x, 3, axis=1) if channels == 1 else x, net)
+            return out.mean(axis=1, keepdims=True) if channels == 1 else out
+        if channels == 1:
+            return engine.run(key, x, net)
+        y, chroma = _ycbcr(x)  # ESPCN sees luma only; colour is upscaled bicubically and merged back
+        y_up = np.clip(engine.run(key, y, net), 0.0, 1.0)
+        return _rgb(y_up, resample(chroma, net, y_up.shape[2:]))
 
-    gray = arr.shape[2] == 1
-    if spec.channels == 1:
-        if gray:
-            out = run(arr)
-        else:
-            ycc = rgb_to_ycbcr(arr)
-            y = np.clip(run(ycc[..., :1]), 0.0, 1.0)
-            chroma = bicubic(ycc[..., 1:], net_factor)
-            out = ycbcr_to_rgb(np.concatenate([y, chroma], axis=-1))
-    else:
-        out = run(as_rgb(arr))
-        if gray:
-            out = out.mean(axis=2, keepdims=True)
-    return resize_to(out, target)
+    if not spec.fixed_factor or factor == spec.fixed_factor:
+        return network
+    # a fixed-factor network, then a resample of its output to the requested size, on the tile
+    return lambda x: resample(network(x), factor / spec.fixed_factor, target_size(x.shape[2], x.shape[3], factor))
+
+
+def halo(key: str, factor: float) -> int:
+    """Input pixels of context each tile needs on every side for ``key``'s chain at ``factor``."""
+    bicubic_reach = 2
+    if key == BICUBIC_KEY:
+        return bicubic_reach + 1
+    spec = MODELS[key]
+    if spec.network == "espcn":
+        reach = 6 + 1  # ESPCN's convolutions (5-3-3-3) at input resolution; chroma's taps fall inside
+    else:  # bicubic taps, then SRCNN's 9-1-5 convolutions spread 6 pixels at network resolution
+        reach = math.ceil(bicubic_reach + 7 / network_factor(key, factor))
+    if spec.fixed_factor and factor != spec.fixed_factor:  # the resample's own taps, at most 2 output pixels wide
+        reach += math.ceil(2 * max(1.0, spec.fixed_factor / factor) / spec.fixed_factor) + 1
+    return reach
+
+
+def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | None = None,
+                  dtype=np.float32) -> Steps:
+    """Upscale HxWxC ``arr`` (float32 in [0,1], or uint8) by ``factor`` with model ``key`` on
+    ``engine``, one tile per step.
+
+    Returns an HxWxC array of ``dtype``: float32 unclipped, or uint8/uint16 clipped and rounded
+    as each tile lands (a 25 MP result is then 75 MB, not 300).
+    """
+    height, width, channels = arr.shape
+    result = np.empty((*target_size(height, width, factor), channels), dtype)
+    scale = None if result.dtype == np.float32 else float(np.iinfo(result.dtype).max)
+
+    def store(y0: int, y1: int, x0: int, x1: int, block: np.ndarray) -> None:
+        block = block[0].transpose(1, 2, 0)
+        result[y0:y1, x0:x1] = block if scale is None else np.clip(block, 0.0, 1.0) * scale + 0.5
+
+    fn = chain(engine, key, factor, channels)
+    if arr.dtype == np.uint8:  # 8-bit input stays 8-bit in memory: each tile becomes float on its own
+        work, fn = fn, lambda x: work(np.multiply(x, np.float32(1 / 255.0), out=x))
+    batch = arr.transpose(2, 0, 1)[None]  # a view: each tile is copied out on its own
+    if tile is None and key != BICUBIC_KEY:  # a tile's network output stays near TILE_OUTPUT_SIDE squared
+        tile = auto_tile(max(factor, network_factor(key, factor)))
+    yield from tile_steps(fn, batch, factor, halo(key, factor), tile, store)
+    return result
+
+
+def drain(steps: Steps, progress: Progress | None = None):
+    """Run ``steps`` to the end, reporting each step to ``progress``; its result."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress:
+            progress(done, total)
+
+
+def upscale_array(engine, key: str, arr: np.ndarray, factor: float, tile: int | None = None,
+                  progress: Progress | None = None, dtype=np.float32) -> np.ndarray:
+    """``upscale_steps`` run to the end."""
+    return drain(upscale_steps(engine, key, arr, factor, tile, dtype), progress)

@@ -18,11 +18,11 @@ from PIL import Image
 from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS
 from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
-from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, check_output_size, load_image, to_pil
+from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, load_image, shorten, to_pil
 from .evaluation import degrade
 from .imaging import as_rgb, to_float
 from .metrics import psnr, psnr_y, ssim_y
-from .pipeline import bicubic, network_factor, upscale_array
+from .pipeline import drain, network_factor, resample, upscale_array, upscale_steps
 from .quality import best_set, load_table
 from .weights import recorded_state_dicts
 
@@ -33,10 +33,14 @@ ENGINES = ("onnxruntime", "pytorch")
 Progress = Callable[[int, int], None]
 
 
+PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
+
+
 @dataclass
 class UpscaleResult:
     image: Image.Image
-    baseline: Image.Image  # bicubic at the same size, for the before/after view
+    preview: Image.Image  # the result, at most PREVIEW_SIDE on a side
+    baseline: Image.Image  # bicubic, at the preview's size: the other side of the before/after view
     seconds: float
     engine: str
     weights: str  # the weight set the model ran with ("" for bicubic)
@@ -70,12 +74,6 @@ class CompareResult:
     torch_image: Image.Image
     heatmap: Image.Image
     stats: dict[str, float | str | bool]
-
-
-def shorten(value, limit: int = 40) -> str:
-    """A user-supplied value as it may appear in a message or a log line: repr'd and cut short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_key(key: str, choices=CHOICES) -> str:
@@ -119,6 +117,12 @@ def detailed_spot(img: np.ndarray, side: int) -> tuple[int, int]:
     return spot
 
 
+def _fit(size: tuple[int, int]) -> tuple[int, int]:
+    """(W, H) scaled down to fit PREVIEW_SIDE, the aspect kept."""
+    scale = PREVIEW_SIDE / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
 class Upscaler:
     """The models, loaded once: ONNX Runtime sessions and their PyTorch twins."""
 
@@ -155,32 +159,60 @@ class Upscaler:
         return weights
 
     def prepare(self, path, key: str, factor, limit: int, choices=CHOICES) -> tuple[InputImage, float, list[str]]:
+        """The checked request: model, factor, then the image, refused from its header when too large."""
         check_key(key, choices)
-        img = load_image(path)
         factor, notices = check_factor(factor)
-        check_output_size(img.height, img.width, factor, limit)
+        img = load_image(path, factor, limit)
         return img, factor, img.notices + notices + factor_notice(key, factor)
 
     def upscale(self, path, key: str, factor, weights=None, engine: str = "onnxruntime",
                 progress: Progress | None = None) -> UpscaleResult:
+        return drain(self.upscale_steps(path, key, factor, weights, engine), progress)
+
+    def upscale_steps(self, path, key: str, factor, weights=None, engine: str = "onnxruntime"):
+        """``upscale`` one tile at a time: yields (tiles done, tiles in all), returns the UpscaleResult.
+        Closing the generator between tiles stops the work there."""
         img, factor, notices = self.prepare(path, key, factor, MAX_OUTPUT_PIXELS)
-        weights = self.weight_set(key, factor, weights)
+        weights = "" if key == BICUBIC_KEY else self.weight_set(key, factor, weights)
+        runner = None if key == BICUBIC_KEY else self.engines[weights][engine]
+        dtype = np.uint16 if img.sixteen_bit and img.pixels.shape[2] == 1 and img.alpha_pixels is None else np.uint8
         start = time.perf_counter()
-        out = upscale_array(self.engines[weights][engine], key, img.color, factor, progress=progress)
+        try:
+            out = yield from upscale_steps(runner, key, img.pixels, factor, dtype=dtype)
+        finally:
+            if isinstance(runner, OrtEngine):
+                runner.release()
         seconds = time.perf_counter() - start
-        alpha = None if img.alpha is None else bicubic(img.alpha, factor)  # the same size rule as ``out``
-        base = out if key == BICUBIC_KEY else upscale_array(None, BICUBIC_KEY, img.color, factor)
-        if img.alpha is not None:
+        alpha = None
+        if img.alpha_pixels is not None:  # the same size rule as ``out``
+            alpha = upscale_array(None, BICUBIC_KEY, img.alpha_pixels, factor, dtype=np.uint8)
             notices.append("Transparency kept: the alpha channel was upscaled bicubically.")
+        image = to_pil(out, alpha)
+        del out, alpha
+        preview = image if max(image.size) <= PREVIEW_SIDE else image.resize(_fit(image.size), Image.BICUBIC, reducing_gap=2.0)
         return UpscaleResult(
-            image=to_pil(out, alpha, img.sixteen_bit),
-            baseline=to_pil(base, alpha, img.sixteen_bit),
+            image=image,
+            preview=preview,
+            baseline=self.baseline(img, preview.size, factor if preview is image else preview.size[0] / img.width),
             seconds=seconds,
-            engine="bicubic (PyTorch)" if key == BICUBIC_KEY else engine,
-            weights="" if key == BICUBIC_KEY else weights,
+            engine="bicubic" if key == BICUBIC_KEY else engine,
+            weights=weights,
             factor=factor,
             notices=notices,
         )
+
+    @staticmethod
+    def baseline(img: InputImage, size: tuple[int, int], scale: float) -> Image.Image:
+        """Bicubic from the input straight to ``size`` (W, H) at ``scale``: the preview's other side,
+        cheap at any factor (at the result's own size, exactly the bicubic baseline)."""
+        planes = [img.pixels] if img.alpha_pixels is None else [img.pixels, img.alpha_pixels]
+        out = []
+        for p in planes:
+            x = p.transpose(2, 0, 1)[None].astype(np.float32)
+            if p.dtype == np.uint8:
+                x *= np.float32(1 / 255.0)
+            out.append(resample(x, scale, (size[1], size[0]))[0].transpose(1, 2, 0))
+        return to_pil(out[0], out[1] if len(out) > 1 else None, img.sixteen_bit)
 
     def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None,
                           downscale: bool = True) -> BrowserReference:
@@ -189,8 +221,8 @@ class Upscaler:
         An image over ``max_pixels`` is downscaled to fit (``downscale``) or refused; the page then
         runs on the same downscaled pixels (``BrowserReference.input_image``)."""
         check_key(key, tuple(MODELS))
-        img = load_image(path)
-        rgb = as_rgb(img.color)
+        img = load_image(path, 1.0)  # refused from its header past the upscale limit
+        rgb = as_rgb(img.pixels)
         input_image, notice = None, ""
         if img.height * img.width > max_pixels:
             if not downscale:
@@ -215,8 +247,8 @@ class Upscaler:
         (PIL bicubic, 8-bit, as the quality table's inputs are made), upscaled back by bicubic and
         by every model, and each result is measured against the original (Y-PSNR and SSIM,
         ``ceil(factor)`` px shaved). The crops show one detailed spot of each, enlarged ``zoom``x."""
-        img = load_image(path)
         factor, _ = check_factor(factor)
+        img = load_image(path, 1.0)  # refused from its header past the upscale limit
         if factor < 1.1:
             raise ImageInputError("The quality check needs a factor of at least 1.1: at x1 there is nothing to restore.")
         if img.height * img.width > QUALITY_CHECK_MAX_PIXELS:

@@ -10,36 +10,22 @@ receptive field, so tiled and untiled results agree up to float rounding.
 """
 from __future__ import annotations
 
-import math
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, Generator
 
 import numpy as np
 
-from .contract import ModelSpec, output_size
+from .contract import output_size
 
 # Output pixels per tile at most (about 0.6 MP): SRCNN's 64-channel activations for
 # one tile then stay near 150 MB.
 TILE_OUTPUT_SIDE = 768
 
-# Receptive-field radius of the convolutions: SRCNN's at output resolution (9-1-5),
-# ESPCN's at input resolution (5-3-3-3).
-_SRCNN_HALO_OUT = 9 // 2 + 1 // 2 + 5 // 2
-_ESPCN_HALO_IN = 5 // 2 + 3 // 2 + 3 // 2 + 3 // 2
-_BICUBIC_SUPPORT = 2
 
 
 def as_fraction(factor: float) -> Fraction:
     """The factor as p/q with a small q (factors come in steps of 0.01 at finest)."""
     return Fraction(float(np.float32(factor))).limit_denominator(100)
-
-
-def tile_padding(spec: ModelSpec, factor: float) -> int:
-    """Input pixels of overlap on each side of a tile, before alignment."""
-    if spec.network == "espcn":
-        return _ESPCN_HALO_IN + 1
-    # bicubic taps reach 2 input pixels; then the convolutions spread 6 output pixels more.
-    return math.ceil(_BICUBIC_SUPPORT + (_SRCNN_HALO_OUT + 1) / factor)
 
 
 def auto_tile(factor: float) -> int:
@@ -63,54 +49,68 @@ def _spans(length: int, tile: int, pad: int, factor: float) -> list[tuple[int, i
     p, q = frac.numerator, frac.denominator
     out_len = output_size(length, factor)
     spans = []
+    full = tile + 2 * pad  # a middle tile's padded length: the last one is made as long, where it can be
     for start in range(0, length, tile):
         end = min(start + tile, length)
         pad_start, pad_end = max(start - pad, 0), min(end + pad, length)
         if end == length:
-            while pad_start > 0 and output_size(length - pad_start, factor) != out_len - pad_start * p // q:
-                pad_start -= q
+            # one tile shape for the whole image keeps ONNX Runtime's arena from growing per shape
+            while pad_start > 0 and (length - pad_start < full
+                                     or output_size(length - pad_start, factor) != out_len - pad_start * p // q):
+                pad_start = max(pad_start - q, 0)
         out_end = out_len if end == length else end * p // q
         spans.append((start, end, pad_start, pad_end, start * p // q, out_end))
     return spans
 
 
-def tile_process(
+Store = Callable[[int, int, int, int, np.ndarray], None]
+
+
+def tile_steps(
     fn: Callable[[np.ndarray], np.ndarray],
     batch: np.ndarray,
     factor: float,
-    spec: ModelSpec,
+    pad: int,
     tile: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Run ``fn`` (NCHW in -> NCHW out, scale ``factor``) over ``batch`` in overlapping tiles.
+    store: Store | None = None,
+) -> Generator[tuple[int, int], None, np.ndarray | None]:
+    """Run ``fn`` (NCHW in -> NCHW out, scale ``factor``) over ``batch`` in overlapping tiles,
+    yielding ``(done, total)`` after each tile.
 
-    ``tile`` is the input tile side (None: automatic). A batch that fits in one tile
-    runs whole.
+    ``pad`` is the context (input pixels) a tile needs on each side, ``tile`` the input tile
+    side (None: automatic). ``store(y0, y1, x0, x1, block)`` receives each tile's exact share
+    of the output; without it the NCHW result is assembled and returned. A batch that fits in
+    one tile runs whole.
     """
     n, _, height, width = batch.shape
     tile = tile or auto_tile(factor)
     if height <= tile and width <= tile:
-        out = fn(batch)
-        if progress:
-            progress(1, 1)
-        return out
+        out = fn(np.ascontiguousarray(batch, dtype=np.float32))
+        yield 1, 1
+        if store is None:
+            return out
+        store(0, out.shape[2], 0, out.shape[3], out)
+        return None
 
     frac = as_fraction(factor)
     p, q = frac.numerator, frac.denominator
     tile = _round_up(tile, q)
-    pad = _round_up(tile_padding(spec, factor), q)
+    pad = _round_up(pad, q)
     rows, cols = _spans(height, tile, pad, factor), _spans(width, tile, pad, factor)
     result = None
     total, done = len(rows) * len(cols), 0
     for _, _, py0, py1, oy0, oy1 in rows:
         for _, _, px0, px1, ox0, ox1 in cols:
-            part = fn(np.ascontiguousarray(batch[:, :, py0:py1, px0:px1]))
-            if result is None:
-                result = np.empty((n, part.shape[1], output_size(height, factor), output_size(width, factor)), part.dtype)
+            part = fn(np.ascontiguousarray(batch[:, :, py0:py1, px0:px1], dtype=np.float32))
             # the tile's centre in the frame of this tile's output
             ty0, tx0 = oy0 - py0 * p // q, ox0 - px0 * p // q
-            result[:, :, oy0:oy1, ox0:ox1] = part[:, :, ty0 : ty0 + oy1 - oy0, tx0 : tx0 + ox1 - ox0]
+            block = part[:, :, ty0 : ty0 + oy1 - oy0, tx0 : tx0 + ox1 - ox0]
+            if store is not None:
+                store(oy0, oy1, ox0, ox1, block)
+            else:
+                if result is None:
+                    result = np.empty((n, part.shape[1], output_size(height, factor), output_size(width, factor)), part.dtype)
+                result[:, :, oy0:oy1, ox0:ox1] = block
             done += 1
-            if progress:
-                progress(done, total)
+            yield done, total
     return result

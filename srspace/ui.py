@@ -2,25 +2,26 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 import uuid
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
 
 from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT, WEIGHT_SETS, model_path
 from .batch import encode, result_name
-from .images import MAX_OUTPUT_PIXELS, ImageInputError
+from .contract import output_size
+from .images import MAX_OUTPUT_PIXELS, ImageInputError, check_factor, peek_size, shorten
 from .graphview import GraphViewError, render_svg
 from .modelinfo import model_card
 from .quality import markdown
-from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
-from .upload import UploadedImage
+from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler, check_key
+from .sharing import SMALL_PIXELS, Lanes, Ticket, request_log
+from .inputs import Choice, Factor, UploadedImage
 from .web import BROWSER_MAX_DIFF_LEVELS, BROWSER_MAX_INPUT_PIXELS
 
 EXAMPLES_DIR = ROOT / "examples"
-PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
 
 MODEL_LABELS = {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"}
 
@@ -47,9 +48,9 @@ def weights_help(upscaler: Upscaler) -> str:
     return "<br>".join(lines)
 
 
-def weights_input(help_text: str, elem_id: str | None = None) -> gr.Dropdown:
+def weights_input(help_text: str, elem_id: str | None = None) -> Choice:
     """The weights choice of a tab, with what each set is written under it."""
-    dropdown = gr.Dropdown(WEIGHT_CHOICES, value=BEST_WEIGHTS, label="Weights", elem_id=elem_id)
+    dropdown = Choice(WEIGHT_CHOICES, value=BEST_WEIGHTS, label="Weights", elem_id=elem_id)
     gr.Markdown(help_text, elem_classes=["weights-help"])
     return dropdown
 
@@ -94,14 +95,6 @@ def factor_help(key: str) -> str:
     return FACTOR_HELP["dynamic" if MODELS[key].dynamic else "fixed"]
 
 
-def preview(img: Image.Image) -> Image.Image:
-    if max(img.size) <= PREVIEW_SIDE:
-        return img
-    small = img.copy()
-    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.BICUBIC)
-    return small
-
-
 def _tracker(progress: gr.Progress, what: str):
     def update(done: int, total: int) -> None:
         progress(done / total, desc=f"{what}: {done}/{total}")
@@ -110,19 +103,41 @@ def _tracker(progress: gr.Progress, what: str):
 
 
 def _user_errors(handler):
-    """Turn our input errors into gr.Error, which the UI and API clients both show as a message."""
+    """Turn our input errors into gr.Error, which the UI and API clients both show as a message
+    (and Gradio does not log as a traceback: the request log has its one line)."""
 
-    @functools.wraps(handler)  # Gradio reads the signature (and gr.Progress) through __wrapped__
+    def user_error(exc: ImageInputError) -> gr.Error:
+        return gr.Error(str(exc), title="Cannot process this image", print_exception=False)
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)  # Gradio reads the signature (and gr.Progress) through __wrapped__
+        def steps(*args, **kwargs):
+            try:
+                return (yield from handler(*args, **kwargs))
+            except ImageInputError as exc:
+                raise user_error(exc) from exc
+
+        return steps
+
+    @functools.wraps(handler)
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
         except ImageInputError as exc:
-            raise gr.Error(str(exc), title="Cannot process this image") from exc
+            raise user_error(exc) from exc
 
     return wrapper
 
 
-def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
+def _waiting(ticket: Ticket) -> str:
+    ahead = ticket.ahead - ticket.lanes.slots[ticket.lane] + 1
+    kind = "large" if ticket.lane == "large" else "small"
+    return (f"⏳ Waiting for the {kind}-image lane: {ahead} request(s) ahead of yours. Small images have a lane "
+            f"of their own (results up to {SMALL_PIXELS / 1e6:.0f} MP) and are not held up by large ones.")
+
+
+def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None) -> gr.Blocks:
+    lanes = lanes or Lanes()
     @_user_errors
     def upscale(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
         """Upscale an image with a super-resolution network (SRCNN or ESPCN) run by ONNX Runtime.
@@ -131,26 +146,49 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
         bicubic/model pair for comparison, and a note with the output size, times, engine and weights used.
 
         Args:
-            image: the image to upscale (PNG, JPEG, WebP, BMP or TIFF; at least 8x8 pixels, at most 40 MP).
+            image: the image to upscale (PNG, JPEG, WebP, BMP or TIFF; at least 8x8 pixels).
             model: "srcnn_dynamic" (SRCNN at exactly the factor), "srcnn_x3" (SRCNN x3, then resized), "espcn_x3" (ESPCN x3 on luma, then resized) or "bicubic" (plain interpolation).
-            factor: the scale factor, from 1 to 4 (steps of 0.01); the result is at most 25 MP.
+            factor: the scale factor, a number from 1 to 4 (steps of 0.01); the result is at most 25 MP.
             weights: "best" (the set that measured better for this model and factor), "bundled" (trained by this project) or "official" (the tutorials' original checkpoints).
         """
         start = time.perf_counter()
-        progress(0.0, desc="decoding the image")
-        result = upscaler.upscale(image, model, factor, weights, progress=_tracker(progress, "network, tile"))
-        progress(1.0, desc="encoding the PNG")
-        folder = Path(download.GRADIO_CACHE) / "results" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
-        folder.mkdir(parents=True)
-        path = folder / result_name(Path(image), model, result.factor, "png")
-        path.write_bytes(encode(result.image, "png"))
-        w, h = result.image.size
-        used = f" with the **{result.weights}** weights" if result.weights else ""
-        lines = [f"**{w}×{h}** ({result.image.mode}) on **{result.engine}**{used}: network "
-                 f"**{result.seconds * 1000:,.0f} ms**, all server work {(time.perf_counter() - start) * 1000:,.0f} ms. "
-                 '<span id="upscale-waited"></span>']
-        lines += [f"- {n}" for n in result.notices]
-        return str(path), (preview(result.baseline), preview(result.image)), "\n".join(lines)
+        with request_log("upscale", model=shorten(model), factor=shorten(factor), weights=shorten(weights)) as record:
+            check_key(model)
+            value, _ = check_factor(factor)
+            w, h = peek_size(image, value, MAX_OUTPUT_PIXELS)  # from the header: nothing decoded yet
+            out_w, out_h = output_size(w, value), output_size(h, value)
+            record.update(size=f"{w}x{h}->{out_w}x{out_h}")
+            with lanes.ticket(out_w * out_h) as ticket:
+                while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
+                    yield gr.skip(), gr.skip(), _waiting(ticket)
+                queued = time.perf_counter() - start
+                progress(0.0, desc="decoding the image")
+                steps = upscaler.upscale_steps(image, model, factor, weights)
+                while True:
+                    try:
+                        done, total = next(steps)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                    progress(done / total, desc=f"network, tile: {done}/{total}")
+                    yield gr.skip(), gr.skip(), gr.skip()  # between tiles: stop here if the visitor has gone
+                progress(1.0, desc="encoding the PNG")
+                encode_start = time.perf_counter()
+                folder = Path(download.GRADIO_CACHE) / "results" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
+                folder.mkdir(parents=True)
+                path = folder / result_name(Path(image), model, result.factor, "png")
+                path.write_bytes(encode(result.image, "png"))
+                encoded = time.perf_counter() - encode_start
+            record.update(weights=result.weights or "-", network=f"{result.seconds:.2f}s", encode=f"{encoded:.2f}s")
+            w, h = result.image.size
+            used = f" with the **{result.weights}** weights" if result.weights else ""
+            waited = f", {queued:.1f} s waiting for a free lane" if queued > 1 else ""
+            lines = [f"**{w}×{h}** ({result.image.mode}) on **{result.engine}**{used}: network "
+                     f"**{result.seconds * 1000:,.0f} ms**, PNG {encoded * 1000:,.0f} ms, all server work "
+                     f"{(time.perf_counter() - start - queued) * 1000:,.0f} ms{waited}. "
+                     '<span id="upscale-waited"></span>']
+            lines += [f"- {n}" for n in result.notices]
+            yield str(path), (result.baseline, result.preview), "\n".join(lines)
 
     @_user_errors
     def check_quality(image, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
@@ -163,8 +201,13 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             factor: the factor to downsize by and restore, from 1.1 to 4.
             weights: "best", "bundled" or "official", as for upscale.
         """
-        progress(0.0, desc="downsizing, then upscaling back with every method")
-        result = upscaler.check_quality(image, factor, weights)
+        with request_log("check_quality", factor=shorten(factor), weights=shorten(weights)):
+            w, h = peek_size(image)
+            with lanes.ticket(w * h * (len(MODELS) + 1)) as ticket:  # every method runs once
+                progress(0.0, desc="waiting for a free lane")
+                ticket.wait(None)
+                progress(0.0, desc="downsizing, then upscaling back with every method")
+                result = upscaler.check_quality(image, factor, weights)
         headers = list(result.rows[0])
         return result.crops, gr.Dataframe(value=[[r[h] for h in headers] for r in result.rows], headers=headers)
 
@@ -181,13 +224,21 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             factor: the scale factor, from 1 to 4.
             weights: "best", "bundled" or "official", as for upscale.
         """
-        result = upscaler.compare(image, model, factor, weights, progress=_tracker(progress, "runs"))
+        with request_log("compare", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
+            check_key(model, tuple(MODELS))
+            value, _ = check_factor(factor)
+            w, h = peek_size(image, value, COMPARE_MAX_OUTPUT_PIXELS)
+            with lanes.ticket(output_size(w, value) * output_size(h, value) * 6) as ticket:  # 3 runs per engine
+                progress(0.0, desc="waiting for a free lane")
+                ticket.wait(None)
+                result = upscaler.compare(image, model, factor, weights, progress=_tracker(progress, "runs"))
         rows = [[k, format_stat(k, v)] for k, v in result.stats.items()]
         return result.ort_image, result.torch_image, result.heatmap, rows
 
     @_user_errors
     def browser_reference(image, model, factor, weights, downscale):
-        ref = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights, downscale)
+        with request_log("browser_reference", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
+            ref = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights, downscale)
         w, h = ref.ort_image.size
         info = f"{w}x{h} at x{ref.factor:g} in **{ref.seconds * 1000:.0f} ms** (ONNX Runtime, server, {ref.weights} weights)"
         if ref.notice:
@@ -225,8 +276,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1):
                     image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="upscale-input")
-                    model = gr.Dropdown(choices, value="srcnn_dynamic", label="Model")
-                    factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
+                    model = Choice(choices, value="srcnn_dynamic", label="Model")
+                    factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
                     help_text = gr.Markdown(factor_help("srcnn_dynamic"))
                     weights = weights_input(weights_text, "upscale-weights")
                     run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
@@ -250,6 +301,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             run.click(lambda: (None, None, ""), None, [download, slider, info], queue=False,
                       api_visibility="private").then(
                 upscale, [image, model, factor, weights], [download, slider, info], api_name="upscale",
+                concurrency_limit=16,  # our lanes decide what runs: Gradio only bounds the waiting
             ).success(None, js="""() => { const el = document.querySelector('#upscale-waited');
                 if (el && window.srspaceClicked) el.textContent =
                   `You waited ${((performance.now() - window.srspaceClicked) / 1000).toFixed(1)} s in all.`; }""")
@@ -267,8 +319,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     c_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"])
-                    c_model = gr.Dropdown(onnx_choices, value="srcnn_dynamic", label="Model")
-                    c_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor")
+                    c_model = Choice(onnx_choices, value="srcnn_dynamic", label="Model")
+                    c_factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor")
                     c_weights = weights_input(weights_text)
                     c_run = gr.Button("Compare", variant="primary")
                 c_table = gr.Dataframe(headers=["measure", "value"], label="Comparison", interactive=False,
@@ -295,8 +347,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     b_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="browser-input")
-                    b_model = gr.Dropdown(onnx_choices, value="espcn_x3", label="Model", elem_id="browser-model")
-                    b_factor = gr.Slider(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor (srcnn_dynamic)")
+                    b_model = Choice(onnx_choices, value="espcn_x3", label="Model", elem_id="browser-model")
+                    b_factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor (srcnn_dynamic)")
                     b_weights = weights_input(weights_text, "browser-weights")
                     b_downscale = gr.Checkbox(True, label=f"Downscale larger images to fit ({BROWSER_MAX_INPUT_PIXELS:,} pixels)",
                                               elem_id="browser-downscale")

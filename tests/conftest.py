@@ -97,23 +97,30 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_server(models_dir, official_cache):
-    """`python app.py --mcp` on a free loopback port, as a user starts it; yields its URL."""
+def app_server(models_dir, official_cache, tmp_path_factory):
+    """`python app.py --mcp` on a free loopback port, as a user starts it; yields its URL, a str
+    whose ``log`` is the server's output file and ``temp`` its own temp folder."""
     import subprocess
     import time
 
     import requests
 
     port = _free_port()
-    env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False")
-    log = open(ROOT / ".pytest_cache" / "app_server.log", "w") if (ROOT / ".pytest_cache").exists() else subprocess.DEVNULL
+    temp_root = tmp_path_factory.mktemp("srspace-temp")
+    leftover = temp_root / str(port) / "leftover-from-an-earlier-run.png"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"old")
+    log_path = tmp_path_factory.mktemp("app-log") / "app.log"
+    env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False",
+               SRSPACE_TEMP=str(temp_root))
+    log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--mcp"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}")
+            raise RuntimeError(f"app.py exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 break
@@ -123,6 +130,13 @@ def app_server(models_dir, official_cache):
             proc.kill()
             raise RuntimeError("app.py did not start within 120 s")
         time.sleep(0.5)
-    yield url
+    served = Served(url)
+    served.log, served.temp, served.leftover = log_path, temp_root / str(port), leftover
+    yield served
     proc.terminate()
     proc.wait(timeout=20)
+    log.close()
+
+
+class Served(str):
+    """The app's URL, with where its log and temp folder are."""

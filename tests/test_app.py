@@ -68,9 +68,10 @@ def test_compare_handler(upscaler):
 
 
 def test_models_tab_cards(upscaler, models_dir):
-    expected_ops = {  # the fixed x3 SRCNN upsamples with a depthwise conv + DepthToSpace, the dynamic one with Resize
-        "srcnn_x3": ["Conv x4", "DepthToSpace x1", "Pad x1"],
-        "srcnn_dynamic": ["Conv x3", "Resize x1"],
+    expected_ops = {  # the fixed x3 SRCNN upsamples with a depthwise conv + DepthToSpace, the dynamic one with MatMul;
+        # SRCNN's last conv is a 1x1 conv and Col2Im
+        "srcnn_x3": ["Conv x4", "DepthToSpace x1", "Pad x1", "Col2Im x1"],
+        "srcnn_dynamic": ["Conv x3", "MatMul x2", "Col2Im x1"],
         "espcn_x3": ["Conv x4", "DepthToSpace x1"],
     }
     origin = {"bundled": "this project's own training", "official": "the tutorial's original checkpoint"}

@@ -178,10 +178,11 @@ def test_quality_check_shows_crops_and_figures(page):
 def test_models_tab_draws_each_graph_and_the_quality_plot(page):
     page.get_by_role("tab", name="Models").click()
     page.get_by_text("The graph of bundled/srcnn_dynamic.onnx, drawn from the file").first.click()
-    graph = page.locator(".model-graph svg").filter(has_text="Resize").first
+    graph = page.locator(".model-graph svg").filter(has_text="interpolation matrices").first
     graph.wait_for(state="visible", timeout=30_000)
     text = graph.evaluate("svg => svg.textContent")
-    assert "factor" in text and "cubic" in text and "out_height" in text  # the factor input feeds the upsample
+    # the factor input builds the upsample's matrices; MatMul applies them
+    assert "factor" in text and "cubic" in text and "MatMul" in text and "out_height" in text
     page.locator("#quality-plot").wait_for(state="visible", timeout=30_000)
     assert "srcnn_dynamic, bundled" in page.locator("#quality-plot").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "models-graph.png"), full_page=False)

@@ -2,8 +2,8 @@
 side from 8 to 64 px at every slider factor, batch 1 and 2, each model and weight set.
 
 Two layers, so the sweep runs in seconds rather than minutes on two cores:
-- geometry, exhaustively: the upsample of each exported ``srcnn_dynamic`` file (its Resize node,
-  extracted from the file itself) against PyTorch's at every case of the grid; this is where the
+- geometry, exhaustively: the upsample of each exported ``srcnn_dynamic`` file (its interpolation
+  matrices and MatMuls, extracted from the file itself) against PyTorch's at every case of the grid; this is where the
   factor enters, and where an 8x9 input at x1.1 once differed by 0.3;
 - the whole models against their PyTorch twins at every shape of the grid at two factors, and at
   every factor on the extreme shapes; the layers after the upsample see only its output, whose
@@ -38,11 +38,13 @@ def engine_pairs(models_dir, manifest):
 
 
 def _upsample_graph(path) -> bytes:
-    """The exported file's own upsample: the graph cut at its Resize node's output."""
+    """The exported file's own upsample: the graph cut where its first convolution reads."""
     model = onnx.load(str(path))
-    resize = next(n for n in model.graph.node if n.op_type == "Resize")
-    assert resize.input[0] == INPUT_NAME and resize.input[2] == FACTOR_NAME
-    sub = onnx.utils.Extractor(model).extract_model([INPUT_NAME, FACTOR_NAME], [resize.output[0]])
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    producer = next(n for n in model.graph.node if conv.input[0] in n.output)
+    assert producer.op_type in ("MatMul", "FusedMatMul")
+    sub = onnx.utils.Extractor(model).extract_model([INPUT_NAME, FACTOR_NAME], [conv.input[0]])
+    assert FACTOR_NAME in {n for node in sub.graph.node for n in node.input}  # the factor builds the matrices
     for value in (sub.graph.input[0], sub.graph.output[0]):  # channels resample alike: sweep one, not three
         value.type.tensor_type.shape.dim[1].dim_param = "channels"
     return sub.SerializeToString()

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from srspace.contract import MODELS, output_size
 from srspace.networks import BicubicUpsample
 from srspace.pipeline import upscale_array
-from srspace.tiling import tile_process
+from srspace.pipeline import drain, halo
+from srspace.tiling import tile_steps
 
 
 def _image(h, w, c=3, seed=0):
@@ -40,20 +41,19 @@ def test_tiled_equals_untiled_pytorch(torch_engine, key):
 
 
 def test_tiles_at_unaligned_borders_and_batches(ort_engine):
-    spec = MODELS["srcnn_dynamic"]
     x = np.stack([_image(23, 61, seed=s).transpose(2, 0, 1) for s in (2, 3)])
     for factor in (1.7, 2.5, 3.3):
         run = lambda t: ort_engine.run("srcnn_dynamic", t, factor)  # noqa: E731
-        np.testing.assert_allclose(tile_process(run, x, factor, spec, tile=11), run(x), rtol=1e-4, atol=2e-5)
+        tiled = drain(tile_steps(run, x, factor, halo("srcnn_dynamic", factor), tile=11))
+        np.testing.assert_allclose(tiled, run(x), rtol=1e-4, atol=2e-5)
 
 
 def test_last_tile_follows_the_float32_size_rule(ort_engine):
     # 100 x 1.3 rounds to 130 but 90 x 1.3 to 116, one short of 130 - 13: the last tile must start elsewhere
     assert output_size(100, 1.3) - output_size(90, 1.3) == 14
-    spec = MODELS["srcnn_dynamic"]
     x = _image(100, 90).transpose(2, 0, 1)[None].copy()
     run = lambda t: ort_engine.run("srcnn_dynamic", t, 1.3)  # noqa: E731
-    np.testing.assert_allclose(tile_process(run, x, 1.3, spec, tile=30), run(x), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(drain(tile_steps(run, x, 1.3, halo("srcnn_dynamic", 1.3), tile=30)), run(x), rtol=1e-4, atol=2e-5)
 
 
 def test_integer_bicubic_upsample_is_exactly_pytorch_bicubic():

@@ -184,7 +184,7 @@ def test_official_srcnn_is_the_tutorial_network_at_x4_and_bicubic_at_small_facto
     assert torch.equal(model.residual_gain, torch.tensor(fitted["residual_gain"]))
     x = torch.rand(1, 3, 12, 10)
     x4 = torch.tensor([1.0, 1.0, 4.0, 4.0])
-    torch.testing.assert_close(model(x, x4), _plain_srcnn(model, model.upsample(x, x4)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(model(x, x4), _plain_srcnn(model, model.upsample(x, x4)), rtol=0, atol=3e-6)
     for s in (1.0, 1.5):  # trained at x4 only: below ~x1.9 its correction is switched off entirely
         scales = torch.tensor([1.0, 1.0, s, s])
         torch.testing.assert_close(model(x, scales), model.upsample(x, scales), rtol=0, atol=0)
@@ -204,7 +204,7 @@ def test_official_srcnn_layout_runs_as_mmediting_s_network():
     model = SRCNN(None)
     model.load_state_dict(adapted)
     x, factor = torch.rand(1, 3, 11, 13), torch.tensor([1.0, 1.0, 2.5, 2.5])
-    torch.testing.assert_close(model(x, factor), _plain_srcnn(model, model.upsample(x, factor)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(model(x, factor), _plain_srcnn(model, model.upsample(x, factor)), rtol=0, atol=3e-6)
 
 
 def test_residual_gain_scales_the_correction_by_factor():

@@ -1,0 +1,175 @@
+"""The Space under strangers' load: latency of small requests beside a 24 MP job, peak memory of
+the largest accepted request per model, and memory over many mixed requests from many clients.
+
+    python benchmarks/load.py [--requests 200] [--clients 16] [--small 12]
+
+Starts `python app.py` on a free loopback port and drives it through gradio_client:
+1. small requests (a 100x110 image at x2) one after another: p50/p95 latency, alone, then while
+   a 3000x2000 x2 request (a 24 MP result) runs;
+2. per model, the largest accepted request (5000x5000 at x1: 25 MP in and out, the fixed-x3
+   models' worst case): the server's peak RSS (its high-water mark, reset before each);
+3. --requests mixed requests (sizes, models, factors) from --clients concurrent clients: RSS
+   after the first tenth (warm-up) and at the end.
+Linux only (reads /proc/PID/status).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("srcnn_dynamic", "srcnn_x3", "espcn_x3")
+
+
+def status_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def reset_peak(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def photo(width: int, height: int, seed: int) -> Image.Image:
+    """A synthetic photograph: smooth structure plus noise (PNG-compresses like a photo, not like a flat fill)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 127 + 100 * np.sin(xx / 37.0) * np.cos(yy / 23.0)
+    rgb = np.stack([base, np.roll(base, 7, 1), 255 - base], -1) + rng.normal(0, 12, (height, width, 3)).astype(np.float32)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+
+
+def start_server(port: int) -> subprocess.Popen:
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(600):
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("the app did not start")
+
+
+def percentiles(times: list[float]) -> str:
+    q = statistics.quantiles(times, n=20, method="inclusive")
+    return f"p50 {statistics.median(times):.2f} s, p95 {q[18]:.2f} s (n={len(times)})"
+
+
+def main(argv=None) -> int:
+    from gradio_client import Client, handle_file
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--small", type=int, default=12, help="small requests per latency measurement")
+    parser.add_argument("--skip-largest", action="store_true", help="skip the per-model largest requests")
+    args = parser.parse_args(argv)
+
+    port = free_port()
+    server = start_server(port)
+    url = f"http://127.0.0.1:{port}/"
+    pid = server.pid
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            print(f"idle server RSS: {status_mb(pid, 'VmRSS'):.0f} MB")
+            small = tmp / "small.png"
+            photo(100, 110, 1).save(small)
+            client = Client(url, verbose=False)
+
+            def small_request() -> float:
+                start = time.perf_counter()
+                client.predict(handle_file(str(small)), "srcnn_dynamic", 2.0, api_name="/upscale")
+                return time.perf_counter() - start
+
+            small_request()  # warm-up
+            alone = [small_request() for _ in range(args.small)]
+            print(f"small requests (100x110 x2), alone: {percentiles(alone)}")
+
+            big = tmp / "big.png"
+            photo(3000, 2000, 0).save(big)
+            big_times: list[float] = []
+
+            def big_request():
+                start = time.perf_counter()
+                Client(url, verbose=False).predict(handle_file(str(big)), "srcnn_dynamic", 2.0, api_name="/upscale")
+                big_times.append(time.perf_counter() - start)
+
+            worker = threading.Thread(target=big_request)
+            worker.start()
+            time.sleep(2.0)  # the big job is running
+            beside = []
+            while worker.is_alive() and len(beside) < args.small:
+                beside.append(small_request())
+            worker.join()
+            print(f"small requests beside a 3000x2000 x2 job (24 MP result, {big_times[0]:.1f} s): {percentiles(beside)}")
+
+            if not args.skip_largest:
+                largest = tmp / "largest.png"
+                photo(5000, 5000, 2).save(largest)
+                for key in MODELS:
+                    reset_peak(pid)
+                    start = time.perf_counter()
+                    client.predict(handle_file(str(largest)), key, 1.0, api_name="/upscale")
+                    print(f"largest accepted request, {key} 5000x5000 at x1: {time.perf_counter() - start:.1f} s, "
+                          f"peak server RSS {status_mb(pid, 'VmHWM'):.0f} MB")
+
+            rng = np.random.default_rng(3)
+            jobs = []
+            for i in range(args.requests):
+                w, h = int(rng.integers(40, 700)), int(rng.integers(40, 700))
+                path = tmp / f"r{i}.png"
+                photo(w, h, i).save(path)
+                jobs.append((path, ("srcnn_dynamic", "srcnn_x3", "espcn_x3", "bicubic")[i % 4],
+                             round(float(rng.uniform(1.0, 4.0)), 1)))
+            clients = [Client(url, verbose=False) for _ in range(args.clients)]
+            rss, done = [], [0]
+            lock = threading.Lock()
+
+            def mixed(i: int):
+                path, key, factor = jobs[i]
+                clients[i % args.clients].predict(handle_file(str(path)), key, factor, api_name="/upscale")
+                with lock:
+                    done[0] += 1
+                    rss.append(status_mb(pid, "VmRSS"))
+
+            reset_peak(pid)
+            start = time.perf_counter()
+            with ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(mixed, range(args.requests)))
+            warm = rss[max(0, args.requests // 10 - 1)]
+            print(f"{args.requests} mixed requests from {args.clients} clients in {time.perf_counter() - start:.0f} s: "
+                  f"RSS after warm-up {warm:.0f} MB, at the end {rss[-1]:.0f} MB, growth {rss[-1] - warm:+.0f} MB, "
+                  f"peak {status_mb(pid, 'VmHWM'):.0f} MB")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

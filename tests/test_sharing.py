@@ -1,0 +1,172 @@
+"""The Space shared by strangers, tested on the real app on 127.0.0.1: bad arguments get messages,
+small requests pass large ones, a cancelled job stops, uploads are bounded, the app keeps its own
+temp folder, and every request leaves one log line."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srspace.export import stale_reason
+from srspace.images import ImageInputError, load_image, peek_size
+from srspace.sharing import Lanes
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+
+def _photo(path: Path, width: int, height: int) -> Path:
+    rng = np.random.default_rng(width * height)
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return _photo(tmp_path_factory.mktemp("small") / "small.png", 60, 50)
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc)
+
+
+@pytest.mark.parametrize("factor", ["abc", None, [2], True, "1e999", 7])
+def test_every_bad_factor_gets_a_message_through_the_api(client, small, factor):
+    with pytest.raises(Exception) as err:
+        client.predict(handle_file(str(small)), "srcnn_dynamic", factor, api_name="/upscale")
+    text = _message(err.value)
+    assert "factor must be" in text, text
+    assert "verbose error reporting" not in text
+
+
+def test_a_huge_model_name_is_cut_short_in_the_message_and_the_log(client, small, app_server):
+    name = "x" * 200_000
+    with pytest.raises(Exception) as err:
+        client.predict(handle_file(str(small)), name, 2.0, api_name="/upscale")
+    text = _message(err.value)
+    assert "Unknown model" in text and len(text) < 1000
+    time.sleep(0.5)
+    log = app_server.log.read_text()
+    assert "x" * 100 not in log and "refused: Unknown model" in log
+
+
+def test_one_log_line_per_request_and_no_traceback_for_user_errors(client, small, app_server):
+    before = app_server.log.read_text().count("\n")
+    client.predict(handle_file(str(small)), "srcnn_dynamic", 2.0, api_name="/upscale")
+    with pytest.raises(Exception):
+        client.predict(handle_file(str(small)), "srcnn_dynamic", 9.0, api_name="/upscale")
+    time.sleep(0.5)
+    new = app_server.log.read_text().splitlines()[before:]
+    upscales = [line for line in new if " upscale " in line]
+    assert len(upscales) == 2, new
+    assert "size=60x50->120x100" in upscales[0] and upscales[0].endswith("ok")
+    assert "refused: The factor must be between 1 and 4" in upscales[1]
+    assert not any("Traceback" in line for line in new)
+
+
+def test_the_app_keeps_its_uploads_in_its_own_temp_folder_cleaned_at_start(client, small, app_server):
+    assert not app_server.leftover.exists()  # an earlier run's file on this port is gone
+    result = client.predict(handle_file(str(small)), "bicubic", 2.0, api_name="/upscale")
+    assert Path(result[0]).name.startswith("small_bicubic_x2")
+    assert any(app_server.temp.rglob("small*.png")), "uploads and results go to the app's own folder"
+
+
+def test_uploads_over_the_limit_are_refused_with_a_message(app_server, tmp_path):
+    import requests
+
+    big = tmp_path / "huge.png"
+    with open(big, "wb") as fh:
+        fh.truncate(101 * 1024 * 1024)
+    with open(big, "rb") as fh:
+        response = requests.post(f"{app_server}gradio_api/upload", files={"files": ("huge.png", fh)}, timeout=60)
+    assert response.status_code == 413
+    assert "maximum allowed size of 104857600 bytes" in response.text  # Gradio says it, in the UI too
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_small_requests_pass_a_large_job_and_a_cancelled_job_stops_within_a_tile(app_server, small, tmp_path):
+    big = _photo(tmp_path / "big.png", 2400, 1600)  # x2.5: a 6000x4000 result, many tiles
+    large = Client(app_server, verbose=False).submit(handle_file(str(big)), "srcnn_dynamic", 2.5, api_name="/upscale")
+    assert _wait_for(lambda: "network" in str(large.status().progress_data or ""), 60), "the large job never started"
+    start = time.perf_counter()
+    Client(app_server, verbose=False).predict(handle_file(str(small)), "srcnn_dynamic", 2.0, api_name="/upscale")
+    assert time.perf_counter() - start < 15 and not large.done(), "the small request waited for the large one"
+
+    large.cancel()
+    stopped = lambda: "size=2400x1600->6000x4000" in app_server.log.read_text()  # noqa: E731
+    assert _wait_for(stopped, 20), "the cancelled job went on"
+    line = next(l for l in app_server.log.read_text().splitlines() if "size=2400x1600->6000x4000" in l)
+    assert line.endswith("cancelled"), line
+    # its lane is free again: a second large job starts at once
+    again = Client(app_server, verbose=False).submit(handle_file(str(big)), "srcnn_dynamic", 2.5, api_name="/upscale")
+    assert _wait_for(lambda: "network" in str(again.status().progress_data or ""), 30)
+    again.cancel()
+
+
+def test_lanes_admit_in_order_and_report_honest_positions():
+    lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
+    holder = lanes.ticket(10_000)
+    first = holder.__enter__()
+    with lanes.ticket(10_000) as second, lanes.ticket(50) as tiny:
+        assert first.wait(0) and tiny.wait(0)  # the small lane is not behind the large one
+        assert not second.wait(0.05) and second.ahead == 1
+        done = threading.Event()
+        threading.Thread(target=lambda: second.wait(5) and done.set()).start()
+        assert not done.wait(0.2)
+        holder.__exit__(None, None, None)  # the first job ends (or is cancelled): the second goes in
+        assert done.wait(5) and second.ahead == 0
+
+
+def test_size_is_checked_from_the_header_before_decoding(tmp_path):
+    # a 6300x6300 PNG whose pixel data is cut off: refused for its size, so never decoded
+    full = tmp_path / "full.png"
+    Image.new("RGB", (6300, 6300)).save(full)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(full.read_bytes()[:2000])
+    assert peek_size(cut) == (6300, 6300)
+    with pytest.raises(ImageInputError, match="over the 25 MP limit"):
+        load_image(cut, 1.0)
+    with pytest.raises(ImageInputError, match="damaged or truncated"):
+        load_image(cut)  # decoding it is what would have failed
+
+
+@pytest.mark.parametrize("damage", [
+    "[]", '{"sets": []}', '{"sets": {"bundled": []}}', '{"sets": {"bundled": {"srcnn_x3": {}}}}', "not json", '"text"',
+])
+def test_a_damaged_manifest_of_any_shape_is_a_reason_to_rebuild_not_a_crash(tmp_path, damage):
+    (tmp_path / "manifest.json").write_text(damage)
+    reason = stale_reason(tmp_path, "bundled")
+    assert isinstance(reason, str) and reason
+
+
+def test_a_damaged_model_file_is_a_reason_to_rebuild(models_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    weights = manifest["weights"]
+    assert stale_reason(copy, weights) is None
+    target = copy / "bundled" / "srcnn_x3.onnx"
+    target.write_bytes(target.read_bytes()[:100])
+    assert "does not match its manifest" in stale_reason(copy, weights)
+    target.unlink()
+    assert "missing" in stale_reason(copy, weights)
