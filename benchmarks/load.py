@@ -15,7 +15,6 @@ Linux only (reads /proc/PID/status).
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import statistics
 import subprocess

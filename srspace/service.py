@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS
+from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, output_size
 from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, load_image, shorten, to_pil
@@ -193,7 +193,7 @@ class Upscaler:
         return UpscaleResult(
             image=image,
             preview=preview,
-            baseline=self.baseline(img, preview.size, factor if preview is image else preview.size[0] / img.width),
+            baseline=self.baseline(img, preview.size, factor),
             seconds=seconds,
             engine="bicubic" if key == BICUBIC_KEY else engine,
             weights=weights,
@@ -203,8 +203,11 @@ class Upscaler:
 
     @staticmethod
     def baseline(img: InputImage, size: tuple[int, int], scale: float) -> Image.Image:
-        """Bicubic from the input straight to ``size`` (W, H) at ``scale``: the preview's other side,
+        """Bicubic of the input at ``scale``, at ``size`` (W, H), straight from the input: the preview's other side,
         cheap at any factor (at the result's own size, exactly the bicubic baseline)."""
+        if size[0] * size[1] < output_size(img.width, scale) * output_size(img.height, scale) and not img.sixteen_bit:
+            # a preview of a large result: PIL on the 8-bit planes, no full-size float copy of the input
+            return to_pil(img.pixels, img.alpha_pixels).resize(size, Image.BICUBIC)
         planes = [img.pixels] if img.alpha_pixels is None else [img.pixels, img.alpha_pixels]
         out = []
         for p in planes:
