@@ -32,8 +32,8 @@ def shared_arena() -> None:
     The arena makes ONNX Runtime fast (buffers are reused instead of allocated and faulted
     in each run: SRCNN's 1x1 conv 4x faster), but a per-session arena grows to each
     session's peak. One shared arena, extended by exactly what is requested, is bounded by
-    the largest single run of any model, and ``run`` returns its free regions when a
-    request ends (``shrink=True``).
+    the largest single run of any model, and ``OrtEngine.release`` returns its free regions
+    when a request ends.
     """
     global _ARENA_REGISTERED
     if not _ARENA_REGISTERED:
@@ -108,9 +108,12 @@ class TorchEngine:
             modules[key] = module
         return cls(modules)
 
-    def run(self, key: str, batch: np.ndarray, factor: float | None = None, shrink: bool = False) -> np.ndarray:
+    def run(self, key: str, batch: np.ndarray, factor: float | None = None) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
         with torch.inference_mode():
             if MODELS[key].dynamic:
                 return self.modules[key](x, torch.from_numpy(factor_tensor_value(factor))).numpy()
             return self.modules[key](x).numpy()
+
+    def release(self) -> None:
+        """Nothing to give back: PyTorch frees each run's tensors as the run ends."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import onnx
 
-COLORS = {"Conv": "#dbe4ff", "Resize": "#ffe8cc", "DepthToSpace": "#ffe8cc", "Relu": "#e6fcf5", "MatMul": "#ffe8cc",
+COLORS = {"Conv": "#dbe4ff", "DepthToSpace": "#ffe8cc", "Relu": "#e6fcf5", "MatMul": "#ffe8cc",
           "Col2Im": "#dbe4ff", "interp": "#fff3bf"}
 MATRICES = "interp"  # the collapsed box of every op that builds the interpolation matrices
 
@@ -73,9 +73,7 @@ def to_dot(path: Path) -> str:
         params = [weights[name] for name in node.input if name in weights and weights[name]]
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         label = node.op_type + "".join(f"\\n{p}" for p in params[:1])
-        if node.op_type == "Resize":
-            label += f"\\n{attrs.get('mode', b'nearest').decode()}, a={attrs.get('cubic_coeff_a', -0.75):g}"
-        elif node.op_type == "DepthToSpace":
+        if node.op_type == "DepthToSpace":
             label += f"\\nblocksize {attrs.get('blocksize')}"
         color = COLORS.get(node.op_type, "#f1f3f5")
         lines.append(f'"n{i}" [label="{label}", shape=box, style="rounded,filled", fillcolor="{color}"];')

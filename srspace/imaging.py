@@ -31,22 +31,24 @@ def as_rgb(arr: np.ndarray) -> np.ndarray:
     return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
 
 
-def rgb_to_ycbcr(arr: np.ndarray) -> np.ndarray:
-    """Float RGB in [0,1] to full-range BT.601 YCbCr in [0,1]: PIL's ``convert("YCbCr")`` without rounding."""
-    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+def rgb_to_ycbcr(arr: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Float RGB in [0,1] to full-range BT.601 YCbCr in [0,1]: PIL's ``convert("YCbCr")`` without
+    rounding. ``axis`` is the channel axis (-1 for HxWxC, 1 for NCHW)."""
+    r, g, b = np.moveaxis(arr, axis, 0)
     y = 0.299 * r + 0.587 * g + 0.114 * b
     cb = 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b
     cr = 0.5 + 0.5 * r - 0.418688 * g - 0.081312 * b
-    return np.stack([y, cb, cr], axis=-1).astype(np.float32)
+    return np.stack([y, cb, cr], axis=axis).astype(np.float32)
 
 
-def ycbcr_to_rgb(arr: np.ndarray) -> np.ndarray:
+def ycbcr_to_rgb(arr: np.ndarray, axis: int = -1) -> np.ndarray:
     """Inverse of ``rgb_to_ycbcr``."""
-    y, cb, cr = arr[..., 0], arr[..., 1] - 0.5, arr[..., 2] - 0.5
+    y, cb, cr = np.moveaxis(arr, axis, 0)
+    cb, cr = cb - 0.5, cr - 0.5
     r = y + 1.402 * cr
     g = y - 0.344136 * cb - 0.714136 * cr
     b = y + 1.772 * cb
-    return np.stack([r, g, b], axis=-1).astype(np.float32)
+    return np.stack([r, g, b], axis=axis).astype(np.float32)
 
 
 def rgb_to_y(arr: np.ndarray) -> np.ndarray:

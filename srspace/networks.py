@@ -16,14 +16,14 @@ from torch import nn
 from .contract import CUBIC_A
 
 
-def _cubic_near(t):
-    """Keys' cubic kernel for |t| <= 1 (a = -0.75, PyTorch's and the contract's)."""
-    return ((CUBIC_A + 2) * t - (CUBIC_A + 3)) * t * t + 1
+def cubic_near(t, a: float = CUBIC_A):
+    """Keys' cubic kernel for |t| <= 1 (a = -0.75, PyTorch's and the contract's): floats, arrays or tensors."""
+    return ((a + 2) * t - (a + 3)) * t * t + 1
 
 
-def _cubic_far(t):
+def cubic_far(t, a: float = CUBIC_A):
     """Keys' cubic kernel for 1 < |t| < 2."""
-    return ((CUBIC_A * t - 5 * CUBIC_A) * t + 8 * CUBIC_A) * t - 4 * CUBIC_A
+    return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
 
 
 def interpolation_matrix(n_in: int, n_out, scale: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,7 @@ def interpolation_matrix(n_in: int, n_out, scale: torch.Tensor) -> torch.Tensor:
     t = source - base
     columns = torch.arange(n_in, dtype=torch.float32)[None, :]
     matrix = None
-    for offset, weight in ((-1, _cubic_far(t + 1)), (0, _cubic_near(t)), (1, _cubic_near(1 - t)), (2, _cubic_far(2 - t))):
+    for offset, weight in ((-1, cubic_far(t + 1)), (0, cubic_near(t)), (1, cubic_near(1 - t)), (2, cubic_far(2 - t))):
         tap = torch.clamp(base + offset, 0, n_in - 1)[:, None]
         term = weight[:, None] * (tap == columns).to(torch.float32)
         matrix = term if matrix is None else matrix + term
@@ -71,18 +71,13 @@ def bicubic_resize(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return torch.matmul(rows, torch.matmul(x, cols.transpose(0, 1)))
 
 
-def bicubic_resize_by(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """``bicubic_resize`` with a Python float factor (eager only)."""
-    return bicubic_resize(x, torch.tensor([1.0, 1.0, factor, factor], dtype=torch.float32))
-
-
-def cubic_weight(t: float, a: float = -0.75) -> float:
+def cubic_weight(t: float, a: float = CUBIC_A) -> float:
     """The bicubic convolution kernel (Keys), with PyTorch's a = -0.75."""
     t = abs(t)
     if t <= 1:
-        return (a + 2) * t**3 - (a + 3) * t**2 + 1
+        return cubic_near(t, a)
     if t < 2:
-        return a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a
+        return cubic_far(t, a)
     return 0.0
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from .contract import BICUBIC_KEY, CUBIC_A, MODELS, output_size
+from .imaging import rgb_to_ycbcr, ycbcr_to_rgb
+from .networks import cubic_far, cubic_near
 from .tiling import auto_tile, tile_steps
 
 Progress = Callable[[int, int], None]
@@ -39,9 +41,7 @@ def network_factor(key: str, factor: float) -> float:
 
 def _keys(t: np.ndarray, a: float) -> np.ndarray:
     t = np.abs(t)
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+    return np.where(t <= 1, cubic_near(t, a), np.where(t < 2, cubic_far(t, a), 0.0))
 
 
 def resample_taps(n_in: int, n_out: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,20 +92,6 @@ def bicubic(arr: np.ndarray, factor: float) -> np.ndarray:
     return bicubic_batch(arr.transpose(2, 0, 1)[None], factor)[0].transpose(1, 2, 0)
 
 
-def _ycbcr(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """NCHW RGB to (Y, CbCr), PIL's full-range BT.601 without rounding."""
-    r, g, b = batch[:, 0:1], batch[:, 1:2], batch[:, 2:3]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = 0.5 - 0.168736 * r - 0.331264 * g + 0.5 * b
-    cr = 0.5 + 0.5 * r - 0.418688 * g - 0.081312 * b
-    return y.astype(np.float32), np.concatenate([cb, cr], axis=1).astype(np.float32)
-
-
-def _rgb(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    cb, cr = chroma[:, 0:1] - 0.5, chroma[:, 1:2] - 0.5
-    return np.concatenate([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=1)
-
-
 def chain(engine, key: str, factor: float, channels: int) -> Callable[[np.ndarray], np.ndarray]:
     """The whole work of model ``key`` at ``factor`` on one NCHW tile of ``channels`` (1 or 3)
     channels: from the input's pixels to the result's, in the tile's own frame."""
@@ -120,9 +106,9 @@ def chain(engine, key: str, factor: float, channels: int) -> Callable[[np.ndarra
             return out.mean(axis=1, keepdims=True) if channels == 1 else out
         if channels == 1:
             return engine.run(key, x, net)
-        y, chroma = _ycbcr(x)  # ESPCN sees luma only; colour is upscaled bicubically and merged back
-        y_up = np.clip(engine.run(key, y, net), 0.0, 1.0)
-        return _rgb(y_up, resample(chroma, net, y_up.shape[2:]))
+        ycc = rgb_to_ycbcr(x, axis=1)  # ESPCN sees luma only; colour is upscaled bicubically and merged back
+        y_up = np.clip(engine.run(key, ycc[:, :1], net), 0.0, 1.0)
+        return ycbcr_to_rgb(np.concatenate([y_up, resample(ycc[:, 1:], net, y_up.shape[2:])], axis=1), axis=1)
 
     if not spec.fixed_factor or factor == spec.fixed_factor:
         return network

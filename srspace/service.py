@@ -18,11 +18,11 @@ from PIL import Image
 from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, output_size
 from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
-from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, load_image, shorten, to_pil
+from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, load_image, peek_size, shorten, to_pil
 from .evaluation import degrade
 from .imaging import as_rgb, to_float
 from .metrics import psnr, psnr_y, ssim_y
-from .pipeline import drain, network_factor, resample, upscale_array, upscale_steps
+from .pipeline import bicubic, drain, network_factor, resample, upscale_array, upscale_steps
 from .quality import best_set, load_table
 from .weights import recorded_state_dicts
 
@@ -158,6 +158,15 @@ class Upscaler:
             raise ImageInputError(f"{reason} Choose weights '{BEST_WEIGHTS}' or one of: {', '.join(self.engines)}.")
         return weights
 
+    @staticmethod
+    def sizes(path, key: str, factor, limit: int = MAX_OUTPUT_PIXELS, choices=CHOICES) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(W, H) of the input and of the result, from the image header: the checks ``prepare``
+        makes before decoding, for deciding where a request waits before any work is done."""
+        check_key(key, choices)
+        value, _ = check_factor(factor)
+        w, h = peek_size(path, value, limit)
+        return (w, h), (output_size(w, value), output_size(h, value))
+
     def prepare(self, path, key: str, factor, limit: int, choices=CHOICES) -> tuple[InputImage, float, list[str]]:
         """The checked request: model, factor, then the image, refused from its header when too large."""
         check_key(key, choices)
@@ -180,7 +189,7 @@ class Upscaler:
         try:
             out = yield from upscale_steps(runner, key, img.pixels, factor, dtype=dtype)
         finally:
-            if isinstance(runner, OrtEngine):
+            if runner is not None:
                 runner.release()
         seconds = time.perf_counter() - start
         alpha = None
@@ -202,20 +211,17 @@ class Upscaler:
         )
 
     @staticmethod
-    def baseline(img: InputImage, size: tuple[int, int], scale: float) -> Image.Image:
-        """Bicubic of the input at ``scale``, at ``size`` (W, H), straight from the input: the preview's other side,
-        cheap at any factor (at the result's own size, exactly the bicubic baseline)."""
-        if size[0] * size[1] < output_size(img.width, scale) * output_size(img.height, scale) and not img.sixteen_bit:
-            # a preview of a large result: PIL on the 8-bit planes, no full-size float copy of the input
+    def baseline(img: InputImage, size: tuple[int, int], factor: float) -> Image.Image:
+        """Bicubic of the input at ``size`` (W, H), straight from the input: the other side of the
+        before/after view. At the result's own size it is exactly the bicubic result at ``factor``;
+        at a preview's smaller size it is resized to the preview directly, cheap at any factor."""
+        if size == (output_size(img.width, factor), output_size(img.height, factor)):
+            color, alpha = (bicubic(plane, factor) if plane is not None else None for plane in (img.color, img.alpha))
+            return to_pil(color, alpha, img.sixteen_bit)
+        if not img.sixteen_bit:  # PIL on the 8-bit planes: no full-size float copy of the input
             return to_pil(img.pixels, img.alpha_pixels).resize(size, Image.BICUBIC)
-        planes = [img.pixels] if img.alpha_pixels is None else [img.pixels, img.alpha_pixels]
-        out = []
-        for p in planes:
-            x = p.transpose(2, 0, 1)[None].astype(np.float32)
-            if p.dtype == np.uint8:
-                x *= np.float32(1 / 255.0)
-            out.append(resample(x, scale, (size[1], size[0]))[0].transpose(1, 2, 0))
-        return to_pil(out[0], out[1] if len(out) > 1 else None, img.sixteen_bit)
+        gray = img.pixels.transpose(2, 0, 1)[None]  # 16-bit: one float plane, no alpha
+        return to_pil(resample(gray, size[0] / img.width, (size[1], size[0]))[0].transpose(1, 2, 0), None, True)
 
     def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None,
                           downscale: bool = True) -> BrowserReference:

@@ -68,10 +68,6 @@ class Lanes:
                 self._queues[ticket.lane].remove(ticket)
                 self._lock.notify_all()
 
-    def running(self, lane: str) -> int:
-        with self._lock:
-            return sum(t.admitted for t in self._queues[lane])
-
     def _wait(self, ticket: Ticket, timeout: float) -> bool:
         queue = self._queues[ticket.lane]
         with self._lock:

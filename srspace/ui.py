@@ -11,17 +11,17 @@ import gradio as gr
 
 from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT, WEIGHT_SETS, model_path
 from .batch import encode, result_name
-from .contract import output_size
-from .images import MAX_OUTPUT_PIXELS, ImageInputError, check_factor, peek_size, shorten
+from .images import MAX_OUTPUT_PIXELS, ImageInputError, peek_size, shorten
 from .graphview import GraphViewError, render_svg
 from .modelinfo import model_card
 from .quality import markdown
-from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler, check_key
+from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
 from .sharing import SMALL_PIXELS, Lanes, Ticket, request_log
 from .inputs import Choice, Factor, UploadedImage
 from .web import BROWSER_MAX_DIFF_LEVELS, BROWSER_MAX_INPUT_PIXELS
 
 EXAMPLES_DIR = ROOT / "examples"
+UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
 
 MODEL_LABELS = {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"}
 
@@ -153,10 +153,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
         """
         start = time.perf_counter()
         with request_log("upscale", model=shorten(model), factor=shorten(factor), weights=shorten(weights)) as record:
-            check_key(model)
-            value, _ = check_factor(factor)
-            w, h = peek_size(image, value, MAX_OUTPUT_PIXELS)  # from the header: nothing decoded yet
-            out_w, out_h = output_size(w, value), output_size(h, value)
+            (w, h), (out_w, out_h) = upscaler.sizes(image, model, factor)  # from the header: nothing decoded yet
             record.update(size=f"{w}x{h}->{out_w}x{out_h}")
             with lanes.ticket(out_w * out_h) as ticket:
                 while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
@@ -225,10 +222,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
             weights: "best", "bundled" or "official", as for upscale.
         """
         with request_log("compare", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
-            check_key(model, tuple(MODELS))
-            value, _ = check_factor(factor)
-            w, h = peek_size(image, value, COMPARE_MAX_OUTPUT_PIXELS)
-            with lanes.ticket(output_size(w, value) * output_size(h, value) * 6) as ticket:  # 3 runs per engine
+            _, (out_w, out_h) = upscaler.sizes(image, model, factor, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
+            with lanes.ticket(out_w * out_h * 6) as ticket:  # 3 runs per engine
                 progress(0.0, desc="waiting for a free lane")
                 ticket.wait(None)
                 result = upscaler.compare(image, model, factor, weights, progress=_tracker(progress, "runs"))
@@ -301,7 +296,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
             run.click(lambda: (None, None, ""), None, [download, slider, info], queue=False,
                       api_visibility="private").then(
                 upscale, [image, model, factor, weights], [download, slider, info], api_name="upscale",
-                concurrency_limit=16,  # our lanes decide what runs: Gradio only bounds the waiting
+                concurrency_limit=UPSCALE_WAITING,
             ).success(None, js="""() => { const el = document.querySelector('#upscale-waited');
                 if (el && window.srspaceClicked) el.textContent =
                   `You waited ${((performance.now() - window.srspaceClicked) / 1000).toFixed(1)} s in all.`; }""")
