@@ -301,9 +301,13 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                 if (el && window.srspaceClicked) el.textContent =
                   `You waited ${((performance.now() - window.srspaceClicked) / 1000).toFixed(1)} s in all.`; }""")
             model.change(factor_help, model, help_text, api_visibility="private")
-            gr.Examples(examples, inputs=[image, model, factor], outputs=[download, slider, info], fn=upscale,
-                        run_on_click=True, cache_examples=False, label="Gallery (click one to run it)",
-                        api_visibility="private")
+            # The gallery runs the same handler with the same limit. Gradio puts every event of one
+            # function in one concurrency group and keeps the group's lowest limit, so gr.Examples(fn=...)
+            # with its default limit of 1 would serialise every /upscale after the first gallery click.
+            gallery = gr.Examples(examples, inputs=[image, model, factor], label="Gallery (click one to run it)",
+                                  cache_examples=False)
+            gallery.load_input_event.then(upscale, [image, model, factor], [download, slider, info],
+                                          concurrency_limit=UPSCALE_WAITING, api_visibility="private")
 
         with gr.Tab("Compare", id="compare"):
             gr.Markdown(

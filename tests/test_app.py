@@ -12,7 +12,7 @@ from srspace.modelinfo import model_card
 from srspace.images import ImageInputError
 from srspace.quality import best_set
 from srspace.service import Upscaler
-from srspace.ui import EXAMPLES_DIR, build_demo, factor_help
+from srspace.ui import EXAMPLES_DIR, UPSCALE_WAITING, build_demo, factor_help
 
 FACE = EXAMPLES_DIR / "astronaut_face.png"
 
@@ -198,3 +198,11 @@ def test_quality_check_on_the_visitors_own_image(upscaler):
     assert len({crop.size for crop, _ in result.crops}) == 1 and len(result.crops) == 5
     with pytest.raises(ImageInputError, match="at least 1.1"):
         upscaler.check_quality(FACE, 1.0)
+
+
+def test_the_gallery_and_the_button_share_one_waiting_limit(upscaler, models_dir):
+    # Gradio keeps the lowest limit of all events of one function: a gallery event left at the
+    # default of 1 would make every /upscale wait for the one before it, small behind large
+    demo = build_demo(upscaler, models_dir)
+    limits = [f.concurrency_limit for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "upscale"]
+    assert len(limits) == 2 and set(limits) == {UPSCALE_WAITING}
