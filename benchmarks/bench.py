@@ -191,8 +191,11 @@ def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0,
         data = encode(result.image, "png")
         encode_s = time.perf_counter() - start
         (Path(tmp) / "out.png").write_bytes(data)
-        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=tmp, **k)  # noqa: E731
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **k: Quiet(*a, directory=tmp, **k))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         import requests
 
@@ -249,9 +252,10 @@ def main(argv=None) -> int:
         else:
             print(f"{result['input']} x{result['factor']:g} {result['model']} -> {result['output']} "
                   f"({result['png_mb']:.0f} MB PNG):")
-            for part in ("decode", "network", "previews", "encode", "transfer"):
-                print(f"  {part:9s} {result[part + '_s']:6.2f} s")
-            print(f"  total     {result['total_s']:6.2f} s = {result['total_over_network']:.2f}x the network's own time")
+            for part, label in (("decode", "decode"), ("network", "network"), ("previews", "baseline and previews"),
+                                ("encode", "PNG encode"), ("transfer", "transfer")):
+                print(f"  {label:21s} {result[part + '_s']:6.2f} s")
+            print(f"  {'total':21s} {result['total_s']:6.2f} s = {result['total_over_network']:.2f}x the network's own time")
         return 0
     rounds = {mp: (args.rounds if mp < 4 else args.rounds_large) for mp in args.sizes}
     result = measure(MODELS_DIR, args.weights, args.sizes, rounds, args.threads) | {"machine": info, "rounds": rounds}

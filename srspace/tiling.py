@@ -37,6 +37,14 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+def _even(length: int, tile: int, q: int) -> int:
+    """The side, a multiple of q, that covers ``length`` in as few tiles of at most about ``tile``
+    as possible, all of one size: a 2000-pixel side in tiles of 384 runs 6 tiles of 336, not 5
+    of 384 and a last one made full length (25% more work than the image needs)."""
+    count = -(-length // tile)
+    return _round_up(-(-length // count), q)
+
+
 def _spans(length: int, tile: int, pad: int, factor: float) -> list[tuple[int, int, int, int, int, int]]:
     """Per tile along one axis: (core start, core end, padded start, padded end) in the input
     frame, then (core start, core end) in the output frame.
@@ -53,8 +61,11 @@ def _spans(length: int, tile: int, pad: int, factor: float) -> list[tuple[int, i
     for start in range(0, length, tile):
         end = min(start + tile, length)
         pad_start, pad_end = max(start - pad, 0), min(end + pad, length)
+        if start == 0:  # the first tile has no context above it: it takes more below instead
+            pad_end = min(max(pad_end, full), length)
         if end == length:
-            # one tile shape for the whole image keeps ONNX Runtime's arena from growing per shape
+            # and the last more above it: one tile shape for the whole image keeps ONNX Runtime's
+            # arena from growing per shape
             while pad_start > 0 and (length - pad_start < full
                                      or output_size(length - pad_start, factor) != out_len - pad_start * p // q):
                 pad_start = max(pad_start - q, 0)
@@ -96,7 +107,8 @@ def tile_steps(
     p, q = frac.numerator, frac.denominator
     tile = _round_up(tile, q)
     pad = _round_up(pad, q)
-    rows, cols = _spans(height, tile, pad, factor), _spans(width, tile, pad, factor)
+    rows = _spans(height, _even(height, tile, q), pad, factor)
+    cols = _spans(width, _even(width, tile, q), pad, factor)
     result = None
     total, done = len(rows) * len(cols), 0
     for _, _, py0, py1, oy0, oy1 in rows:

@@ -10,7 +10,7 @@ from srspace.contract import MODELS, output_size
 from srspace.networks import BicubicUpsample
 from srspace.pipeline import upscale_array
 from srspace.pipeline import drain, halo
-from srspace.tiling import tile_steps
+from srspace.tiling import as_fraction, tile_steps
 
 
 def _image(h, w, c=3, seed=0):
@@ -54,6 +54,30 @@ def test_last_tile_follows_the_float32_size_rule(ort_engine):
     x = _image(100, 90).transpose(2, 0, 1)[None].copy()
     run = lambda t: ort_engine.run("srcnn_dynamic", t, 1.3)  # noqa: E731
     np.testing.assert_allclose(drain(tile_steps(run, x, 1.3, halo("srcnn_dynamic", 1.3), tile=30)), run(x), rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("height,width,factor", [(2000, 3000, 2.0), (1001, 777, 2.5), (500, 401, 1.3)])
+def test_tiles_are_of_few_shapes_and_cover_the_image_with_little_waste(height, width, factor):
+    # few shapes keep ONNX Runtime's arena from growing per shape (one at integer factors; at p/q
+    # tiles start at multiples of q, so the last may be up to q - 1 longer); the tiles' cores split
+    # each side evenly, so the work done is the image plus the halos, not a last tile's worth more
+    shapes = []
+
+    def network(tile: np.ndarray) -> np.ndarray:
+        shapes.append(tile.shape)
+        return np.zeros((1, 1, output_size(tile.shape[2], factor), output_size(tile.shape[3], factor)), np.float32)
+
+    pad = halo("srcnn_dynamic", factor)
+    batch = np.zeros((1, 1, height, width), np.uint8)
+    tile = 384 if factor == 2.0 else 100
+    drain(tile_steps(network, batch, factor, pad, tile=tile))
+    q = as_fraction(factor).denominator
+    for side in ({s[2] for s in shapes}, {s[3] for s in shapes}):
+        assert len(side) == 1 if q == 1 else max(side) - min(side) < q
+    assert len(shapes) == -(-height // tile) * -(-width // tile)
+    rows, cols = -(-height // tile), -(-width // tile)
+    work = sum(s[2] * s[3] for s in shapes)
+    assert work <= 1.05 * (height + 2 * (pad + q) * rows) * (width + 2 * (pad + q) * cols)
 
 
 def test_integer_bicubic_upsample_is_exactly_pytorch_bicubic():
