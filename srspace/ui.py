@@ -175,6 +175,14 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                 folder.mkdir(parents=True)
                 path = folder / result_name(Path(image), model, result.factor, "png")
                 path.write_bytes(encode(result.image, "png"))
+                # the before/after pair as files too: Gradio would encode PIL images itself, at PIL's slowest
+                sides = []
+                for name, side in (("bicubic.png", result.baseline), ("preview.png", result.preview)):
+                    if side is result.image:
+                        sides.append(str(path))
+                    else:
+                        (folder / name).write_bytes(encode(side, "png"))
+                        sides.append(str(folder / name))
                 encoded = time.perf_counter() - encode_start
             record.update(weights=result.weights or "-", network=f"{result.seconds:.2f}s", encode=f"{encoded:.2f}s")
             w, h = result.image.size
@@ -185,7 +193,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                      f"{(time.perf_counter() - start - queued) * 1000:,.0f} ms{waited}. "
                      '<span id="upscale-waited"></span>']
             lines += [f"- {n}" for n in result.notices]
-            yield str(path), (result.baseline, result.preview), "\n".join(lines)
+            yield str(path), tuple(sides), "\n".join(lines)
 
     @_user_errors
     def check_quality(image, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):

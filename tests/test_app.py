@@ -105,6 +105,10 @@ def test_client_upscale_gallery_image(app_server):
     assert out.format == "PNG" and out.size == (output_size(w, 2.5), output_size(h, 2.5)) == (250, 275)
     assert image.endswith("/astronaut_face_srcnn_dynamic_x2.5.png")  # the download says what it is
     assert len(pair) == 2 and "250×275" in info
+    bicubic_side, model_side = (Image.open(side) for side in pair)  # our PNGs, not re-encoded by Gradio
+    assert bicubic_side.size == model_side.size == out.size and model_side.format == "PNG"
+    assert np.array_equal(np.asarray(model_side), np.asarray(out))
+    assert not np.array_equal(np.asarray(bicubic_side), np.asarray(out))
 
 
 def test_client_chooses_weights_and_old_clients_still_work(app_server, official_cache):
