@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from srspace.contract import MODELS, MODELS_DIR, factor_tensor_value, model_path  # noqa: E402
 from srspace.engines import OrtEngine, TorchEngine, default_threads  # noqa: E402
 from srspace.export import export_all, read_manifest  # noqa: E402
-from srspace.pipeline import drain, halo, network_factor  # noqa: E402
+from srspace.pipeline import drain, halo, network_factor, tile_side  # noqa: E402
 from srspace.tiling import tile_steps  # noqa: E402
 from srspace.weights import recorded_state_dicts  # noqa: E402
 
@@ -84,11 +84,13 @@ def opencv_peer(path: Path, key: str, factor: float) -> Peer:
     except ImportError:
         return Peer("opencv dnn", reason="not installed (pip install -r benchmarks/requirements.txt)")
     try:
-        cv2.setLogLevel(0) if hasattr(cv2, "setLogLevel") else None
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         net = cv2.dnn.readNetFromONNX(str(path))
-    except cv2.error as exc:
-        unsupported = "Col2Im" if "Col2Im" in str(exc) or MODELS[key].network == "srcnn" else "a dynamic shape"
-        return Peer("opencv dnn", reason=f"cannot load this graph ({unsupported}): {str(exc).strip().splitlines()[-1][:90]}")
+    except cv2.error as exc:  # its new parser has no Col2Im, and the older one falls back to fails on Shape
+        text = str(exc)
+        why = ("no Col2Im, no shapes computed at run time" if "DynamicShape" in text
+               else text.strip().splitlines()[-1].strip("> ")[:90])
+        return Peer("opencv dnn", reason=f"cannot load this graph: {why}")
 
     def run(x: np.ndarray) -> np.ndarray:
         net.setInput(x, "input")
@@ -135,7 +137,7 @@ def measure(models_dir: Path, weights: str, sizes, rounds: dict, threads: int) -
             runnable = [p for p in peers if p.fn]
 
             def run(peer: Peer) -> np.ndarray:
-                return drain(tile_steps(peer.fn, batch, net, halo(key, net)))
+                return drain(tile_steps(peer.fn, batch, net, halo(key, net), tile_side(key, net)))  # the app's tiles
 
             reference = run(runnable[0])
             for peer in runnable[1:]:  # warm-up (torch.compile compiles here) and a sanity check
