@@ -86,7 +86,7 @@ def opencv_peer(path: Path, key: str, factor: float) -> Peer:
     try:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
         net = cv2.dnn.readNetFromONNX(str(path))
-    except cv2.error as exc:  # its new parser has no Col2Im, and the older one falls back to fails on Shape
+    except cv2.error as exc:  # its new parser has no Col2Im; the older one it falls back to fails on Shape
         text = str(exc)
         why = ("no Col2Im, no shapes computed at run time" if "DynamicShape" in text
                else text.strip().splitlines()[-1].strip("> ")[:90])

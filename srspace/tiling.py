@@ -39,7 +39,7 @@ def _round_up(value: int, multiple: int) -> int:
 
 def _even(length: int, tile: int, q: int) -> int:
     """The side, a multiple of q, that covers ``length`` in as few tiles of at most about ``tile``
-    as possible, all of one size: a 2000-pixel side in tiles of 384 runs 6 tiles of 336, not 5
+    as possible, all of one size: a 2000-pixel side in tiles of 384 runs 6 tiles of 334, not 5
     of 384 and a last one made full length (25% more work than the image needs)."""
     count = -(-length // tile)
     return _round_up(-(-length // count), q)
