@@ -9,8 +9,9 @@ Starts `python app.py` on a free loopback port and drives it through gradio_clie
    while the 24 MP request runs again;
 2. per model, the largest accepted request (5000x5000 at x1: 25 MP in and out, the fixed-x3
    models' worst case): the server's peak RSS (its high-water mark, reset before each);
-3. --requests mixed requests (sizes, models, factors) from --clients concurrent clients: RSS
-   after the first tenth (warm-up) and at the end.
+3. --requests mixed requests (sizes, models, factors) from --clients concurrent clients: the
+   server's idle RSS after the first tenth (warm-up) and at the end, and its peak (up to three
+   requests run at once: two small, one large).
 Linux only (reads /proc/PID/status).
 """
 from __future__ import annotations
@@ -166,12 +167,15 @@ def main(argv=None) -> int:
 
             reset_peak(pid)
             start = time.perf_counter()
-            with ThreadPoolExecutor(args.clients) as pool:
-                list(pool.map(mixed, range(args.requests)))
-            warm = rss[max(0, args.requests // 10 - 1)]
+            warm_up = max(1, args.requests // 10)
+            with ThreadPoolExecutor(args.clients) as pool:  # the first tenth warms up; RSS is read idle after it
+                list(pool.map(mixed, range(warm_up)))
+                warm = status_mb(pid, "VmRSS")
+                list(pool.map(mixed, range(warm_up, args.requests)))
+            end = status_mb(pid, "VmRSS")
             print(f"{args.requests} mixed requests from {args.clients} clients in {time.perf_counter() - start:.0f} s: "
-                  f"RSS after warm-up {warm:.0f} MB, at the end {rss[-1]:.0f} MB, growth {rss[-1] - warm:+.0f} MB, "
-                  f"peak {status_mb(pid, 'VmHWM'):.0f} MB")
+                  f"idle RSS after warm-up {warm:.0f} MB, at the end {end:.0f} MB, growth {end - warm:+.0f} MB; "
+                  f"highest at a request's end {max(rss):.0f} MB, peak {status_mb(pid, 'VmHWM'):.0f} MB")
     finally:
         server.terminate()
         server.wait(timeout=30)

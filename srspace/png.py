@@ -39,8 +39,9 @@ def adler32_combine(adler1: int, adler2: int, length2: int) -> int:
     return sum1 | (sum2 << 16)
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+def _chunk(kind: bytes, data: bytes) -> list[bytes]:
+    """A chunk's parts, for one join at the end: a 25 MP result's data is copied once, not per step."""
+    return [struct.pack(">I", len(data)), kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))]
 
 
 def _filtered(rows: np.ndarray, prior: np.ndarray | None, bpp: int) -> np.ndarray:
@@ -88,4 +89,7 @@ def encode_png(pixels: np.ndarray, threads: int | None = None) -> bytes:
     bodies[0] = ZLIB_HEADER + bodies[0]  # the bands make one zlib stream
     bodies[-1] += struct.pack(">I", adler)
     header = struct.pack(">IIBBBBB", width, height, depth, COLOUR_TYPES[channels], 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", header) + b"".join(_chunk(b"IDAT", b) for b in bodies) + _chunk(b"IEND", b"")
+    parts = [SIGNATURE, *_chunk(b"IHDR", header)]
+    for body in bodies:
+        parts += _chunk(b"IDAT", body)
+    return b"".join(parts + _chunk(b"IEND", b""))

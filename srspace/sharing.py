@@ -14,6 +14,8 @@ slot until its work has really stopped.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 import time
@@ -25,6 +27,20 @@ SMALL_SLOTS = 2
 LARGE_SLOTS = 1
 
 log = logging.getLogger("srspace")
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+_MALLOC_TRIM = getattr(_LIBC, "malloc_trim", None)  # glibc only
+
+
+def give_back_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Requests run on many threads, and glibc keeps what each thread's arena once held: over 200
+    mixed requests from 16 clients the server grew by 464 MB and peaked at 3.9 GB. Trimming as
+    each request ends kept it at its idle size (measured by ``benchmarks/load.py``).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 @dataclass(eq=False)
@@ -67,6 +83,7 @@ class Lanes:
             with self._lock:
                 self._queues[ticket.lane].remove(ticket)
                 self._lock.notify_all()
+            give_back_heap()  # what the request's work held, given back before the next one grows
 
     def _wait(self, ticket: Ticket, timeout: float) -> bool:
         queue = self._queues[ticket.lane]
