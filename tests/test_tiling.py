@@ -74,8 +74,8 @@ def test_tiles_are_of_few_shapes_and_cover_the_image_with_little_waste(height, w
     q = as_fraction(factor).denominator
     for side in ({s[2] for s in shapes}, {s[3] for s in shapes}):
         assert len(side) == 1 if q == 1 else max(side) - min(side) < q
-    assert len(shapes) == -(-height // tile) * -(-width // tile)
     rows, cols = -(-height // tile), -(-width // tile)
+    assert len(shapes) == rows * cols
     work = sum(s[2] * s[3] for s in shapes)
     assert work <= 1.05 * (height + 2 * (pad + q) * rows) * (width + 2 * (pad + q) * cols)
 
