@@ -25,7 +25,7 @@ from .png import encode_png
 from .service import check_key
 
 FORMATS = {"png": "PNG", "webp": "WEBP", "tiff": "TIFF"}
-# PNG comes from srspace.png (bands deflated on every core, 3-5x faster than PIL at level 1);
+# PNG comes from srspace.png (bands deflated on every core, 2-5x faster than PIL at level 1);
 # the other formats from PIL with these options.
 SAVE_OPTIONS = {"webp": {"lossless": True}, "tiff": {"compression": "tiff_deflate"}}
 PNG_MODES = {"L", "LA", "RGB", "RGBA", "I;16"}  # what srspace.png writes: every mode a result can have

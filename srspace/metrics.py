@@ -14,24 +14,23 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
-def psnr_y(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
-    """Y-channel PSNR of HxWx3 RGB floats in [0,1], ``shave`` pixels cropped from each border.
-
-    ``sr`` is clipped and rounded to 8 bits first, as a saved image would be.
-    """
+def _y_planes(sr: np.ndarray, hr: np.ndarray, shave: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Y channels of HxWx3 RGB floats in [0,1], ``shave`` pixels cropped from each border;
+    ``sr`` clipped and rounded to 8 bits first, as a saved image would be."""
     sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
     ys, yh = rgb_to_y(sr), rgb_to_y(hr)
     if shave:
         ys, yh = ys[shave:-shave, shave:-shave], yh[shave:-shave, shave:-shave]
-    return psnr(ys, yh)
+    return ys, yh
+
+
+def psnr_y(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
+    """Y-channel PSNR of HxWx3 RGB floats in [0,1] (``sr`` as saved), ``shave`` px from each border."""
+    return psnr(*_y_planes(sr, hr, shave))
 
 
 def ssim_y(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
     """SSIM of the Y channels (as ``psnr_y`` takes them), by scikit-image's reference implementation."""
     from skimage.metrics import structural_similarity
 
-    sr = np.round(np.clip(sr, 0.0, 1.0) * 255.0) / 255.0
-    ys, yh = rgb_to_y(sr), rgb_to_y(hr)
-    if shave:
-        ys, yh = ys[shave:-shave, shave:-shave], yh[shave:-shave, shave:-shave]
-    return float(structural_similarity(ys, yh, data_range=1.0))
+    return float(structural_similarity(*_y_planes(sr, hr, shave), data_range=1.0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,14 +72,10 @@ def bicubic_resize(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return torch.matmul(rows, torch.matmul(x, cols.transpose(0, 1)))
 
 
-def cubic_weight(t: float, a: float = CUBIC_A) -> float:
-    """The bicubic convolution kernel (Keys), with PyTorch's a = -0.75."""
-    t = abs(t)
-    if t <= 1:
-        return cubic_near(t, a)
-    if t < 2:
-        return cubic_far(t, a)
-    return 0.0
+def cubic_kernel(t, a: float = CUBIC_A) -> np.ndarray:
+    """The bicubic convolution kernel (Keys), with PyTorch's a = -0.75, on floats or arrays."""
+    t = np.abs(t)
+    return np.where(t <= 1, cubic_near(t, a), np.where(t < 2, cubic_far(t, a), 0.0))
 
 
 class BicubicUpsample(nn.Module):
@@ -98,7 +95,7 @@ class BicubicUpsample(nn.Module):
             x = (r + 0.5) / factor - 0.5
             base = math.floor(x)
             for k in range(-1, 3):
-                taps[r, base + k + 2] = cubic_weight(x - (base + k))
+                taps[r, base + k + 2] = float(cubic_kernel(x - (base + k)))
         phases = torch.einsum("yi,xj->yxij", taps, taps).reshape(factor * factor, 1, 5, 5)
         self.register_buffer("weight", phases.repeat(channels, 1, 1, 1).float(), persistent=False)
 

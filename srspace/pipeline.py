@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from .contract import BICUBIC_KEY, CUBIC_A, MODELS, output_size
-from .imaging import rgb_to_ycbcr, ycbcr_to_rgb
-from .networks import cubic_far, cubic_near
+from .imaging import from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
+from .networks import cubic_kernel
 from .tiling import auto_tile, tile_steps
 
 Progress = Callable[[int, int], None]
@@ -39,11 +39,6 @@ def network_factor(key: str, factor: float) -> float:
     return MODELS[key].fixed_factor or factor
 
 
-def _keys(t: np.ndarray, a: float) -> np.ndarray:
-    t = np.abs(t)
-    return np.where(t <= 1, cubic_near(t, a), np.where(t < 2, cubic_far(t, a), 0.0))
-
-
 def resample_taps(n_in: int, n_out: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Per output index along one axis: the input indices it reads and their weights.
 
@@ -58,7 +53,7 @@ def resample_taps(n_in: int, n_out: int, scale: float) -> tuple[torch.Tensor, to
     first = np.floor(centre - 2 * stretch).astype(np.int64) + 1
     offsets = np.arange(int(math.ceil(4 * stretch)) + 1)
     index = first[:, None] + offsets[None, :]
-    weight = _keys((index - centre[:, None]) / stretch, a)
+    weight = cubic_kernel((index - centre[:, None]) / stretch, a)
     weight /= weight.sum(axis=1, keepdims=True)
     index = np.clip(index, 0, n_in - 1)
     return torch.from_numpy(index), torch.from_numpy(weight.astype(np.float32))
@@ -89,7 +84,7 @@ def bicubic_batch(batch: np.ndarray, factor: float) -> np.ndarray:
 
 def bicubic(arr: np.ndarray, factor: float) -> np.ndarray:
     """Plain bicubic upscale of an HxWxC array."""
-    return bicubic_batch(arr.transpose(2, 0, 1)[None], factor)[0].transpose(1, 2, 0)
+    return from_nchw(bicubic_batch(to_nchw(arr), factor))
 
 
 def chain(engine, key: str, factor: float, channels: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -159,7 +154,7 @@ def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | 
     scale = None if result.dtype == np.float32 else float(np.iinfo(result.dtype).max)
 
     def store(y0: int, y1: int, x0: int, x1: int, block: np.ndarray) -> None:
-        block = block[0].transpose(1, 2, 0)
+        block = from_nchw(block)
         result[y0:y1, x0:x1] = block if scale is None else np.clip(block, 0.0, 1.0) * scale + 0.5
 
     fn = chain(engine, key, factor, channels)

@@ -131,8 +131,7 @@ def _user_errors(handler):
 
 def _waiting(ticket: Ticket) -> str:
     ahead = ticket.ahead - ticket.lanes.slots[ticket.lane] + 1
-    kind = "large" if ticket.lane == "large" else "small"
-    return (f"⏳ Waiting for the {kind}-image lane: {ahead} request(s) ahead of yours. Small images have a lane "
+    return (f"⏳ Waiting for the {ticket.lane}-image lane: {ahead} request(s) ahead of yours. Small images have a lane "
             f"of their own (results up to {SMALL_PIXELS / 1e6:.0f} MP) and are not held up by large ones.")
 
 
