@@ -20,7 +20,7 @@ from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, load_image, peek_size, shorten, to_pil
 from .evaluation import degrade
-from .imaging import as_rgb, to_float
+from .imaging import as_rgb, from_nchw, to_float, to_nchw
 from .metrics import psnr, psnr_y, ssim_y
 from .pipeline import bicubic, drain, network_factor, resample, upscale_array, upscale_steps
 from .quality import best_set, load_table
@@ -220,8 +220,8 @@ class Upscaler:
             return to_pil(color, alpha, img.sixteen_bit)
         if not img.sixteen_bit:  # PIL on the 8-bit planes: no full-size float copy of the input
             return to_pil(img.pixels, img.alpha_pixels).resize(size, Image.BICUBIC)
-        gray = img.pixels.transpose(2, 0, 1)[None]  # 16-bit: one float plane, no alpha
-        return to_pil(resample(gray, size[0] / img.width, (size[1], size[0]))[0].transpose(1, 2, 0), None, True)
+        gray = to_nchw(img.pixels)  # 16-bit: one float plane, no alpha
+        return to_pil(from_nchw(resample(gray, size[0] / img.width, (size[1], size[0]))), None, True)
 
     def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None,
                           downscale: bool = True) -> BrowserReference:
@@ -257,12 +257,13 @@ class Upscaler:
         by every model, and each result is measured against the original (Y-PSNR and SSIM,
         ``ceil(factor)`` px shaved). The crops show one detailed spot of each, enlarged ``zoom``x."""
         factor, _ = check_factor(factor)
-        img = load_image(path, 1.0)  # refused from its header past the upscale limit
+        width, height = peek_size(path)  # refused from its header: nothing decoded yet
         if factor < 1.1:
             raise ImageInputError("The quality check needs a factor of at least 1.1: at x1 there is nothing to restore.")
-        if img.height * img.width > QUALITY_CHECK_MAX_PIXELS:
+        if height * width > QUALITY_CHECK_MAX_PIXELS:
             raise ImageInputError(f"The quality check takes images up to {QUALITY_CHECK_MAX_PIXELS / 1e6:.0f} MP; "
-                                  f"this one is {img.width}x{img.height}. Crop or downscale it first.")
+                                  f"this one is {width}x{height}. Crop or downscale it first.")
+        img = load_image(path)
         lr, hr = degrade(as_rgb(img.color), factor)
         if min(lr.shape[:2]) < 8:
             raise ImageInputError(f"Downsized by {factor:g}, this image is under 8 px on a side; use a larger image or factor.")

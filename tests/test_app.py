@@ -204,6 +204,16 @@ def test_quality_check_on_the_visitors_own_image(upscaler):
         upscaler.check_quality(FACE, 1.0)
 
 
+def test_quality_check_refuses_a_large_image_from_its_header(upscaler, tmp_path):
+    # 2100x2000 with its pixel data cut off: refused for its size, so never decoded
+    full = tmp_path / "full.png"
+    Image.new("RGB", (2100, 2000)).save(full)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(full.read_bytes()[:2000])
+    with pytest.raises(ImageInputError, match="up to 4 MP; this one is 2100x2000"):
+        upscaler.check_quality(cut, 2.0)
+
+
 def test_the_gallery_and_the_button_share_one_waiting_limit(upscaler, models_dir):
     # Gradio keeps the lowest limit of all events of one function: a gallery event left at the
     # default of 1 would make every /upscale wait for the one before it, small behind large
