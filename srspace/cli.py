@@ -1,4 +1,7 @@
-"""The command line: upscale files, folders and lists, on this machine or on a Ray cluster.
+"""The command line: upscale files, folders and lists, on this machine or on a Ray cluster;
+build the static edition that runs in the browser.
+
+    python -m srspace site OUT [--models-dir models]
 
     python -m srspace upscale INPUT... --out DIR [--model srcnn_dynamic] [--factor 2]
                               [--weights best|bundled|official] [--format png|webp|tiff]
@@ -39,11 +42,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     up.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                     help="run on a Ray cluster (ADDRESS, e.g. 10.0.0.5:6379; alone: $RAY_ADDRESS or a local one)")
     up.add_argument("--workers", type=int, default=None, help="Ray: worker actors (default: one per node's CPUs / 2)")
+    site = commands.add_parser("site", help="build the static edition (runs in the browser) into a folder",
+                               description="Write the static site into OUT: the page, its modules, the ONNX files of "
+                                           "every exported weight set, onnxruntime-web's files (npm ci) and a README "
+                                           "that makes OUT a static Hugging Face Space. Run export_models.py first.")
+    site.add_argument("out", type=Path, metavar="OUT", help="folder to write (new, empty, or an earlier build)")
+    site.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     return parser.parse_args(argv)
+
+
+def build_site_command(args) -> int:
+    from .site import build_site
+    from .web import SiteError
+
+    try:
+        summary = build_site(args.out, args.models_dir)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Built the static site in {summary['out']}: {summary['files']} files, {summary['bytes'] / 1e6:.1f} MB, "
+          f"weights {', '.join(summary['sets'])}.\n"
+          f"Try it: python -m srspace.serve {summary['out']}  (a local server sending the isolation headers)\n"
+          f"Put it online: hf upload USER/SPACE {summary['out']} . --repo-type space  (see the README)")
+    return 0
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.command == "site":
+        return build_site_command(args)
     from .batch import BatchError, check_settings, plan
     from .export import ExportError, export_all
     from .images import ImageInputError

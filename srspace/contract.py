@@ -12,6 +12,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "models"
+EXAMPLES_DIR = ROOT / "examples"
 MANIFEST_NAME = "manifest.json"
 
 INPUT_NAME = "input"
@@ -117,3 +118,14 @@ def output_size(n: int, factor: float) -> int:
 def factor_tensor_value(factor: float) -> np.ndarray:
     """The ``factor`` graph input of ``srcnn_dynamic`` for scale ``factor``."""
     return np.array([1.0, 1.0, factor, factor], dtype=np.float32)
+
+
+# The example gallery of every page: file in examples/, model, factor, what it shows.
+GALLERY = (
+    ("astronaut_face.png", "srcnn_dynamic", 2.5, "A face"),
+    ("text.png", "espcn_x3", 3.0, "Text"),
+    ("brick.png", "srcnn_x3", 3.0, "Brick texture"),
+    ("chelsea.png", "srcnn_dynamic", 4.0, "Fur"),
+    ("coffee.png", "espcn_x3", 2.0, "Still life"),
+    ("rocket.png", "bicubic", 3.0, "Sky and smoke"),
+)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS, ROOT, WEIGHT_SETS, model_path
+from .contract import (BEST_WEIGHTS, BICUBIC_KEY, CHOICES, EXAMPLES_DIR, FACTOR_STEP, GALLERY, MAX_FACTOR, MIN_FACTOR, MODELS,
+                       WEIGHT_SETS, model_path)
 from .batch import encode, result_name
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, peek_size, shorten
 from .graphview import GraphViewError, render_svg
@@ -18,12 +19,10 @@ from .quality import markdown
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
 from .sharing import SMALL_PIXELS, Lanes, Ticket, request_log
 from .inputs import Choice, Factor, UploadedImage
-from .web import BROWSER_MAX_DIFF_LEVELS, BROWSER_MAX_INPUT_PIXELS
+from .web import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
 
-EXAMPLES_DIR = ROOT / "examples"
 UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
 
-MODEL_LABELS = {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"}
 
 FACTOR_HELP = {
     "dynamic": "The network upsamples by exactly this factor (one ONNX file, factor as a graph input).",
@@ -249,18 +248,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
 
     manifest = upscaler.manifest
     weights_text = weights_help(upscaler)
-    examples = [
-        [str(EXAMPLES_DIR / name), key, factor]
-        for name, key, factor in (
-            ("astronaut_face.png", "srcnn_dynamic", 2.5),
-            ("text.png", "espcn_x3", 3.0),
-            ("brick.png", "srcnn_x3", 3.0),
-            ("chelsea.png", "srcnn_dynamic", 4.0),
-            ("coffee.png", "espcn_x3", 2.0),
-            ("rocket.png", "bicubic", 3.0),
-        )
-        if (EXAMPLES_DIR / name).exists()
-    ]
+    examples = [[str(EXAMPLES_DIR / name), key, factor] for name, key, factor, _ in GALLERY if (EXAMPLES_DIR / name).exists()]
     choices = [(MODEL_LABELS[k], k) for k in CHOICES]
     onnx_choices = [(MODEL_LABELS[k], k) for k in MODELS]
 

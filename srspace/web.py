@@ -1,33 +1,65 @@
-"""The in-browser tab's server side: where onnxruntime-web comes from, and the page config.
+"""The in-browser engine's server side: its config, and where onnxruntime-web comes from.
 
-onnxruntime-web is pinned in package.json/package-lock.json. When `npm ci` has installed
-it, the app serves its dist/ files itself (only that folder is made static), so the tab
-works offline; otherwise the page loads the same pinned file from a public CDN with
-Subresource Integrity and says so.
+The browser code (``srspace/browser/*.js``, ES modules) runs the same ONNX files with the
+same tiling, pre- and post-processing as ``srspace.pipeline``. Everything it must agree on
+with the Python side (the factor as p/q, each model's halo and tile side at every factor, the
+bicubic coefficients, the limits, which weight set ``best`` means) is computed here from the
+Python definitions and handed to it as one JSON config: the static site writes it as
+``config.json``, the Gradio app puts it in the page.
+
+onnxruntime-web is pinned in package.json/package-lock.json and its files by SHA-384 in
+``browser/ort_pin.json``. The static site copies the installed files (``npm ci``); the Gradio
+app serves them when installed, else loads the pinned entry module from a CDN and checks its
+hash before running it.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
+import mimetypes
+from functools import lru_cache
 from pathlib import Path
 
-import gradio as gr
-
-from .contract import MODELS, ROOT, model_path
+from .contract import (BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP,
+                       MODELS, ROOT, WEIGHT_SETS, model_path)
+from .images import MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE
+from .pipeline import ANTIALIAS_A, halo, tile_side
+from .quality import best_set, load_table, signed
+from .tiling import as_fraction, auto_tile
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 PIN = json.loads((BROWSER_DIR / "ort_pin.json").read_text())
 DIST_DIR = ROOT / "node_modules" / PIN["package"] / "dist"
 CDN_BASE = f"https://cdn.jsdelivr.net/npm/{PIN['package']}@{PIN['version']}/dist/"
-BROWSER_MAX_INPUT_PIXELS = 300 * 300  # single-threaded WASM: keep a run within seconds
-# The browser tab's tolerance: onnxruntime-web, ONNX Runtime and PyTorch agree on every 8-bit
+# The browser's tolerance: onnxruntime-web, ONNX Runtime and PyTorch agree on every 8-bit
 # channel value to this many levels (float rounding can tip a value across a level boundary).
 BROWSER_MAX_DIFF_LEVELS = 2
+# The static page's modules (the Gradio app serves the whole folder, tab.js included).
+SITE_MODULES = ("srspace.js", "worker.js", "pipeline.js", "decode.js", "png.js", "viewer.js", "app.js", "style.css")
+
+MODEL_LABELS = {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"}
+# One plain sentence per choice: what it is and when it is the better pick.
+MODEL_HELP = {
+    "srcnn_dynamic": "SRCNN that takes the factor as an input (one ONNX file for every factor): it sharpens for "
+                     "exactly the factor you choose. The OpenMMLab deployment tutorial's model.",
+    "srcnn_x3": "SRCNN trained at a fixed ×3; at other factors its ×3 result is resized bicubically to your factor.",
+    "espcn_x3": "ESPCN, the sub-pixel network of PyTorch's ONNX Runtime tutorial: sharpens brightness at ×3 (colour "
+                "is upscaled bicubically), then resized to your factor. The fastest network, and on photographs "
+                "the largest measured gain.",
+    BICUBIC_KEY: "Plain bicubic interpolation: the baseline every network is measured against.",
+}
+WEIGHT_LABELS = {"bundled": "Trained by this project", "official": "The tutorials' original checkpoints"}
+
+# Modules and WebAssembly served with their proper types (a module script refuses any other).
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("application/wasm", ".wasm")
 
 
-def file_url(path: Path) -> str:
-    return f"/gradio_api/file={Path(path).resolve()}"
+class SiteError(RuntimeError):
+    """The browser edition cannot be built or served as asked; the message says what to do."""
 
 
 def sri(path: Path) -> str:
@@ -35,41 +67,120 @@ def sri(path: Path) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(Path(path).read_bytes()).digest()).decode()
 
 
+def check_dist(dist: Path = DIST_DIR) -> list[Path]:
+    """The pinned onnxruntime-web files, checked against ``ort_pin.json``; or SiteError saying to run npm ci."""
+    paths = []
+    for name, integrity in PIN["files"].items():
+        path = Path(dist) / name
+        if not path.is_file():
+            raise SiteError(f"onnxruntime-web {PIN['version']} is not installed ({path} is missing): run `npm ci` "
+                            f"in {ROOT} (package-lock.json pins it), then try again.")
+        if sri(path) != integrity:
+            raise SiteError(f"{path} is not onnxruntime-web {PIN['version']} as pinned: run `npm ci` in {ROOT} "
+                            "to reinstall it from package-lock.json.")
+        paths.append(path)
+    return paths
+
+
+@lru_cache(maxsize=1)
 def local_dist_available() -> bool:
-    """True when the installed dist file is the pinned one."""
-    path = DIST_DIR / PIN["file"]
-    return path.exists() and sri(path) == PIN["integrity"]
+    """True when the installed onnxruntime-web files are the pinned ones."""
+    try:
+        check_dist()
+    except SiteError:
+        return False
+    return True
 
 
-def ort_source() -> dict:
-    """Where the page loads onnxruntime-web from: this server's files, else the CDN."""
-    if local_dist_available():
-        gr.set_static_paths(paths=[DIST_DIR])
-        return {"source": "local", "src": file_url(DIST_DIR / PIN["file"]), "wasmBase": file_url(DIST_DIR) + "/",
-                "integrity": PIN["integrity"], "version": PIN["version"]}
-    return {"source": "cdn", "src": CDN_BASE + PIN["file"], "wasmBase": CDN_BASE, "integrity": PIN["integrity"],
-            "version": PIN["version"]}
+def ort_config(base: str, local: bool) -> dict:
+    """Where the worker finds onnxruntime-web: ``base`` (a URL folder); from another origin the
+    entry modules' hashes go along, and the worker checks them before running them."""
+    return {"base": base, "wasm": PIN["entry"]["wasm"], "webgpu": PIN["entry"]["webgpu"], "version": PIN["version"],
+            "source": "local" if local else "cdn",
+            "integrity": None if local else {name: PIN["files"][name] for name in PIN["entry"].values()}}
 
 
-def page_config(models_dir: Path, weight_sets) -> dict:
-    """What the page needs: where onnxruntime-web is, and per weight set and model its .onnx file."""
+def factor_rules(weight_sets, table: dict | None) -> dict:
+    """Per factor in steps of 0.01: p/q, each choice's halo and tile side (as tiling.tile_steps
+    uses them), and the weight set ``best`` picks per model among ``weight_sets``."""
+    rules = {}
+    for step in range(round(MIN_FACTOR * 100), round(MAX_FACTOR * 100) + 1):
+        factor = step / 100
+        frac = as_fraction(factor)
+        rules[f"{factor:.2f}"] = {
+            "p": frac.numerator, "q": frac.denominator,
+            "models": {key: {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor)}
+                       for key in CHOICES},
+            "best": {key: best_set(key, factor, weight_sets, table or {}) for key in MODELS},
+        }
+    return rules
+
+
+def quality_html(table: dict | None, weight_sets) -> str:
+    """The quality table of the shipped sets as an HTML table (gain over bicubic, dB)."""
+    if not table:
+        return "<p>No quality table is shipped with this copy.</p>"
+    factors = sorted({r["factor"] for r in table["rows"]})
+    gain = {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]}
+    head = "".join(f"<th>×{f:g}</th>" for f in factors)
+    rows = "".join(
+        f"<tr><td>{html.escape(MODEL_LABELS[key])}, {weights}</td>"
+        + "".join(f"<td>{signed(gain[key, weights, f])}</td>" for f in factors) + "</tr>"
+        for key in MODELS for weights in weight_sets if (key, weights, factors[0]) in gain)
+    return (f"<p>Y-PSNR gain over bicubic in dB on {len(table['images'])} held-out photographs "
+            f"(more is better; +1 dB is a clearly visible difference at 200%).</p>"
+            f"<table><tr><th>model, weights</th>{head}</tr>{rows}</table>")
+
+
+def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: list[dict] | None = None) -> dict:
+    """The config of the browser engine and page. ``model_urls``: per weight set and model key the
+    .onnx file's URL; ``ort``: ``ort_config``; ``examples``: the gallery (url, model, factor, label)."""
+    table = load_table()
+    sets = [w for w in WEIGHT_SETS if w in model_urls]
     return {
-        "ort": ort_source(),
-        "models": {
-            weights: {
-                key: {"url": file_url(model_path(models_dir, weights, key)), "channels": spec.channels,
-                      "factor": spec.fixed_factor}
-                for key, spec in MODELS.items()
-            }
-            for weights in weight_sets
-        },
-        "maxInputPixels": BROWSER_MAX_INPUT_PIXELS,
+        "choices": list(CHOICES),
+        "bicubicKey": BICUBIC_KEY,
+        "labels": MODEL_LABELS,
+        "help": MODEL_HELP,
+        "specs": {key: {"channels": s.channels, "fixedFactor": s.fixed_factor, "network": s.network}
+                  for key, s in MODELS.items()},
+        "models": {w: {key: {"url": model_urls[w][key]} for key in MODELS} for w in sets},
+        "weightSets": {w: {"label": WEIGHT_LABELS[w], "text": WEIGHT_SETS[w][0].upper() + WEIGHT_SETS[w][1:] + "."}
+                       for w in sets},
+        "limits": {"minSide": MIN_SIDE, "maxInputPixels": MAX_INPUT_PIXELS, "maxOutputPixels": MAX_OUTPUT_PIXELS,
+                   "minFactor": MIN_FACTOR, "maxFactor": MAX_FACTOR, "factorStep": FACTOR_STEP},
+        "kernel": {"cubicA": CUBIC_A, "antialiasA": ANTIALIAS_A},
+        "factors": factor_rules(sets, table),
+        "defaults": {"model": "srcnn_dynamic", "factor": 2.5},
+        "examples": examples or [],
+        "qualityHtml": quality_html(table, sets),
         "maxDiffLevels": BROWSER_MAX_DIFF_LEVELS,
+        "ort": ort,
     }
 
 
+def file_url(path: Path) -> str:
+    """The Gradio app's URL of a file it serves."""
+    return f"/gradio_api/file={Path(path).resolve()}"
+
+
+def app_config(models_dir: Path, weight_sets) -> dict:
+    """The config for the Gradio app's page: its own file URLs; onnxruntime-web from this server
+    when installed, else from the CDN (checked against the pin)."""
+    local = local_dist_available()
+    urls = {w: {key: file_url(model_path(models_dir, w, key)) for key in MODELS} for w in weight_sets}
+    examples = [{"url": file_url(EXAMPLES_DIR / name), "model": key, "factor": factor, "label": label}
+                for name, key, factor, label in GALLERY if (EXAMPLES_DIR / name).exists()]
+    return browser_config(urls, ort_config(file_url(DIST_DIR) + "/" if local else CDN_BASE, local), examples)
+
+
+def static_paths() -> list[Path]:
+    """What the Gradio app must serve for the page: the modules, and onnxruntime-web when installed."""
+    return [BROWSER_DIR, *([DIST_DIR] if local_dist_available() else [])]
+
+
 def head_html(models_dir: Path, weight_sets) -> str:
-    """The <head> additions: the page config and the browser runner."""
-    config = json.dumps(page_config(models_dir, weight_sets))
-    runner = (BROWSER_DIR / "runner.js").read_text()
-    return f"<script>window.SRSPACE_WEB = {config};</script>\n<script>{runner}</script>"
+    """The Gradio page's <head> additions: the config and the Browser tab's module."""
+    config = json.dumps(app_config(models_dir, weight_sets)).replace("</", "<\\/")
+    return (f"<script>window.SRSPACE_WEB = {config};</script>\n"
+            f'<script type="module" src="{file_url(BROWSER_DIR / "tab.js")}"></script>')

@@ -1,0 +1,153 @@
+// Image files in, as srspace/images.py takes them on the server: sizes checked from the header
+// before decoding, gray kept gray, 16-bit gray kept 16-bit, alpha kept, EXIF orientation applied,
+// animations give their first frame; every adjustment is reported as a notice, every refusal is
+// an ImageInputError whose message says what to do (the server's words).
+import { decodePng, isPng, pngHeader, PngError } from "./png.js";
+import { outputSize } from "./pipeline.js";
+
+export class ImageInputError extends Error {
+  constructor(message) { super(message); this.name = "ImageInputError"; }
+}
+
+const shorten = (name, limit = 60) => (name.length <= limit ? name : name.slice(0, limit - 1) + "…");
+const mp = (pixels) => (pixels / 1e6).toFixed(0);
+
+/** The checks images.check_output_size makes: the result's (W, H), or a refusal. */
+export function checkOutputSize(limits, width, height, factor) {
+  const outW = outputSize(width, factor), outH = outputSize(height, factor);
+  if (outW * outH > limits.maxOutputPixels) {
+    throw new ImageInputError(`${width}x${height} at x${factor} would be ${outW}x${outH} = ${(outW * outH / 1e6).toFixed(1)} MP, ` +
+      `over the ${mp(limits.maxOutputPixels)} MP limit. Choose a smaller factor or a smaller image.`);
+  }
+  return [outW, outH];
+}
+
+/** The factor as the server checks it: a number from MIN to MAX, rounded to two decimals (with a notice). */
+export function checkFactor(limits, factor) {
+  const value = typeof factor === "string" && factor.trim() !== "" ? Number(factor) : factor;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new ImageInputError(`The factor must be a number between ${limits.minFactor} and ${limits.maxFactor}, not ${JSON.stringify(factor)}.`);
+  }
+  if (value < limits.minFactor || value > limits.maxFactor) {
+    throw new ImageInputError(`The factor must be between ${limits.minFactor} and ${limits.maxFactor}; got ${value}.`);
+  }
+  const rounded = Math.round(value * 100) / 100;
+  return [rounded, rounded !== value ? [`Factor ${value} rounded to ${rounded} (steps of 0.01).`] : []];
+}
+
+/** JPEG header facts: size, components (1: gray) and EXIF orientation, without decoding. */
+function jpegHeader(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const info = { orientation: 1 };
+  for (let pos = 2; pos + 4 <= bytes.length;) {
+    if (bytes[pos] !== 0xff) { pos++; continue; }
+    const marker = bytes[pos + 1], length = view.getUint16(pos + 2);
+    if (marker === 0xe1 && String.fromCharCode(...bytes.subarray(pos + 4, pos + 8)) === "Exif") {
+      const tiff = pos + 10, little = bytes[tiff] === 0x49;
+      const ifd = tiff + view.getUint32(tiff + 4, little);
+      for (let i = 0, count = view.getUint16(ifd, little); i < count; i++) {
+        const entry = ifd + 2 + 12 * i;
+        if (entry + 10 <= bytes.length && view.getUint16(entry, little) === 0x0112) info.orientation = view.getUint16(entry + 8, little);
+      }
+    }
+    if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+      info.height = view.getUint16(pos + 5);
+      info.width = view.getUint16(pos + 7);
+      info.components = bytes[pos + 9];
+      return info;
+    }
+    if (marker === 0xda) break;
+    pos += 2 + length;
+  }
+  return info;
+}
+
+/** RGBA bytes from the browser's own decoder (EXIF orientation applied; first frame). */
+async function browserDecode(blob, name) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { premultiplyAlpha: "none", colorSpaceConversion: "none", imageOrientation: "from-image" });
+  } catch (e) {
+    throw new ImageInputError(`'${name}' is not an image that can be read (whatever its name says). Upload a PNG, JPEG, WebP, BMP or TIFF.`);
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return { width: canvas.width, height: canvas.height, rgba: ctx.getImageData(0, 0, canvas.width, canvas.height).data };
+}
+
+/** Interleaved pixels (`channels` a pixel) to planes: colour C x H x W and alpha H x W (or null). */
+function toPlanes(pixels, n, channels, colorChannels, hasAlpha, from = null) {
+  const Type = pixels instanceof Uint16Array ? Uint16Array : Uint8Array;
+  const color = new Type(colorChannels * n), alpha = hasAlpha ? new Uint8Array(n) : null;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < colorChannels; c++) color[c * n + i] = pixels[i * channels + (from ? from[c] : c)];
+    if (alpha) alpha[i] = pixels[i * channels + channels - 1];
+  }
+  return { color, alpha };
+}
+
+/**
+ * Decode an image file (File or Blob) for the worker, or throw ImageInputError.
+ * Returns {name, width, height, channels (1 or 3), color, alpha, sixteenBit, notices}.
+ */
+export async function loadImage(file, limits, factor = null) {
+  const name = shorten(file && file.name ? file.name : "image");
+  if (!file || typeof file.arrayBuffer !== "function") {
+    throw new ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).");
+  }
+  if (file.size === 0) throw new ImageInputError(`'${name}' is an empty file (0 bytes). Upload a real image.`);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const notices = [];
+  let header = null;
+  if (isPng(bytes)) {
+    try { header = pngHeader(bytes); } catch (e) { header = null; }
+  } else if (bytes[0] === 0xff && bytes[1] === 0xd8) {
+    header = jpegHeader(bytes);
+  }
+  const check = (width, height) => { // from the header: nothing is decoded for an image that would be refused
+    if (width * height > limits.maxInputPixels) {
+      throw new ImageInputError(`'${name}' is ${width}x${height}; the limit is ${mp(limits.maxInputPixels)} MP. Downscale it first.`);
+    }
+    if (factor !== null) checkOutputSize(limits, width, height, factor);
+  };
+  if (header && header.width) check(header.width, header.height);
+
+  let image;
+  if (header && header.colorType !== undefined && !header.interlaced && header.orientation === 1) {
+    try {
+      image = await decodePng(bytes);
+    } catch (e) {
+      if (!(e instanceof PngError)) throw e;
+      throw new ImageInputError(`'${name}' is damaged or truncated and cannot be decoded (${e.message}).`);
+    }
+    if (header.frames > 1) notices.push(`Animated image with ${header.frames} frames: only the first frame was upscaled.`);
+  } else {
+    const { width, height, rgba } = await browserDecode(file, name);
+    check(width, height);
+    const gray = header && header.components === 1;
+    let alpha = false;
+    if (!header || header.components === undefined) for (let i = 3; i < rgba.length && !alpha; i += 4) alpha = rgba[i] !== 255;
+    const channels = (gray ? 1 : 3) + (alpha ? 1 : 0);
+    let pixels = rgba;
+    if (channels !== 4) {
+      const from = gray ? [0] : [0, 1, 2];
+      pixels = new Uint8Array(width * height * channels);
+      for (let i = 0; i < width * height; i++) {
+        for (let c = 0; c < from.length; c++) pixels[i * channels + c] = rgba[4 * i + from[c]];
+        if (alpha) pixels[i * channels + channels - 1] = rgba[4 * i + 3];
+      }
+    }
+    image = { width, height, channels, gray, alpha, pixels, sixteenBit: false };
+    if (header && header.orientation > 1 && header.orientation <= 8) notices.push(`EXIF orientation ${header.orientation} applied.`);
+  }
+  const { width, height } = image;
+  if (Math.min(width, height) < limits.minSide) {
+    throw new ImageInputError(`The image is ${width}x${height} pixels; it must be at least ${limits.minSide}x${limits.minSide}.`);
+  }
+  const colorChannels = image.gray ? 1 : 3;
+  const { color, alpha } = toPlanes(image.pixels, width * height, image.channels, colorChannels, image.alpha);
+  return { name: file.name || "image", width, height, channels: colorChannels, color, alpha,
+           sixteenBit: image.sixteenBit, notices };
+}

@@ -1,0 +1,70 @@
+// The Gradio app's Browser tab: the static site's engine (srspace.js) on the visitor's image,
+// beside the server's ONNX Runtime and PyTorch results for the same input, model, factor and
+// weights, with the largest difference of every pair.
+import * as srspace from "./srspace.js";
+import { decodePng } from "./png.js";
+
+const cfg = window.SRSPACE_WEB;
+srspace.configure(cfg);
+window.srspace = srspace; // for the console, embedding and the tests
+
+const message = (text) => `<div id="browser-message" class="srspace-browser">${text}</div>`;
+
+async function serverPixels(image) {
+  const bytes = new Uint8Array(await (await fetch(image.url)).arrayBuffer());
+  const png = await decodePng(bytes);
+  return { width: png.width, height: png.height, channels: png.channels, pixels: png.pixels };
+}
+
+/** The largest difference over every channel of two images of one layout, in 8-bit levels. */
+function maxDiff(a, b) {
+  const scale = a.pixels instanceof Uint16Array ? 257 : 1;
+  let max = 0;
+  for (let i = 0; i < a.pixels.length; i++) max = Math.max(max, Math.abs(a.pixels[i] - b.pixels[i]));
+  return Math.round(max / scale);
+}
+
+// weights: the set the server resolved for this request; server, torch: its ONNX Runtime and
+// PyTorch results (absent past the comparison's size limit); info: its note.
+window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, info) => {
+  if (!image || !image.url) return [message("Upload an image or pick an example first."), ""];
+  const out = document.querySelector("#browser-output");
+  try {
+    const r = await srspace.upscale(image.url, {
+      model: key, factor: Number(factor), weights,
+      onProgress: (p) => {
+        if (out) out.innerHTML = message(`Running in your browser: tile ${p.done}/${p.total}, about ${Math.ceil(p.remaining)} s left…`);
+      },
+    });
+    const engines = { browser: r };
+    if (server && server.url) engines.ort = await serverPixels(server);
+    if (torch && torch.url) engines.torch = await serverPixels(torch);
+    const names = { browser: "browser (onnxruntime-web)", ort: "server ONNX Runtime", torch: "server PyTorch" };
+    const rows = [["browser", "ort"], ["browser", "torch"], ["ort", "torch"]].map(([a, b]) => {
+      const id = `browser-maxdiff${a === "browser" && b === "ort" ? "" : `-${a}-${b}`}`;
+      if (!engines[a] || !engines[b]) return `| ${names[a]} vs ${names[b]} | not computed | |`;
+      const [x, y] = [engines[a], engines[b]];
+      if (x.width !== y.width || x.height !== y.height || x.channels !== y.channels) {
+        return `| ${names[a]} vs ${names[b]} | differ: ${x.width}x${x.height}x${x.channels} vs ${y.width}x${y.height}x${y.channels} | ✗ |`;
+      }
+      const d = maxDiff(x, y);
+      return `| ${names[a]} vs ${names[b]} | <span id="${id}">${d}</span>/255 | ${d <= cfg.maxDiffLevels ? "✓" : "✗"} |`;
+    });
+    const url = URL.createObjectURL(r.blob);
+    const html = `<figure style="margin:0"><figcaption><b>In your browser</b> (onnxruntime-web)</figcaption>` +
+      `<img id="browser-result" alt="browser result" src="${url}" style="max-width:100%"></figure>` +
+      `<p><a href="${url}" download="${r.name}">Download ${r.name}</a></p>`;
+    const where = cfg.ort.source === "local" ? "served by this app" : "from a public CDN, checked against the pinned hash (run `npm ci` to serve it from this app)";
+    const stats = [
+      `**Browser**: ${r.width}x${r.height} in **${(r.seconds * 1000).toFixed(0)} ms** (${Math.round(r.msPerMP)} ms per output MP, ` +
+      `${r.tiles} tile(s)) on ${r.engine}, ${r.threads} thread(s); the first run includes loading the model.`,
+      `**Server**: ${info || ""}`,
+      `| engines | max abs difference | within ${cfg.maxDiffLevels}/255 |\n|---|---|---|\n${rows.join("\n")}`,
+      ...r.notices.map((n) => `- ${n}`),
+      `Runtime: <span id="browser-ort-source">${cfg.ort.source}</span>, onnxruntime-web ${cfg.ort.version}, ${where}.`,
+    ].join("\n\n");
+    return [html, stats];
+  } catch (e) {
+    return [message(`The browser run failed: ${e && e.message ? e.message : e}`), ""];
+  }
+};

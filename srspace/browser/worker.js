@@ -1,0 +1,170 @@
+// The Web Worker that runs the networks: onnxruntime-web sessions, made once per model, and
+// the tile loop. It speaks a small message protocol with srspace.js:
+//   in:  {type: "init", config, threads, engine}   {type: "upscale", id, ...job}   {type: "cancel", id}
+//   out: {type: "ready", engine, threads, fallback} {type: "progress", id, phase, done, total}
+//        {type: "result", id, ...}   {type: "error", id, message, name}
+// Pixel buffers travel as transferables, never copied.
+import { chainTile, cutTile, outputSize, storeTile, tilePlan } from "./pipeline.js";
+
+let config = null;
+let runtime = null; // {ort, engine: "webgpu" | "wasm", threads, fallback}
+const sessions = new Map();
+const cancelled = new Set();
+let queue = Promise.resolve();
+
+class Cancelled extends Error {
+  constructor() { super("cancelled"); this.name = "AbortError"; }
+}
+
+/** The module of onnxruntime-web: the site's own copy, or (the Gradio app without npm ci) the
+ * pinned file from a CDN, checked against its SHA-384 before it runs. */
+async function importOrt(file) {
+  const url = new URL(file, config.ort.base).href;
+  if (!config.ort.integrity) return import(url);
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load onnxruntime-web from ${url} (HTTP ${response.status})`);
+  const text = await response.arrayBuffer();
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-384", text));
+  const got = "sha384-" + btoa(String.fromCharCode(...digest));
+  if (got !== config.ort.integrity[file]) throw new Error(`onnxruntime-web from ${url} is not the pinned file (${got})`);
+  return import(URL.createObjectURL(new Blob([text], { type: "text/javascript" })));
+}
+
+async function init({ config: cfg, threads, engine }) {
+  config = cfg;
+  let adapter = null, fallback = "";
+  if (engine !== "wasm") {
+    if (self.navigator.gpu) {
+      try { adapter = await self.navigator.gpu.requestAdapter(); } catch (e) { fallback = `WebGPU: ${e.message}`; }
+      if (!adapter && !fallback) fallback = "WebGPU: no adapter on this machine";
+    } else {
+      fallback = "WebGPU: not supported by this browser";
+    }
+  }
+  const ort = await importOrt(adapter ? config.ort.webgpu : config.ort.wasm);
+  ort.env.wasm.wasmPaths = config.ort.base;
+  // WASM threads need cross-origin isolation (SharedArrayBuffer); onnxruntime-web's own default
+  // on a 2-core machine is 1, so the count is always set here.
+  const cores = self.navigator.hardwareConcurrency || 1;
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(threads || cores, cores)) : 1;
+  ort.env.wasm.proxy = false; // this is already a worker
+  ort.env.logLevel = "error";
+  runtime = { ort, engine: adapter ? "webgpu" : "wasm", threads: ort.env.wasm.numThreads, fallback };
+  return { engine: runtime.engine, threads: runtime.threads, fallback, isolated: self.crossOriginIsolated, cores };
+}
+
+async function createSession(url, providers) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load the model ${url} (HTTP ${response.status})`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return runtime.ort.InferenceSession.create(bytes, { executionProviders: providers, graphOptimizationLevel: "all" });
+}
+
+/** The session of one model: made once, on WebGPU when there is an adapter, else (or when the
+ * graph fails there) on WASM, and the page is told which. */
+async function session(weights, key) {
+  const id = `${weights}/${key}`;
+  if (!sessions.has(id)) {
+    const url = new URL(config.models[weights][key].url, config.baseUrl).href;
+    const made = (async () => {
+      if (runtime.engine === "webgpu") {
+        try {
+          return { session: await createSession(url, ["webgpu"]), engine: "webgpu" };
+        } catch (e) {
+          runtime.fallback = `WebGPU could not run ${key} (${e.message}); WASM instead`;
+        }
+      }
+      return { session: await createSession(url, ["wasm"]), engine: "wasm" };
+    })();
+    sessions.set(id, made);
+    made.catch(() => sessions.delete(id));
+  }
+  return sessions.get(id);
+}
+
+function runner(weights, engines) {
+  return async (key, data, dims, factor) => {
+    let s = await session(weights, key);
+    const feeds = { input: new runtime.ort.Tensor("float32", data, dims) };
+    if (!config.specs[key].fixedFactor) {
+      feeds.factor = new runtime.ort.Tensor("float32", new Float32Array([1, 1, factor, factor]), [4]);
+    }
+    let out;
+    try {
+      out = (await s.session.run(feeds)).output;
+    } catch (e) {
+      if (s.engine !== "webgpu") throw e;
+      runtime.fallback = `WebGPU failed on ${key} (${e.message}); WASM instead`;
+      const id = `${weights}/${key}`;
+      s = { session: await createSession(new URL(config.models[weights][key].url, config.baseUrl).href, ["wasm"]), engine: "wasm" };
+      sessions.set(id, Promise.resolve(s));
+      out = (await s.session.run(feeds)).output;
+    }
+    engines.add(s.engine);
+    const result = { data: await out.getData(), dims: out.dims };
+    out.dispose?.();
+    return result;
+  };
+}
+
+/** Upscale planar pixels (`color`: C x H x W uint8, uint16 or float32; `alpha`: H x W uint8 or null)
+ * into an interleaved image of C (+1) channels, uint16 for 16-bit gray without alpha, else uint8. */
+async function upscale(msg) {
+  const { id, key, factor, weights, width, height, channels, color, alpha, sixteenBit, baseline } = msg;
+  const outW = outputSize(width, factor), outH = outputSize(height, factor);
+  const stride = channels + (alpha ? 1 : 0);
+  const deep = sixteenBit && channels === 1 && !alpha;
+  const result = deep ? new Uint16Array(outW * outH * stride) : new Uint8Array(outW * outH * stride);
+  const maxValue = deep ? 65535 : 255;
+  const engines = new Set();
+  const run = runner(weights, engines);
+  const colorPlan = tilePlan(config, key, factor, height, width);
+  const bicubicPlan = tilePlan(config, config.bicubicKey, factor, height, width);
+  const total = colorPlan.length + (alpha ? bicubicPlan.length : 0) + (baseline ? bicubicPlan.length : 0);
+  let done = 0;
+  const step = (phase) => {
+    if (cancelled.has(id)) throw new Cancelled();
+    self.postMessage({ type: "progress", id, phase, done: ++done, total });
+  };
+  const start = performance.now();
+  for (const t of colorPlan) {
+    const block = await chainTile(config, key, factor, cutTile(color, channels, height, width, t), channels,
+                                  t.y1 - t.y0, t.x1 - t.x0, run);
+    storeTile(result, outW, stride, 0, maxValue, t, block);
+    step("network");
+  }
+  const seconds = (performance.now() - start) / 1000;
+  if (alpha) { // kept, and upscaled bicubically: the same size rule
+    for (const t of bicubicPlan) {
+      const block = await chainTile(config, config.bicubicKey, factor, cutTile(alpha, 1, height, width, t), 1,
+                                    t.y1 - t.y0, t.x1 - t.x0, run);
+      storeTile(result, outW, stride, channels, 255, t, block);
+      step("alpha");
+    }
+  }
+  let before = null;
+  if (baseline) { // plain bicubic at the same size: the other side of the before/after view
+    before = deep ? new Uint16Array(outW * outH * channels) : new Uint8Array(outW * outH * channels);
+    for (const t of bicubicPlan) {
+      const block = await chainTile(config, config.bicubicKey, factor, cutTile(color, channels, height, width, t),
+                                    channels, t.y1 - t.y0, t.x1 - t.x0, run);
+      storeTile(before, outW, channels, 0, maxValue, t, block);
+      step("baseline");
+    }
+  }
+  const engine = key === config.bicubicKey ? "bicubic (JavaScript)" : [...engines].join(" + ");
+  const buffers = before ? [result.buffer, before.buffer] : [result.buffer];
+  self.postMessage({ type: "result", id, width: outW, height: outH, channels: stride, bitDepth: deep ? 16 : 8,
+                     pixels: result, baseline: before, seconds, tiles: colorPlan.length, engine,
+                     threads: runtime.threads, fallback: runtime.fallback }, buffers);
+}
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (msg.type === "cancel") { cancelled.add(msg.id); return; }
+  const task = msg.type === "init" ? () => init(msg).then((info) => self.postMessage({ type: "ready", ...info }))
+    : () => upscale(msg);
+  queue = queue.then(task).catch((e) => {
+    self.postMessage({ type: "error", id: msg.id, name: e.name, message: e && e.message ? e.message : String(e) });
+  }).finally(() => cancelled.delete(msg.id));
+};
