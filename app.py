@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     from srspace.service import Upscaler
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
-    from srspace.web import head_html
+    from srspace.web import head_html, static_paths
 
     # Load once, serve many: models are exported if missing, stale or of other weights, then loaded.
     try:
@@ -73,6 +73,7 @@ def main(argv=None) -> None:
         print(f"The {args.weights} weights cannot be used ({exc}); serving what can be had instead (--weights auto).")
         export_all(MODELS_DIR, weights="auto")
     upscaler = Upscaler(MODELS_DIR)
+    gr.set_static_paths(paths=static_paths())  # the Browser tab's modules, and onnxruntime-web when installed
     demo = build_demo(upscaler, MODELS_DIR)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
@@ -83,7 +84,7 @@ def main(argv=None) -> None:
         # system fonts: nothing fetched from a font host, and capitals drawn as capitals
         theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]),
-        head=head_html(MODELS_DIR, upscaler.engines),  # onnxruntime-web config and runner for the in-browser tab
+        head=head_html(MODELS_DIR, upscaler.engines),  # the browser engine's config and the Browser tab's module
         css=CSS,
         prevent_thread_lock=True,
         max_file_size=MAX_UPLOAD,

@@ -20,7 +20,7 @@ from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, load_image, peek_size, shorten, to_pil
 from .evaluation import degrade
-from .imaging import as_rgb, from_nchw, to_float, to_nchw
+from .imaging import as_rgb, from_nchw, to_nchw
 from .metrics import psnr, psnr_y, ssim_y
 from .pipeline import bicubic, drain, network_factor, resample, upscale_array, upscale_steps
 from .quality import best_set, load_table
@@ -50,12 +50,11 @@ class UpscaleResult:
 
 @dataclass
 class BrowserReference:
-    ort_image: Image.Image
-    torch_image: Image.Image
-    seconds: float  # ONNX Runtime's
-    factor: float  # the factor the network applied
+    ort_image: Image.Image | None  # None past the comparison's size limit
+    torch_image: Image.Image | None
+    seconds: float  # ONNX Runtime's network time
+    factor: float  # the factor applied (checked and rounded)
     weights: str
-    input_image: Image.Image | None = None  # the downscaled input both sides ran on, when it was too large
     notice: str = ""
 
 
@@ -223,33 +222,21 @@ class Upscaler:
         gray = to_nchw(img.pixels)  # 16-bit: one float plane, no alpha
         return to_pil(from_nchw(resample(gray, size[0] / img.width, (size[1], size[0]))), None, True)
 
-    def browser_reference(self, path, key: str, factor, max_pixels: int, weights=None,
-                          downscale: bool = True) -> BrowserReference:
-        """The server's results for the in-browser tab, ONNX Runtime's and PyTorch's, prepared exactly
-        as the page prepares its own: RGB (gray replicated, alpha dropped), the network's own factor.
-        An image over ``max_pixels`` is downscaled to fit (``downscale``) or refused; the page then
-        runs on the same downscaled pixels (``BrowserReference.input_image``)."""
-        check_key(key, tuple(MODELS))
-        img = load_image(path, 1.0)  # refused from its header past the upscale limit
-        rgb = as_rgb(img.pixels)
-        input_image, notice = None, ""
-        if img.height * img.width > max_pixels:
-            if not downscale:
-                raise ImageInputError(f"The image is {img.width}x{img.height}; the browser tab takes at most "
-                                      f"{max_pixels:,} pixels. Tick 'downscale to fit', or use the Upscale tab.")
-            scale = math.sqrt(max_pixels / (img.height * img.width))
-            size = (max(8, int(img.width * scale)), max(8, int(img.height * scale)))
-            input_image = to_pil(rgb).resize(size, Image.BICUBIC, reducing_gap=None)
-            rgb = to_float(input_image)
-            notice = (f"Your {img.width}x{img.height} image was downscaled to {size[0]}x{size[1]} to fit the browser "
-                      f"tab's {max_pixels:,} pixels; the browser and the server both ran on that.")
-        factor = MODELS[key].fixed_factor or check_factor(factor)[0]
+    def browser_reference(self, path, key: str, factor, weights=None,
+                          limit: int = COMPARE_MAX_OUTPUT_PIXELS) -> BrowserReference:
+        """The server's results for the Browser tab, ONNX Runtime's and PyTorch's, through the same
+        pipeline as ``upscale`` (the page runs that pipeline too). Past ``limit`` output pixels
+        only the browser runs: the reference then holds no images and a notice saying why."""
+        (_, _), (out_w, out_h) = self.sizes(path, key, factor, choices=tuple(MODELS))
+        factor, _ = check_factor(factor)
         weights = self.weight_set(key, factor, weights)
-        start = time.perf_counter()
-        ort_out = upscale_array(self.engines[weights]["onnxruntime"], key, rgb, factor)
-        seconds = time.perf_counter() - start
-        torch_out = upscale_array(self.engines[weights]["pytorch"], key, rgb, factor)
-        return BrowserReference(to_pil(ort_out), to_pil(torch_out), seconds, factor, weights, input_image, notice)
+        if out_w * out_h > limit:
+            return BrowserReference(None, None, 0.0, factor, weights,
+                                    notice=f"The result is {out_w}x{out_h}; the server compares up to "
+                                           f"{limit / 1e6:.0f} MP, so this time only your browser runs it.")
+        ort_result = self.upscale(path, key, factor, weights, "onnxruntime")
+        torch_result = self.upscale(path, key, factor, weights, "pytorch")
+        return BrowserReference(ort_result.image, torch_result.image, ort_result.seconds, factor, weights)
 
     def check_quality(self, path, factor, weights=None, crop: int = 96, zoom: int = 3) -> QualityCheck:
         """Why a network beats bicubic, on the visitor's own image: it is downsized by ``factor``

@@ -18,7 +18,7 @@ from pathlib import Path
 from .contract import EXAMPLES_DIR, GALLERY, MODELS, model_path
 from .export import read_manifest
 from .quality import QUALITY_PATH
-from .web import BROWSER_DIR, SITE_MODULES, PIN, SiteError, browser_config, check_dist, ort_config
+from .web import BROWSER_DIR, DIST_DIR, SITE_MODULES, PIN, SiteError, browser_config, check_dist, ort_config
 
 # What a host must send with every file for WASM threads (SharedArrayBuffer): the page is then
 # cross-origin isolated. Lower case, as a static Space's custom_headers takes them.
@@ -64,13 +64,14 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
-def build_site(out: Path, models_dir: Path) -> dict:
-    """Write the static site into ``out`` (created, or replacing an earlier build); a summary."""
+def build_site(out: Path, models_dir: Path, dist: Path = DIST_DIR) -> dict:
+    """Write the static site into ``out`` (created, or replacing an earlier build); a summary.
+    ``dist``: onnxruntime-web's installed files (npm ci)."""
     out = Path(out).resolve()
     manifest = read_manifest(models_dir)
     if manifest is None or not manifest.get("sets"):
         raise SiteError(f"no exported models in {models_dir}: run `python export_models.py` first.")
-    ort_files = check_dist()
+    ort_files = check_dist(dist)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
         raise SiteError(f"{out} exists and is not an earlier site build: choose a new or empty folder.")
     sets = [w for w in manifest["sets"] if all(model_path(models_dir, w, k).is_file() for k in MODELS)]

@@ -237,14 +237,24 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
         return result.ort_image, result.torch_image, result.heatmap, rows
 
     @_user_errors
-    def browser_reference(image, model, factor, weights, downscale):
+    def browser_reference(image, model, factor, weights):
+        """The server's two results for the Browser tab, as PNG files the page decodes exactly."""
         with request_log("browser_reference", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
-            ref = upscaler.browser_reference(image, model, factor, BROWSER_MAX_INPUT_PIXELS, weights, downscale)
+            _, (out_w, out_h) = upscaler.sizes(image, model, factor, choices=tuple(MODELS))
+            with lanes.ticket(min(out_w * out_h, COMPARE_MAX_OUTPUT_PIXELS) * 2) as ticket:  # one run per engine
+                ticket.wait(None)
+                ref = upscaler.browser_reference(image, model, factor, weights)
+        if ref.ort_image is None:
+            return None, None, ref.notice, ref.weights
+        folder = Path(b_server.GRADIO_CACHE) / "browser" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
+        folder.mkdir(parents=True)
+        paths = []
+        for name, picture in (("onnxruntime.png", ref.ort_image), ("pytorch.png", ref.torch_image)):
+            (folder / name).write_bytes(encode(picture, "png"))
+            paths.append(str(folder / name))
         w, h = ref.ort_image.size
-        info = f"{w}x{h} at x{ref.factor:g} in **{ref.seconds * 1000:.0f} ms** (ONNX Runtime, server, {ref.weights} weights)"
-        if ref.notice:
-            info += f"\n\n{ref.notice}"
-        return ref.ort_image, ref.torch_image, info, ref.weights, ref.input_image
+        info = f"{w}x{h} at x{ref.factor:g}, network **{ref.seconds * 1000:.0f} ms** (ONNX Runtime, server, {ref.weights} weights)"
+        return paths[0], paths[1], info, ref.weights
 
     manifest = upscaler.manifest
     weights_text = weights_help(upscaler)
@@ -330,38 +340,34 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
 
         with gr.Tab("Browser", id="browser"):
             gr.Markdown(
-                "The same ONNX file runs in your browser with **onnxruntime-web** (WebAssembly): the image never "
-                "leaves your machine for this result. The server runs it with ONNX Runtime and with PyTorch, and "
-                f"all three are compared pixel by pixel; they agree when no pair differs by more than "
-                f"{BROWSER_MAX_DIFF_LEVELS}/255. "
-                f"Inputs up to {BROWSER_MAX_INPUT_PIXELS:,} pixels (about 300×300); larger ones are downscaled to fit. "
-                "The ×3 models run at ×3; "
-                "the factor applies to `srcnn_dynamic`."
+                "The same ONNX files, tiles and pre- and post-processing run in your browser with **onnxruntime-web** "
+                "(WebAssembly, in a Web Worker), any size up to the Upscale tab's limits. The server runs the same "
+                "request with ONNX Runtime and with PyTorch (results up to "
+                f"{COMPARE_MAX_OUTPUT_PIXELS / 1e6:.0f} MP), and all three are compared pixel by pixel; they agree when "
+                f"no pair differs by more than {BROWSER_MAX_DIFF_LEVELS}/255. For that comparison this tab uploads "
+                "your image; the static edition (see the README) runs with nothing uploaded at all."
             )
             with gr.Row():
                 with gr.Column():
                     b_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="browser-input")
                     b_model = Choice(onnx_choices, value="espcn_x3", label="Model", elem_id="browser-model")
-                    b_factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor (srcnn_dynamic)")
+                    b_factor = Factor(MIN_FACTOR, MAX_FACTOR, value=3.0, step=FACTOR_STEP, label="Factor")
                     b_weights = weights_input(weights_text, "browser-weights")
-                    b_downscale = gr.Checkbox(True, label=f"Downscale larger images to fit ({BROWSER_MAX_INPUT_PIXELS:,} pixels)",
-                                              elem_id="browser-downscale")
                     b_run = gr.Button("Run in browser and on the server", variant="primary", elem_id="browser-button")
                 with gr.Column():
                     b_stats = gr.Markdown(elem_id="browser-stats")
             with gr.Row():
                 b_html = gr.HTML(label="In your browser", elem_id="browser-output")
-                b_server = gr.Image(label="Server: ONNX Runtime", type="pil", format="png", interactive=False)
-                b_torch = gr.Image(label="Server: PyTorch", type="pil", format="png", interactive=False)
+                b_server = gr.Image(label="Server: ONNX Runtime", type="filepath", format="png", interactive=False)
+                b_torch = gr.Image(label="Server: PyTorch", type="filepath", format="png", interactive=False)
             b_info = gr.Markdown(visible=False)
             b_used = gr.Textbox(visible=False)  # the weight set the server resolved, for the page's own run
-            b_input = gr.Image(type="pil", format="png", visible=False)  # the downscaled input, when there was one
             gr.Examples(examples[:3], inputs=[b_image, b_model, b_factor], label="Gallery")
-            b_run.click(browser_reference, [b_image, b_model, b_factor, b_weights, b_downscale],
-                        [b_server, b_torch, b_info, b_used, b_input], api_visibility="private").success(
-                None, [b_image, b_model, b_factor, b_used, b_server, b_torch, b_info, b_input], [b_html, b_stats],
-                js="(image, model, factor, weights, server, torch, info, used) => "
-                   "window.srspaceBrowserRun(used && used.url ? used : image, model, factor, weights, server, torch, info)",
+            b_run.click(browser_reference, [b_image, b_model, b_factor, b_weights],
+                        [b_server, b_torch, b_info, b_used], api_visibility="private").success(
+                None, [b_image, b_model, b_factor, b_used, b_server, b_torch, b_info], [b_html, b_stats],
+                js="(image, model, factor, weights, server, torch, info) => "
+                   "window.srspaceBrowserRun(image, model, factor, weights, server, torch, info)",
             )
 
         with gr.Tab("Models", id="models"):

@@ -141,6 +141,7 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
         "choices": list(CHOICES),
         "bicubicKey": BICUBIC_KEY,
         "labels": MODEL_LABELS,
+        "titles": {key: spec.title for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic"},
         "help": MODEL_HELP,
         "specs": {key: {"channels": s.channels, "fixedFactor": s.fixed_factor, "network": s.network}
                   for key, s in MODELS.items()},

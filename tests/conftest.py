@@ -140,3 +140,41 @@ def app_server(models_dir, official_cache, tmp_path_factory):
 
 class Served(str):
     """The app's URL, with where its log and temp folder are."""
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def need_browser_part(reason: str) -> None:
+    """Skip for a missing browser part, except in CI (SRSPACE_REQUIRE_BROWSER), where it fails."""
+    if os.environ.get("SRSPACE_REQUIRE_BROWSER"):
+        pytest.fail(reason + "; SRSPACE_REQUIRE_BROWSER is set, so browser tests may not skip")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright."""
+    if not os.path.exists(CHROMIUM):
+        need_browser_part(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def ort_web():
+    """onnxruntime-web's pinned files, installed by npm ci."""
+    from srspace.web import SiteError, check_dist
+
+    try:
+        check_dist()
+    except SiteError as exc:
+        need_browser_part(str(exc))

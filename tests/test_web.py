@@ -1,12 +1,16 @@
-"""Where onnxruntime-web comes from: the pinned version, its integrity, local or CDN."""
+"""The browser engine's config and where onnxruntime-web comes from: the pinned files, their
+hashes, this server or the CDN; the tiling rules and `best` handed over from the Python side."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from srspace.contract import MODELS, ROOT
-from srspace.web import CDN_BASE, DIST_DIR, PIN, head_html, local_dist_available, page_config, sri
+from srspace.contract import CHOICES, MODELS, ROOT
+from srspace.pipeline import halo, tile_side
+from srspace.quality import best_set, load_table
+from srspace.tiling import as_fraction, auto_tile
+from srspace.web import CDN_BASE, DIST_DIR, PIN, app_config, browser_config, head_html, local_dist_available, ort_config, sri
 
 
 def test_pin_matches_package_json_and_lockfile():
@@ -14,27 +18,42 @@ def test_pin_matches_package_json_and_lockfile():
     lock = json.loads((ROOT / "package-lock.json").read_text())
     assert package["dependencies"][PIN["package"]] == PIN["version"]
     assert lock["packages"][f"node_modules/{PIN['package']}"]["version"] == PIN["version"]
-    assert PIN["integrity"].startswith("sha384-")
+    assert set(PIN["entry"].values()) <= set(PIN["files"])
+    assert all(value.startswith("sha384-") for value in PIN["files"].values())
 
 
-def test_installed_dist_is_the_pinned_file():
-    path = DIST_DIR / PIN["file"]
-    if not path.exists():
+def test_installed_dist_is_the_pinned_files():
+    if not (DIST_DIR / PIN["entry"]["wasm"]).exists():
         pytest.skip("onnxruntime-web not installed (npm ci)")
-    assert sri(path) == PIN["integrity"]
+    for name, integrity in PIN["files"].items():
+        assert sri(DIST_DIR / name) == integrity, name
     assert local_dist_available()
 
 
-def test_page_config_serves_local_files_or_names_the_cdn(models_dir):
-    config = page_config(models_dir, ["bundled", "official"])
+def test_app_config_serves_local_files_or_names_the_cdn_with_hashes(models_dir):
+    config = app_config(models_dir, ["bundled", "official"])
     ort = config["ort"]
     if local_dist_available():
-        assert ort["source"] == "local" and ort["src"].startswith("/gradio_api/file=") and ort["src"].endswith(PIN["file"])
-    else:
-        assert ort["source"] == "cdn" and ort["src"] == CDN_BASE + PIN["file"]
-    assert ort["integrity"] == PIN["integrity"]
+        assert ort["source"] == "local" and ort["base"].startswith("/gradio_api/file=") and ort["integrity"] is None
+    else:  # the worker checks the entry modules against these before running them
+        assert ort["source"] == "cdn" and ort["base"] == CDN_BASE
+        assert ort["integrity"] == {name: PIN["files"][name] for name in PIN["entry"].values()}
     assert set(config["models"]) == {"bundled", "official"}
     for weights, models in config["models"].items():
         assert set(models) == set(MODELS)
         assert models["srcnn_dynamic"]["url"].endswith(f"/{weights}/srcnn_dynamic.onnx")
-    assert "window.srspaceBrowserRun" in head_html(models_dir, ["bundled"])
+    assert "window.SRSPACE_WEB" in head_html(models_dir, ["bundled"]) and "tab.js" in head_html(models_dir, ["bundled"])
+
+
+def test_the_config_carries_the_python_rules_at_every_factor():
+    config = browser_config({"bundled": {k: f"{k}.onnx" for k in MODELS}}, ort_config("ort/", True))
+    assert len(config["factors"]) == 301 and config["choices"] == list(CHOICES)
+    table = load_table()
+    for key_text, rule in config["factors"].items():
+        factor = float(key_text)
+        frac = as_fraction(factor)
+        assert (rule["p"], rule["q"]) == (frac.numerator, frac.denominator)
+        for key in CHOICES:
+            assert rule["models"][key] == {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor)}
+        for key in MODELS:  # only the sets the page has
+            assert rule["best"][key] == best_set(key, factor, ["bundled"], table) == "bundled"

@@ -96,16 +96,17 @@ async function run() {
     const after = await bitmap(r.pixels, r.width, r.height, r.channels);
     const before = await bitmap(r.baseline, r.width, r.height, r.baselineChannels);
     const rgba = srspace.toRgba(r.pixels, r.width, r.height, r.channels);
-    state.viewer.show(before, after, ["Bicubic", cfg.labels[r.model]], detailedSpot(rgba, r.width, r.height));
+    state.viewer.show(before, after, ["Bicubic", cfg.titles[r.model]], detailedSpot(rgba, r.width, r.height));
     if (state.url) URL.revokeObjectURL(state.url);
     state.url = URL.createObjectURL(r.blob);
     const weights = r.weights ? ` with the <b>${r.weights}</b> weights` : "";
+    const loading = r.loadSeconds > 0.05 ? `; loading the model took ${fmtSeconds(r.loadSeconds)} more` : "";
     $("result-info").innerHTML =
-      `<p><a id="download" class="download" href="${state.url}" download="${r.name}">Download ${r.name}</a> ` +
-      `<span class="muted">(lossless PNG, ${(r.blob.size / 1e6).toFixed(1)} MB)</span></p>` +
+      `<p><a id="download" class="download" href="${state.url}" download="${r.name}">Download the result</a> ` +
+      `<span class="muted name">${r.name}, lossless PNG, ${(r.blob.size / 1e6).toFixed(1)} MB</span></p>` +
       `<p id="result-stats"><b>${r.width}×${r.height}</b>: ${cfg.labels[r.model]}${weights}, network ` +
       `<b>${fmtSeconds(r.seconds)}</b> (${Math.round(r.msPerMP)} ms per output megapixel, ${r.tiles} tile${r.tiles > 1 ? "s" : ""}) ` +
-      `on <b>${r.engine}</b>, ${r.threads} thread${r.threads > 1 ? "s" : ""}.</p>` +
+      `on <b>${r.engine}</b>, ${r.threads} thread${r.threads > 1 ? "s" : ""}${loading}.</p>` +
       (r.notices.length ? `<ul>${r.notices.map((n) => `<li>${n}</li>`).join("")}</ul>` : "");
     $("placeholder").hidden = true;
     $("progress-text").textContent = "Done.";

@@ -96,6 +96,26 @@ async function asBlob(source) {
   throw new ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).");
 }
 
+/** Send one job to the worker; its result. `signal` aborts it between tiles. */
+function request(message, transfer = [], onProgress = null, signal = null) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    const abort = () => worker.postMessage({ type: "cancel", id });
+    signal?.addEventListener("abort", abort, { once: true });
+    const done = (fn) => (x) => { pending.delete(id); signal?.removeEventListener("abort", abort); fn(x); };
+    pending.set(id, { resolve: done(resolve), reject: done(reject), progress: onProgress || (() => {}) });
+    worker.postMessage({ ...message, id }, transfer);
+  });
+}
+
+/** Raw float32 data of shape `dims` through one model's graph: {dims, data}. For parity tests. */
+export async function runTensor(weights, key, dims, data, factor = null) {
+  await start();
+  const input = Float32Array.from(data);
+  const out = await request({ type: "tensor", weights, key, dims, data: input, factor }, [input.buffer]);
+  return { dims: Array.from(out.dims), data: out.data };
+}
+
 /**
  * Upscale an image in this browser. `source`: a File, Blob or URL. Options: model (a key of
  * config.choices), factor (1-4), weights ("best", or a shipped set), onProgress({phase, done,
@@ -121,26 +141,17 @@ export async function upscale(source, { model = "srcnn_dynamic", factor = 2, wei
   const image = await loadImage(blob, config.limits, value);
   signal?.throwIfAborted();
   const info = await start();
-  const id = nextId++;
   const begun = performance.now();
   const transfer = [image.color.buffer, ...(image.alpha ? [image.alpha.buffer] : [])];
-  const result = await new Promise((resolve, reject) => {
-    const abort = () => worker.postMessage({ type: "cancel", id });
-    signal?.addEventListener("abort", abort, { once: true });
-    const done = (fn) => (x) => { pending.delete(id); signal?.removeEventListener("abort", abort); fn(x); };
-    pending.set(id, {
-      resolve: done(resolve), reject: done(reject),
-      progress: (msg) => {
-        if (!onProgress) return;
-        const elapsed = (performance.now() - begun) / 1000;
-        onProgress({ phase: msg.phase, done: msg.done, total: msg.total, elapsed,
-                     remaining: elapsed / msg.done * (msg.total - msg.done) });
-      },
-    });
-    worker.postMessage({ type: "upscale", id, key: model, factor: value, weights: used, width: image.width,
-                         height: image.height, channels: image.channels, color: image.color, alpha: image.alpha,
-                         sixteenBit: image.sixteenBit, baseline }, transfer);
-  });
+  const progress = (msg) => {
+    if (!onProgress) return;
+    const elapsed = (performance.now() - begun) / 1000;
+    onProgress({ phase: msg.phase, done: msg.done, total: msg.total, elapsed,
+                 remaining: elapsed / msg.done * (msg.total - msg.done) });
+  };
+  const result = await request({ type: "upscale", key: model, factor: value, weights: used, width: image.width,
+                                 height: image.height, channels: image.channels, color: image.color, alpha: image.alpha,
+                                 sixteenBit: image.sixteenBit, baseline }, transfer, progress, signal);
   if (spec && spec.fixedFactor && value !== spec.fixedFactor) {
     notices.push(`${model} upscales x${spec.fixedFactor} by the network; the result was then resized bicubically to x${value}.`);
   }
@@ -151,7 +162,7 @@ export async function upscale(source, { model = "srcnn_dynamic", factor = 2, wei
     channels: result.channels, bitDepth: result.bitDepth, pixels: result.pixels,
     baseline: result.baseline, baselineChannels: image.channels,
     model, weights: used, factor: value, engine: result.engine, threads: result.threads, fallback: result.fallback,
-    isolated: info.isolated, tiles: result.tiles, seconds: result.seconds,
+    isolated: info.isolated, tiles: result.tiles, seconds: result.seconds, loadSeconds: result.loadSeconds,
     msPerMP: result.seconds * 1000 / (result.width * result.height / 1e6),
     notices: [...image.notices, ...notices],
   };

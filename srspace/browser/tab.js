@@ -28,12 +28,17 @@ function maxDiff(a, b) {
 // PyTorch results (absent past the comparison's size limit); info: its note.
 window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, info) => {
   if (!image || !image.url) return [message("Upload an image or pick an example first."), ""];
-  const out = document.querySelector("#browser-output");
+  // progress in a note of its own: Gradio owns the tab's elements and re-renders them
+  const note = document.body.appendChild(Object.assign(document.createElement("div"), {
+    id: "browser-progress", textContent: "Running in your browser: loading the model…",
+  }));
+  note.style.cssText = "position:fixed;bottom:16px;left:50%;transform:translateX(-50%);z-index:1000;padding:8px 14px;" +
+    "border-radius:8px;background:#111827;color:#fff;font-size:14px;box-shadow:0 2px 8px #0004";
   try {
     const r = await srspace.upscale(image.url, {
       model: key, factor: Number(factor), weights,
       onProgress: (p) => {
-        if (out) out.innerHTML = message(`Running in your browser: tile ${p.done}/${p.total}, about ${Math.ceil(p.remaining)} s left…`);
+        note.textContent = `Running in your browser: tile ${p.done}/${p.total}, about ${Math.ceil(p.remaining)} s left…`;
       },
     });
     const engines = { browser: r };
@@ -50,7 +55,12 @@ window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, in
       const d = maxDiff(x, y);
       return `| ${names[a]} vs ${names[b]} | <span id="${id}">${d}</span>/255 | ${d <= cfg.maxDiffLevels ? "✓" : "✗"} |`;
     });
-    const url = URL.createObjectURL(r.blob);
+    const url = await new Promise((resolve, reject) => { // Gradio's HTML keeps data: URLs (not blob: ones)
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(r.blob);
+    });
     const html = `<figure style="margin:0"><figcaption><b>In your browser</b> (onnxruntime-web)</figcaption>` +
       `<img id="browser-result" alt="browser result" src="${url}" style="max-width:100%"></figure>` +
       `<p><a href="${url}" download="${r.name}">Download ${r.name}</a></p>`;
@@ -66,5 +76,7 @@ window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, in
     return [html, stats];
   } catch (e) {
     return [message(`The browser run failed: ${e && e.message ? e.message : e}`), ""];
+  } finally {
+    note.remove();
   }
 };

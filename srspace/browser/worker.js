@@ -1,6 +1,7 @@
 // The Web Worker that runs the networks: onnxruntime-web sessions, made once per model, and
 // the tile loop. It speaks a small message protocol with srspace.js:
 //   in:  {type: "init", config, threads, engine}   {type: "upscale", id, ...job}   {type: "cancel", id}
+//        {type: "tensor", id, weights, key, dims, data, factor}
 //   out: {type: "ready", engine, threads, fallback} {type: "progress", id, phase, done, total}
 //        {type: "result", id, ...}   {type: "error", id, message, name}
 // Pixel buffers travel as transferables, never copied.
@@ -82,9 +83,12 @@ async function session(weights, key) {
   return sessions.get(id);
 }
 
-function runner(weights, engines) {
+/** The network of one job: `timing.loading` collects the time spent making sessions (first use of a model). */
+function runner(weights, engines, timing) {
   return async (key, data, dims, factor) => {
+    const asked = performance.now(), fresh = !sessions.has(`${weights}/${key}`);
     let s = await session(weights, key);
+    if (fresh) timing.loading += performance.now() - asked;
     const feeds = { input: new runtime.ort.Tensor("float32", data, dims) };
     if (!config.specs[key].fixedFactor) {
       feeds.factor = new runtime.ort.Tensor("float32", new Float32Array([1, 1, factor, factor]), [4]);
@@ -116,13 +120,15 @@ async function upscale(msg) {
   const deep = sixteenBit && channels === 1 && !alpha;
   const result = deep ? new Uint16Array(outW * outH * stride) : new Uint8Array(outW * outH * stride);
   const maxValue = deep ? 65535 : 255;
-  const engines = new Set();
-  const run = runner(weights, engines);
+  const engines = new Set(), timing = { loading: 0 };
+  const run = runner(weights, engines, timing);
   const colorPlan = tilePlan(config, key, factor, height, width);
   const bicubicPlan = tilePlan(config, config.bicubicKey, factor, height, width);
   const total = colorPlan.length + (alpha ? bicubicPlan.length : 0) + (baseline ? bicubicPlan.length : 0);
   let done = 0;
-  const step = (phase) => {
+  const step = async (phase) => {
+    // a macrotask turn between tiles: a "cancel" message waiting in the queue is read here
+    await new Promise((resolve) => setTimeout(resolve, 0));
     if (cancelled.has(id)) throw new Cancelled();
     self.postMessage({ type: "progress", id, phase, done: ++done, total });
   };
@@ -131,15 +137,15 @@ async function upscale(msg) {
     const block = await chainTile(config, key, factor, cutTile(color, channels, height, width, t), channels,
                                   t.y1 - t.y0, t.x1 - t.x0, run);
     storeTile(result, outW, stride, 0, maxValue, t, block);
-    step("network");
+    await step("network");
   }
-  const seconds = (performance.now() - start) / 1000;
+  const seconds = (performance.now() - start - timing.loading) / 1000, loadSeconds = timing.loading / 1000;
   if (alpha) { // kept, and upscaled bicubically: the same size rule
     for (const t of bicubicPlan) {
       const block = await chainTile(config, config.bicubicKey, factor, cutTile(alpha, 1, height, width, t), 1,
                                     t.y1 - t.y0, t.x1 - t.x0, run);
       storeTile(result, outW, stride, channels, 255, t, block);
-      step("alpha");
+      await step("alpha");
     }
   }
   let before = null;
@@ -149,21 +155,31 @@ async function upscale(msg) {
       const block = await chainTile(config, config.bicubicKey, factor, cutTile(color, channels, height, width, t),
                                     channels, t.y1 - t.y0, t.x1 - t.x0, run);
       storeTile(before, outW, channels, 0, maxValue, t, block);
-      step("baseline");
+      await step("baseline");
     }
   }
   const engine = key === config.bicubicKey ? "bicubic (JavaScript)" : [...engines].join(" + ");
   const buffers = before ? [result.buffer, before.buffer] : [result.buffer];
   self.postMessage({ type: "result", id, width: outW, height: outH, channels: stride, bitDepth: deep ? 16 : 8,
-                     pixels: result, baseline: before, seconds, tiles: colorPlan.length, engine,
+                     pixels: result, baseline: before, seconds, loadSeconds, tiles: colorPlan.length, engine,
                      threads: runtime.threads, fallback: runtime.fallback }, buffers);
+}
+
+/** One raw tensor through one graph (the parity tests' view of the engine): the same sessions. */
+async function tensor({ id, weights, key, dims, data, factor }) {
+  const out = await runner(weights, new Set(), { loading: 0 })(key, data, dims, factor);
+  self.postMessage({ type: "result", id, dims: out.dims, data: out.data }, [out.data.buffer]);
 }
 
 self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === "cancel") { cancelled.add(msg.id); return; }
-  const task = msg.type === "init" ? () => init(msg).then((info) => self.postMessage({ type: "ready", ...info }))
-    : () => upscale(msg);
+  const tasks = {
+    init: () => init(msg).then((info) => self.postMessage({ type: "ready", ...info })),
+    upscale: () => upscale(msg),
+    tensor: () => tensor(msg),
+  };
+  const task = tasks[msg.type];
   queue = queue.then(task).catch((e) => {
     self.postMessage({ type: "error", id: msg.id, name: e.name, message: e && e.message ? e.message : String(e) });
   }).finally(() => cancelled.delete(msg.id));

@@ -1,0 +1,279 @@
+"""The static edition: built by `python -m srspace site`, served by a plain static server on
+127.0.0.1 with exactly the headers its README declares, run in Debian's Chromium, and held to
+the server pipeline's results."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srspace.contract import BICUBIC_KEY, CHOICES, EXAMPLES_DIR, MODELS
+from srspace.serve import serve_in_thread, site_headers
+from srspace.site import HEADERS, build_site, front_matter
+from srspace.tiling import tile_steps
+from srspace.pipeline import halo, tile_side
+from srspace.web import BROWSER_MAX_DIFF_LEVELS, PIN, SiteError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def site(models_dir, ort_web, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "out"
+    result = subprocess.run([sys.executable, "-m", "srspace", "site", str(out), "--models-dir", str(models_dir)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Built the static site" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    server, url = serve_in_thread(site)  # sends the headers of the site's README, nothing else
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def upscaler(models_dir):
+    from srspace.service import Upscaler
+
+    return Upscaler(models_dir)
+
+
+@pytest.fixture(scope="module")
+def site_page(browser, served):
+    """One page of the site for the module; every request it makes is recorded."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.requests = []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.goto(served)
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    yield page
+    page.close()
+
+
+def test_the_site_is_self_contained_static_files_and_a_static_space(site, models_dir):
+    from srspace.export import read_manifest
+
+    names = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    for name in ("index.html", "config.json", "quality.json", "README.md", "_headers", "js/srspace.js",
+                 "js/worker.js", "js/app.js", "js/style.css", *(f"ort/{f}" for f in PIN["files"])):
+        assert name in names, name
+    for weights in read_manifest(models_dir)["sets"]:
+        for spec in MODELS.values():
+            assert f"models/{weights}/{spec.filename}" in names
+            assert (site / "models" / weights / spec.filename).read_bytes() == (models_dir / weights / spec.filename).read_bytes()
+    assert {f"examples/{p.name}" for p in EXAMPLES_DIR.glob("*.png")} <= names
+    meta = front_matter(site / "README.md")
+    assert meta["sdk"] == "static" and meta["app_file"] == "index.html" and meta["short_description"]
+    assert meta["custom_headers"] == {"cross-origin-opener-policy": "same-origin",
+                                      "cross-origin-embedder-policy": "require-corp",
+                                      "cross-origin-resource-policy": "cross-origin"} == HEADERS
+    assert len(meta["short_description"]) <= 60  # the Hub's limit
+    assert "".join(f"  {k}: {v}\n" for k, v in HEADERS.items()) in (site / "_headers").read_text()
+    for path in site.rglob("*"):  # nothing from a CDN: the page's own code names no other origin
+        if path.suffix in (".html", ".css") or path.parent.name == "js":
+            assert "https://cdn" not in path.read_text() and "http://" not in path.read_text(), path
+    config = json.loads((site / "config.json").read_text())
+    assert config["ort"]["base"] == "ort/" and config["ort"]["integrity"] is None
+
+
+def test_building_without_npm_files_or_models_is_a_clear_error(models_dir, tmp_path):
+    with pytest.raises(SiteError, match="npm ci"):
+        build_site(tmp_path / "out", models_dir, dist=tmp_path / "no-node-modules")
+    assert not (tmp_path / "out").exists()  # no half-built site
+    result = subprocess.run([sys.executable, "-m", "srspace", "site", str(tmp_path / "out"), "--models-dir",
+                             str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "export_models.py" in result.stderr
+    precious = tmp_path / "mine"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(SiteError, match="not an earlier site build"):
+        build_site(precious, models_dir)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("key,factor,height,width", [
+    ("srcnn_dynamic", 2.5, 900, 1200), ("srcnn_dynamic", 1.3, 1000, 700), ("srcnn_dynamic", 3.7, 300, 911),
+    ("srcnn_x3", 2.0, 600, 902), ("espcn_x3", 3.0, 900, 1200), ("espcn_x3", 1.7, 2000, 1500), (BICUBIC_KEY, 3.0, 800, 800),
+])
+def test_the_page_cuts_the_same_tiles_as_the_server(site_page, key, factor, height, width):
+    """tiling.tile_steps against the page's tilePlan: the same input windows and output shares."""
+    windows, shares = [], []
+
+    def network(x):
+        windows.append(x.shape[2:])
+        return np.zeros((1, 1, *(int(np.floor(np.float32(n) * np.float32(factor))) for n in x.shape[2:])), np.float32)
+
+    steps = tile_steps(network, np.zeros((1, 1, height, width), np.float32), factor, halo(key, factor),
+                       tile_side(key, factor), lambda y0, y1, x0, x1, block: shares.append([y0, y1, x0, x1]))
+    for _ in steps:
+        pass
+    plan = site_page.evaluate("""async ([key, factor, h, w]) => {
+        const { tilePlan } = await import('./js/pipeline.js');
+        return tilePlan(srspace.getConfig(), key, factor, h, w); }""", [key, factor, height, width])
+    assert [[t["y1"] - t["y0"], t["x1"] - t["x0"]] for t in plan] == [list(s) for s in windows]
+    assert [[t["oy0"], t["oy1"], t["ox0"], t["ox1"]] for t in plan] == shares
+
+
+def _photo(tmp_path: Path) -> Path:
+    import skimage.data
+
+    path = tmp_path / "photo.png"  # a real photograph, 1200x900: tiled at x2.5 and at x3
+    Image.fromarray(skimage.data.coffee()).resize((1200, 900), Image.BICUBIC).save(path)
+    return path
+
+
+def _rgba(tmp_path: Path) -> Path:
+    import skimage.data
+
+    rgb = skimage.data.chelsea()
+    alpha = np.broadcast_to(np.linspace(0, 255, rgb.shape[1]).astype(np.uint8), rgb.shape[:2])
+    path = tmp_path / "cat.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(path)
+    return path
+
+
+def _upscale_in_page(page, path: Path, options: dict) -> dict:
+    """srspace.upscale on a File made of `path`'s bytes; the result with its PNG's bytes."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    result = page.evaluate("""async ([name, data, options]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        try {
+          const r = await srspace.upscale(new File([bytes], name), options);
+          const png = new Uint8Array(await r.blob.arrayBuffer());
+          let text = ''; for (let i = 0; i < png.length; i += 32768) text += String.fromCharCode(...png.subarray(i, i + 32768));
+          return {name: r.name, width: r.width, height: r.height, tiles: r.tiles, engine: r.engine, threads: r.threads,
+                  weights: r.weights, notices: r.notices, png: btoa(text)};
+        } catch (e) { return {error: e.message, errorName: e.name}; }
+      }""", [path.name, data, options])
+    return result
+
+
+@pytest.mark.parametrize("image,key,factor", [("photo", "srcnn_dynamic", 2.5), ("photo", "espcn_x3", 3.0),
+                                              ("rgba", "srcnn_x3", 2.0), ("face", BICUBIC_KEY, 1.7)])
+def test_the_page_matches_the_server_pipeline(site_page, upscaler, tmp_path, image, key, factor):
+    path = {"photo": _photo, "rgba": _rgba, "face": lambda _: EXAMPLES_DIR / "astronaut_face.png"}[image](tmp_path)
+    got = _upscale_in_page(site_page, path, {"model": key, "factor": factor})
+    assert "error" not in got, got
+    expected = upscaler.upscale(path, key, factor)
+    assert got["weights"] == expected.weights
+    assert got["name"] == f"{path.stem}_{key}_x{factor:g}.png"
+    import io
+
+    actual = Image.open(io.BytesIO(base64.b64decode(got["png"])))
+    assert actual.mode == expected.image.mode and actual.size == expected.image.size
+    diff = np.abs(np.asarray(actual, np.int32) - np.asarray(expected.image, np.int32))
+    assert diff.max() <= BROWSER_MAX_DIFF_LEVELS, (diff.max(), (diff > 0).mean())
+    if image == "photo":
+        assert got["tiles"] > 1  # the tiling rule itself is under test
+    if image == "rgba":
+        assert any("Transparency kept" in n for n in got["notices"])
+
+
+def test_the_page_is_isolated_and_runs_every_core(site_page):
+    info = site_page.evaluate("async () => { const i = await srspace.info(); return {...i, hc: navigator.hardwareConcurrency}; }")
+    assert site_page.evaluate("crossOriginIsolated") is True
+    assert info["isolated"] is True and info["engine"] == "wasm"  # no WebGPU adapter here: the fallback ran
+    assert "WebGPU" in info["fallback"]
+    assert info["threads"] == info["hc"]
+    if info["hc"] > 1:
+        assert info["threads"] > 1
+    assert f"{info['threads']} threads" in site_page.locator("#engine").inner_text()
+
+
+def test_refusals_have_the_servers_words(site_page, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("this is text, not a picture")
+    got = _upscale_in_page(site_page, notes, {"model": "srcnn_dynamic", "factor": 2})
+    assert got["errorName"] == "ImageInputError" and "is not an image that can be read" in got["error"]
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (7, 20)).save(tiny)
+    assert "at least 8x8" in _upscale_in_page(site_page, tiny, {"model": "espcn_x3", "factor": 2})["error"]
+    big = tmp_path / "big.png"
+    Image.new("L", (6000, 4000)).save(big)  # 24 MP: x1.1 would be 29 MP, refused from the header
+    assert "over the 25 MP limit" in _upscale_in_page(site_page, big, {"model": "bicubic", "factor": 1.1})["error"]
+    face = EXAMPLES_DIR / "astronaut_face.png"
+    assert "between 1 and 4" in _upscale_in_page(site_page, face, {"model": "srcnn_x3", "factor": 5})["error"]
+    assert "Unknown model" in _upscale_in_page(site_page, face, {"model": "waifu", "factor": 2})["error"]
+
+
+def test_cancel_stops_within_a_tile_and_the_engine_stays_usable(site_page, tmp_path):
+    photo = _photo(tmp_path)
+    data = base64.b64encode(photo.read_bytes()).decode()
+    outcome = site_page.evaluate("""async (data) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const controller = new AbortController();
+        let tiles = 0, abortedAt = 0;
+        const started = performance.now();
+        try {
+          await srspace.upscale(new File([bytes], 'photo.png'), {model: 'srcnn_dynamic', factor: 3.5, signal: controller.signal,
+            onProgress: (p) => { tiles = p.done; if (p.done === 1) { abortedAt = performance.now(); controller.abort(); } }});
+          return {finished: true};
+        } catch (e) {
+          return {name: e.name, tiles, total: performance.now() - started, afterAbort: performance.now() - abortedAt};
+        }
+      }""", data)
+    assert outcome.get("name") == "AbortError", outcome
+    assert outcome["tiles"] == 1  # no tile ran after the one in flight when Cancel came
+    after = _upscale_in_page(site_page, EXAMPLES_DIR / "astronaut_face.png", {"model": "srcnn_dynamic", "factor": 2})
+    assert after["width"] == 200
+
+
+def test_gallery_click_shows_the_result_in_view_with_a_zoomed_comparison(browser, served, tmp_path):
+    for width, height in ((1400, 1000), (390, 844)):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        try:
+            page.goto(served)
+            page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+            page.locator(".example").first.click()  # the astronaut, srcnn_dynamic x2.5
+            page.wait_for_selector("#download", timeout=60_000)
+            assert page.locator("#download").get_attribute("download") == "astronaut_face_srcnn_dynamic_x2.5.png"
+            page.wait_for_timeout(800)  # the smooth scroll
+            viewer = page.locator(".viewer-stage").bounding_box()
+            assert viewer["y"] < height and viewer["y"] + viewer["height"] > 0  # the result is in view
+            assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing sideways on a phone
+            labels = page.locator(".viewer-label").all_inner_texts()
+            assert labels == ["Bicubic", "SRCNN, any factor"]
+            page.get_by_role("button", name="400%").click()
+            assert page.locator(".viewer-zoom").inner_text() == "400%"
+            page.screenshot(path=str(tmp_path / f"site-{width}.png"))
+        finally:
+            page.close()
+
+
+def test_without_the_headers_the_page_runs_on_one_thread_and_says_so(browser, site):
+    server, url = serve_in_thread(site, headers={})
+    page = browser.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+        assert page.evaluate("crossOriginIsolated") is False
+        assert "only one thread runs" in page.locator("#engine").inner_text()
+        got = _upscale_in_page(page, EXAMPLES_DIR / "coffee.png", {"model": "espcn_x3", "factor": 2})
+        assert got["threads"] == 1 and got["width"] == 300
+    finally:
+        page.close()
+        server.shutdown()
+
+
+def test_the_page_asks_nothing_of_any_other_origin(site_page, served):
+    assert site_page.requests, "the recording saw nothing"
+    outside = [u for u in site_page.requests if not u.startswith((served, "data:", "blob:"))]
+    assert outside == []
+
+
+def test_the_served_headers_are_the_readmes(served, site):
+    import requests
+
+    response = requests.get(served + "ort/" + PIN["entry"]["wasm"], timeout=10)
+    assert {k: response.headers[k] for k in HEADERS} == site_headers(site) == HEADERS
+    assert response.headers["content-type"].startswith("text/javascript")
+    assert set(CHOICES) == set(json.loads((site / "config.json").read_text())["choices"])
