@@ -58,21 +58,24 @@ def main(argv=None) -> None:
     import gradio as gr
 
     from srspace.contract import MODELS_DIR
-    from srspace.export import ExportError, export_all
+    from srspace.export import ExportError, export_all, wanted_sets
     from srspace.service import Upscaler
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
 
     # Load once, serve many: models are exported if missing, stale or of other weights, then loaded.
+    weights = args.weights
     try:
-        export_all(MODELS_DIR, weights=args.weights)
+        export_all(MODELS_DIR, weights=weights)
     except (WeightsError, ExportError) as exc:
-        if args.weights == "bundled":
+        if weights == "bundled":
             sys.exit(f"cannot start: {exc}")
-        print(f"The {args.weights} weights cannot be used ({exc}); serving what can be had instead (--weights auto).")
-        export_all(MODELS_DIR, weights="auto")
-    upscaler = Upscaler(MODELS_DIR)
+        print(f"The {weights} weights cannot be used ({exc}); serving what can be had instead (--weights auto).")
+        weights = "auto"
+        export_all(MODELS_DIR, weights=weights)
+    # the sets asked for, and no others: another process may export more into the same folder
+    upscaler = Upscaler(MODELS_DIR, weight_sets=wanted_sets(weights))
     gr.set_static_paths(paths=static_paths())  # the Browser tab's modules, and onnxruntime-web when installed
     demo = build_demo(upscaler, MODELS_DIR)
     demo.queue(default_concurrency_limit=1)

@@ -190,33 +190,43 @@ def wanted_sets(weights: str) -> tuple[str, ...]:
     return tuple(WEIGHT_SETS) if weights == "auto" else (weights,)
 
 
+def set_problem(models_dir: Path, manifest: dict, name: str, weights_too: bool = True) -> str | None:
+    """Why the exported set ``name`` of ``manifest`` cannot be used as it is, or None: every ONNX
+    file present and as recorded, and (``weights_too``) the weights its PyTorch twins reload."""
+    entries = manifest["sets"][name]
+    for key, spec in MODELS.items():
+        path = model_path(models_dir, name, key)
+        if key not in entries or not path.exists():
+            return f"{name}/{spec.filename} is missing"
+        if sha256_file(path) != entries[key]["sha256"]:
+            return f"{name}/{spec.filename} does not match its manifest (corrupt or changed)"
+    if weights_too:
+        for network, record in recorded_weights(manifest, name):
+            if not recorded_intact(network, record):
+                return f"the {name} {network} weights changed or are gone"
+    return None
+
+
 def stale_reason(models_dir: Path = MODELS_DIR, weights: str = "auto") -> str | None:
     """Why ``models_dir`` must be (re)built for a ``weights`` request, or None when every model
-    asked for is present and intact."""
+    asked for is present and intact. Sets not asked for do not make it stale: another process
+    may be serving them."""
     manifest = read_manifest(models_dir)
     if manifest is None:
         return "no readable manifest"
     if manifest.get("fingerprint") != code_fingerprint():
         return "the export code changed"
-    if manifest.get("weights") != weights:
-        return f"--weights {weights} asked for; the models hold --weights {manifest.get('weights')}"
-    missing = [w for w in wanted_sets(weights) if w not in manifest["sets"]]
-    if any(w != "official" or w not in manifest.get("unavailable", {}) for w in missing):
-        return f"the {', '.join(missing)} models are missing"
-    if missing and all((cache_dir() / c.filename).exists() for c in OFFICIAL.values()):
-        return "the official checkpoints are in the cache now"
     try:
-        for name, entries in manifest["sets"].items():
-            for key, spec in MODELS.items():
-                path = model_path(models_dir, name, key)
-                if key not in entries or not path.exists():
-                    return f"{name}/{spec.filename} is missing"
-                if sha256_file(path) != entries[key]["sha256"]:
-                    return f"{name}/{spec.filename} does not match its manifest (corrupt or changed)"
-            # the PyTorch twins load these weights again: a changed or vanished file means re-export
-            for network, record in recorded_weights(manifest, name):
-                if not recorded_intact(network, record):
-                    return f"the {name} {network} weights changed or are gone"
+        missing = [w for w in wanted_sets(weights) if w not in manifest["sets"]]
+        if any(w != "official" or w not in manifest.get("unavailable", {}) for w in missing):
+            return f"the {', '.join(missing)} models are missing"
+        if missing and all((cache_dir() / c.filename).exists() for c in OFFICIAL.values()):
+            return "the official checkpoints are in the cache now"
+        wanted = wanted_sets(weights)
+        for name in manifest["sets"]:  # the weights behind a set matter to the process that serves it
+            problem = set_problem(models_dir, manifest, name, weights_too=name in wanted)
+            if problem:
+                return problem
     except (KeyError, TypeError, AttributeError):
         return "the manifest is damaged"
     return None
@@ -248,23 +258,26 @@ def export_set(models_dir: Path, weights: str, loaded: dict[str, LoadedWeights],
     return entries
 
 
-def export_all(models_dir: Path = MODELS_DIR, weights: str = "auto", force: bool = False, log=print) -> dict:
+def export_all(models_dir: Path = MODELS_DIR, weights: str = "auto", force: bool = False, log=print,
+               prune: bool = False) -> dict:
     """Export, check and verify every model of the weight sets asked for; write the manifest.
 
     ``weights``: "bundled", "official" (an error when it cannot be had) or "auto" (every set
     that can be had; a missing official set is recorded with its reason in one line).
-    A quick no-op when the models are fresh for that request.
+    A quick no-op when the models are fresh for that request. Sets that are intact are kept,
+    asked for or not (another process may be serving them), and so is an exported official set
+    whose checkpoints cannot be had again; ``prune`` removes the sets not asked for.
     """
     models_dir = Path(models_dir)
-    if not force and stale_reason(models_dir, weights) is None:
+    if not force and not prune and stale_reason(models_dir, weights) is None:
         log(f"models in {models_dir} are up to date")
         return read_manifest(models_dir)
     with _export_lock(models_dir):  # replicas starting at once: one exports, the others then find it fresh
         reason = "--force" if force else stale_reason(models_dir, weights)
-        if reason is None:
+        if reason is None and not prune:
             log(f"models in {models_dir} are up to date")
             return read_manifest(models_dir)
-        return _export(models_dir, weights, reason, log)
+        return _export(models_dir, weights, reason or "--prune", log, force, prune)
 
 
 @contextlib.contextmanager
@@ -279,25 +292,46 @@ def _export_lock(models_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _export(models_dir: Path, weights: str, reason: str, log) -> dict:
+def _usable(models_dir: Path, old: dict, name: str, weights_too: bool = True) -> bool:
+    try:
+        return name in old.get("sets", {}) and set_problem(models_dir, old, name, weights_too) is None
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+def _export(models_dir: Path, weights: str, reason: str, log, force: bool = False, prune: bool = False) -> dict:
     log(f"exporting models to {models_dir} ({reason})")
+    old = read_manifest(models_dir) or {}
+    if old.get("fingerprint") != code_fingerprint():
+        old = {}  # made by other code: nothing is carried over
     (models_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-finished export never looks fresh
     networks_needed = sorted({s.network for s in MODELS.values()})
     sets, unavailable = {}, {}
     for name in wanted_sets(weights):
+        if not force and _usable(models_dir, old, name):
+            sets[name] = old["sets"][name]
+            continue
         try:
             loaded = {net: resolve(net, name) for net in networks_needed}
         except WeightsError as exc:
             if weights != "auto" or name == "bundled":
                 raise
+            if _usable(models_dir, old, name, weights_too=False):  # exported earlier: kept, not pulled away
+                sets[name] = old["sets"][name]
+                log(f"The {name} models exported earlier are kept; their checkpoints cannot be had here now: {exc}.")
+                continue
             unavailable[name] = f"The {name} weights are not available here: {exc}."
             log(unavailable[name])
             continue
         for w in loaded.values():
             log(f"{name} {w.network}: {w.path.name} (sha256 {w.sha256[:12]})")
         sets[name] = export_set(models_dir, name, loaded, log)
-    for name in WEIGHT_SETS:  # a set no longer asked for is removed, so the folder says what it holds
-        if name not in sets:
+    for name in WEIGHT_SETS:
+        if name in sets:
+            continue
+        if not prune and _usable(models_dir, old, name, weights_too=False):
+            sets[name] = old["sets"][name]  # not asked for, but another process may serve it
+        else:  # the folder says what it holds: nothing half-made or unasked stays
             shutil.rmtree(models_dir / name, ignore_errors=True)
     manifest = {
         "fingerprint": code_fingerprint(),

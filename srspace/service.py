@@ -24,7 +24,7 @@ from .imaging import as_rgb, from_nchw, to_nchw
 from .metrics import psnr, psnr_y, ssim_y
 from .pipeline import bicubic, drain, network_factor, resample, upscale_array, upscale_steps
 from .quality import best_set, load_table
-from .weights import recorded_state_dicts
+from .weights import WeightsError, recorded_state_dicts
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
 QUALITY_CHECK_MAX_PIXELS = 4_000_000  # every model runs once on the image
@@ -122,21 +122,41 @@ def _fit(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
+class EngineSet(dict):
+    """One weight set's engines: ONNX Runtime's sessions, loaded at start, and the PyTorch twins,
+    loaded on first use (the batch command and Ray workers never need them)."""
+
+    def __init__(self, manifest: dict, weights: str, ort_engine: OrtEngine):
+        super().__init__(onnxruntime=ort_engine)
+        self.manifest, self.weights = manifest, weights
+
+    def __missing__(self, name: str):
+        if name != "pytorch":
+            raise KeyError(name)
+        try:
+            engine = TorchEngine.from_state_dicts(recorded_state_dicts(self.manifest, self.weights))
+        except WeightsError as exc:  # an exported set kept while its checkpoints are not in this cache
+            raise ImageInputError(f"PyTorch cannot run the {self.weights} weights on this server ({exc}); "
+                                  "ONNX Runtime can.") from exc
+        self[name] = engine
+        return engine
+
+
 class Upscaler:
     """The models, loaded once: ONNX Runtime sessions and their PyTorch twins."""
 
-    def __init__(self, models_dir: Path = MODELS_DIR, threads: int | None = None):
+    def __init__(self, models_dir: Path = MODELS_DIR, threads: int | None = None, weight_sets=None):
+        """``weight_sets``: the sets to serve (default: every set the manifest holds)."""
         manifest = read_manifest(models_dir)
         if manifest is None or not manifest["sets"]:
             raise FileNotFoundError(f"no models in {models_dir}: run export_models.py")
         self.manifest = manifest
         self.engines = {
-            weights: {
-                "onnxruntime": OrtEngine(Path(models_dir) / weights, threads=threads),
-                "pytorch": TorchEngine.from_state_dicts(recorded_state_dicts(manifest, weights)),
-            }
-            for weights in manifest["sets"]
+            weights: EngineSet(manifest, weights, OrtEngine(Path(models_dir) / weights, threads=threads))
+            for weights in manifest["sets"] if weight_sets is None or weights in weight_sets
         }
+        if not self.engines:
+            raise FileNotFoundError(f"none of the weight sets {', '.join(weight_sets)} is exported in {models_dir}")
         self.quality = load_table()  # decides "best": per model and factor, the set that measured better
 
     @property

@@ -71,9 +71,18 @@ def official_checkpoint(network: str) -> Checkpoint:
     return Checkpoint(network, f"{mirror.rstrip('/')}/{ckpt.filename}") if mirror else ckpt
 
 
-def cache_dir() -> Path:
-    """Where downloaded checkpoints live: $SRSPACE_CACHE, else ~/.cache/srspace."""
-    return Path(os.environ.get("SRSPACE_CACHE") or Path.home() / ".cache" / "srspace")
+PERSISTENT_STORAGE = Path("/data")  # a Hugging Face Space's persistent storage, when it has some
+
+
+def cache_dir(persistent: Path = PERSISTENT_STORAGE) -> Path:
+    """Where downloaded checkpoints live: $SRSPACE_CACHE; else, where ``persistent`` (a Space's
+    /data) is a writable folder, ``persistent``/srspace, so they outlive a restart; else
+    ~/.cache/srspace."""
+    if os.environ.get("SRSPACE_CACHE"):
+        return Path(os.environ["SRSPACE_CACHE"])
+    if Path(persistent).is_dir() and os.access(persistent, os.W_OK):
+        return Path(persistent) / "srspace"
+    return Path.home() / ".cache" / "srspace"
 
 
 def sha256_file(path: Path) -> str:

@@ -143,17 +143,18 @@ def test_corrupt_model_is_detected_and_rebuilt(models_dir, tmp_path):
     onnx.checker.check_model(str(target), full_check=True)
 
 
-def test_the_weights_asked_for_are_the_weights_you_get(models_dir, official_cache, tmp_path):
+def test_the_weights_asked_for_are_exported_and_others_kept_unless_pruned(models_dir, official_cache, tmp_path):
     if official_cache is None:
         pytest.skip("needs the official checkpoints (../shared/checkpoints)")
     work = tmp_path / "models"
     assert "weights: bundled" in _export(work, "--weights", "bundled")
-    out = _export(work, "--weights", "official")  # no --force: the request itself makes the models stale
-    assert "--weights official asked for" in out
+    out = _export(work, "--weights", "official")  # no --force: the missing set makes the models stale
+    assert "the official models are missing" in out
     manifest = read_manifest(work)
-    assert list(manifest["sets"]) == ["official"] and not (work / "bundled").exists()
+    assert set(manifest["sets"]) == {"official", "bundled"}  # bundled kept: another process may be serving it
     assert all(e["weights"]["source"] == "official" for e in manifest["sets"]["official"].values())
-    out = _export(work, "--weights", "bundled")  # and the reverse
+    assert "up to date" in _export(work, "--weights", "bundled")
+    _export(work, "--weights", "bundled", "--prune")  # only when asked: the sets not asked for go
     assert list(read_manifest(work)["sets"]) == ["bundled"] and not (work / "official").exists()
     assert "up to date" in _export(work, "--weights", "bundled")
 
