@@ -63,7 +63,7 @@ def photo(side: int, path: Path) -> Path:
 UPSCALE_JS = """async ([data, name, options]) => {
   const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
   const r = await srspace.upscale(new File([bytes], name), options);
-  return {seconds: r.seconds, mp: r.width * r.height / 1e6, engine: r.engine, threads: r.threads, tiles: r.tiles};
+  return {seconds: r.seconds, graph: r.graphSeconds, mp: r.width * r.height / 1e6, engine: r.engine, threads: r.threads, tiles: r.tiles};
 }"""
 
 
@@ -143,6 +143,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=512, help="input side (px); the ESPCN/SRCNN outputs are 1.6-2.4 MP")
     parser.add_argument("--large", action="store_true", help="also a 24 MP result, with the tab's peak memory")
+    parser.add_argument("--software-webgpu", action="store_true",
+                        help="time WebGPU on a software adapter too (SwiftShader: very slow; use --size 128)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -164,11 +166,11 @@ def main(argv=None) -> int:
                                        args=["--no-sandbox", "--enable-unsafe-webgpu"])
             pages = {"browser WASM, 1 thread": Page(browser, url, 1, "wasm"),
                      f"browser WASM, {cores} threads": Page(browser, url, cores, "wasm")}
-            gpu = Page(webgpu, url, cores, "auto")
+            gpu = Page(webgpu, url, cores, "webgpu" if args.software_webgpu else "auto")
             notes = {}
             if gpu.info["engine"] == "webgpu":
                 pages["browser WebGPU"] = gpu
-            else:
+            else:  # a software adapter (SwiftShader) is skipped unless --software-webgpu: ~100x slower than WASM
                 notes["browser WebGPU"] = gpu.info.get("fallback") or "no adapter"
             for page in pages.values():  # warm-up: sessions made, model loading not counted below
                 for key, factor in CASES:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,8 @@ from srspace.pipeline import halo, tile_side
 from srspace.web import BROWSER_MAX_DIFF_LEVELS, PIN, SiteError
 
 ROOT = Path(__file__).resolve().parent.parent
+# a temporary folder unless SRSPACE_SCREENSHOTS names one (docs/screenshots refreshes the README's)
+SCREENSHOTS = Path(os.environ.get("SRSPACE_SCREENSHOTS") or tempfile.mkdtemp(prefix="srspace-screenshots-"))
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +231,7 @@ def test_cancel_stops_within_a_tile_and_the_engine_stays_usable(site_page, tmp_p
     assert after["width"] == 200
 
 
-def test_gallery_click_shows_the_result_in_view_with_a_zoomed_comparison(browser, served, tmp_path):
+def test_gallery_click_shows_the_result_in_view_with_a_zoomed_comparison(browser, served):
     for width, height in ((1400, 1000), (390, 844)):
         page = browser.new_page(viewport={"width": width, "height": height})
         try:
@@ -244,7 +248,7 @@ def test_gallery_click_shows_the_result_in_view_with_a_zoomed_comparison(browser
             assert labels == ["Bicubic", "SRCNN, any factor"]
             page.get_by_role("button", name="400%").click()
             assert page.locator(".viewer-zoom").inner_text() == "400%"
-            page.screenshot(path=str(tmp_path / f"site-{width}.png"))
+            page.screenshot(path=str(SCREENSHOTS / f"site-{width}.png"))
         finally:
             page.close()
 

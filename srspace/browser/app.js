@@ -4,6 +4,7 @@ import { CompareViewer, detailedSpot } from "./viewer.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { file: null, controller: null, url: null };
+const PHASES = { network: "Network", alpha: "Transparency", baseline: "Bicubic, for the comparison" };
 
 function fmtSeconds(s) {
   return s < 60 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
@@ -89,8 +90,8 @@ async function run() {
       signal: controller.signal,
       onProgress: (p) => {
         $("progress").querySelector("progress").value = p.done / p.total;
-        $("progress-text").textContent = `${p.phase === "network" ? "Network" : p.phase === "alpha" ? "Transparency" : "Bicubic for comparison"}: ` +
-          `tile ${p.done}/${p.total}, ${fmtSeconds(p.elapsed)} so far, about ${fmtSeconds(p.remaining)} left`;
+        $("progress-text").textContent = p.phase === "encoding" ? "Writing the PNG…"
+          : `${PHASES[p.phase]}: tile ${p.done}/${p.total}, ${fmtSeconds(p.elapsed)} so far, about ${fmtSeconds(p.remaining)} left`;
       },
     });
     const after = await bitmap(r.pixels, r.width, r.height, r.channels);

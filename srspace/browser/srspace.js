@@ -8,8 +8,7 @@
 //
 // The networks run in a Web Worker (worker.js) on tiles, so any size runs in bounded memory
 // without freezing the page; `signal` (an AbortSignal) stops the work within one tile.
-import { checkFactor, ImageInputError, loadImage } from "./decode.js";
-import { encodePng } from "./png.js";
+import { checkFactor, ImageInputError } from "./decode.js";
 import { factorKey } from "./pipeline.js";
 
 export { ImageInputError };
@@ -21,7 +20,8 @@ let ready = null;
 let nextId = 1;
 const pending = new Map();
 
-/** Set the config (and, optionally, {threads, engine: "auto" | "wasm"}); a running worker is replaced. */
+/** Set the config (and, optionally, {threads, engine}); a running worker is replaced. `engine`: "auto"
+ * (WebGPU when a hardware adapter exists, else WASM), "wasm", or "webgpu" (any adapter, software ones too). */
 export function configure(cfg, opts = {}) {
   const baseUrl = cfg.baseUrl || document.baseURI;
   config = { ...cfg, baseUrl, ort: { ...cfg.ort, base: new URL(cfg.ort.base, baseUrl).href } };
@@ -49,7 +49,8 @@ function start() {
       else if (msg.type === "progress") job.progress(msg);
       else if (msg.type === "result") job.resolve(msg);
       else if (msg.type === "error") {
-        job.reject(msg.name === "AbortError" ? new DOMException("The upscale was cancelled.", "AbortError") : new Error(msg.message));
+        job.reject(msg.name === "AbortError" ? new DOMException("The upscale was cancelled.", "AbortError")
+          : msg.name === "ImageInputError" ? new ImageInputError(msg.message) : new Error(msg.message));
       }
     };
   });
@@ -137,33 +138,30 @@ export async function upscale(source, { model = "srcnn_dynamic", factor = 2, wei
       throw new ImageInputError(`The ${weights} weights are not part of this site. Choose weights 'best' or one of: ${Object.keys(config.models).join(", ")}.`);
     }
   }
-  const blob = await asBlob(source);
-  const image = await loadImage(blob, config.limits, value);
+  const file = await asBlob(source);
   signal?.throwIfAborted();
   const info = await start();
   const begun = performance.now();
-  const transfer = [image.color.buffer, ...(image.alpha ? [image.alpha.buffer] : [])];
   const progress = (msg) => {
     if (!onProgress) return;
     const elapsed = (performance.now() - begun) / 1000;
     onProgress({ phase: msg.phase, done: msg.done, total: msg.total, elapsed,
-                 remaining: elapsed / msg.done * (msg.total - msg.done) });
+                 remaining: msg.done ? elapsed / msg.done * (msg.total - msg.done) : NaN });
   };
-  const result = await request({ type: "upscale", key: model, factor: value, weights: used, width: image.width,
-                                 height: image.height, channels: image.channels, color: image.color, alpha: image.alpha,
-                                 sixteenBit: image.sixteenBit, baseline }, transfer, progress, signal);
+  const result = await request({ type: "upscale", file, key: model, factor: value, weights: used, baseline }, [],
+                               progress, signal);
   if (spec && spec.fixedFactor && value !== spec.fixedFactor) {
     notices.push(`${model} upscales x${spec.fixedFactor} by the network; the result was then resized bicubically to x${value}.`);
   }
-  if (image.alpha) notices.push("Transparency kept: the alpha channel was upscaled bicubically.");
-  const png = await encodePng(result.width, result.height, result.channels, result.pixels);
+  if (result.hasAlpha) notices.push("Transparency kept: the alpha channel was upscaled bicubically.");
   return {
-    blob: png, name: resultName(image.name, model, value), width: result.width, height: result.height,
+    blob: result.blob, name: resultName(result.name, model, value), width: result.width, height: result.height,
     channels: result.channels, bitDepth: result.bitDepth, pixels: result.pixels,
-    baseline: result.baseline, baselineChannels: image.channels,
+    baseline: result.baseline, baselineChannels: result.colorChannels,
     model, weights: used, factor: value, engine: result.engine, threads: result.threads, fallback: result.fallback,
     isolated: info.isolated, tiles: result.tiles, seconds: result.seconds, loadSeconds: result.loadSeconds,
+    graphSeconds: result.graphSeconds,
     msPerMP: result.seconds * 1000 / (result.width * result.height / 1e6),
-    notices: [...image.notices, ...notices],
+    notices: [...result.notices, ...notices],
   };
 }

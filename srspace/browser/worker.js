@@ -1,11 +1,15 @@
 // The Web Worker that runs the networks: onnxruntime-web sessions, made once per model, and
 // the tile loop. It speaks a small message protocol with srspace.js:
-//   in:  {type: "init", config, threads, engine}   {type: "upscale", id, ...job}   {type: "cancel", id}
+//   in:  {type: "init", config, threads, engine}   {type: "upscale", id, file, key, factor, weights, baseline}
+//        {type: "cancel", id}
 //        {type: "tensor", id, weights, key, dims, data, factor}
 //   out: {type: "ready", engine, threads, fallback} {type: "progress", id, phase, done, total}
 //        {type: "result", id, ...}   {type: "error", id, message, name}
-// Pixel buffers travel as transferables, never copied.
+// The file is decoded, upscaled and encoded here, so the page never freezes; pixel buffers
+// travel back as transferables, never copied.
+import { loadImage } from "./decode.js";
 import { chainTile, cutTile, outputSize, storeTile, tilePlan } from "./pipeline.js";
+import { encodePng } from "./png.js";
 
 let config = null;
 let runtime = null; // {ort, engine: "webgpu" | "wasm", threads, fallback}
@@ -38,6 +42,13 @@ async function init({ config: cfg, threads, engine }) {
     if (self.navigator.gpu) {
       try { adapter = await self.navigator.gpu.requestAdapter(); } catch (e) { fallback = `WebGPU: ${e.message}`; }
       if (!adapter && !fallback) fallback = "WebGPU: no adapter on this machine";
+      const info = adapter ? adapter.info || {} : {};
+      if (adapter && engine !== "webgpu" && (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader/i.test(
+        `${info.vendor} ${info.architecture} ${info.description}`))) {
+        // a software adapter (SwiftShader) runs these networks about 100x slower than WebAssembly
+        fallback = `WebGPU: only a software adapter (${info.architecture || info.vendor || "fallback"}), slower than WASM`;
+        adapter = null;
+      }
     } else {
       fallback = "WebGPU: not supported by this browser";
     }
@@ -83,7 +94,8 @@ async function session(weights, key) {
   return sessions.get(id);
 }
 
-/** The network of one job: `timing.loading` collects the time spent making sessions (first use of a model). */
+/** The network of one job: `timing.loading` collects the time spent making sessions (first use of a model),
+ * `timing.graph` the time in onnxruntime-web itself. */
 function runner(weights, engines, timing) {
   return async (key, data, dims, factor) => {
     const asked = performance.now(), fresh = !sessions.has(`${weights}/${key}`);
@@ -94,6 +106,7 @@ function runner(weights, engines, timing) {
       feeds.factor = new runtime.ort.Tensor("float32", new Float32Array([1, 1, factor, factor]), [4]);
     }
     let out;
+    const begun = performance.now();
     try {
       out = (await s.session.run(feeds)).output;
     } catch (e) {
@@ -106,21 +119,24 @@ function runner(weights, engines, timing) {
     }
     engines.add(s.engine);
     const result = { data: await out.getData(), dims: out.dims };
+    timing.graph += performance.now() - begun;
     out.dispose?.();
     return result;
   };
 }
 
-/** Upscale planar pixels (`color`: C x H x W uint8, uint16 or float32; `alpha`: H x W uint8 or null)
- * into an interleaved image of C (+1) channels, uint16 for 16-bit gray without alpha, else uint8. */
+/** Decode `file`, upscale it tile by tile and encode the lossless PNG: the result as an
+ * interleaved image of C (+1 alpha) channels, uint16 for 16-bit gray without alpha, else uint8. */
 async function upscale(msg) {
-  const { id, key, factor, weights, width, height, channels, color, alpha, sixteenBit, baseline } = msg;
+  const { id, file, key, factor, weights, baseline } = msg;
+  const image = await loadImage(file, config.limits, factor);
+  const { width, height, channels, color, alpha, sixteenBit } = image;
   const outW = outputSize(width, factor), outH = outputSize(height, factor);
   const stride = channels + (alpha ? 1 : 0);
   const deep = sixteenBit && channels === 1 && !alpha;
   const result = deep ? new Uint16Array(outW * outH * stride) : new Uint8Array(outW * outH * stride);
   const maxValue = deep ? 65535 : 255;
-  const engines = new Set(), timing = { loading: 0 };
+  const engines = new Set(), timing = { loading: 0, graph: 0 };
   const run = runner(weights, engines, timing);
   const colorPlan = tilePlan(config, key, factor, height, width);
   const bicubicPlan = tilePlan(config, config.bicubicKey, factor, height, width);
@@ -158,16 +174,19 @@ async function upscale(msg) {
       await step("baseline");
     }
   }
+  self.postMessage({ type: "progress", id, phase: "encoding", done, total });
+  const blob = await encodePng(outW, outH, stride, result);
   const engine = key === config.bicubicKey ? "bicubic (JavaScript)" : [...engines].join(" + ");
   const buffers = before ? [result.buffer, before.buffer] : [result.buffer];
-  self.postMessage({ type: "result", id, width: outW, height: outH, channels: stride, bitDepth: deep ? 16 : 8,
-                     pixels: result, baseline: before, seconds, loadSeconds, tiles: colorPlan.length, engine,
-                     threads: runtime.threads, fallback: runtime.fallback }, buffers);
+  self.postMessage({ type: "result", id, name: image.name, notices: image.notices, hasAlpha: Boolean(alpha),
+                     colorChannels: channels, width: outW, height: outH, channels: stride, bitDepth: deep ? 16 : 8,
+                     blob, pixels: result, baseline: before, seconds, loadSeconds, graphSeconds: timing.graph / 1000,
+                     tiles: colorPlan.length, engine, threads: runtime.threads, fallback: runtime.fallback }, buffers);
 }
 
 /** One raw tensor through one graph (the parity tests' view of the engine): the same sessions. */
 async function tensor({ id, weights, key, dims, data, factor }) {
-  const out = await runner(weights, new Set(), { loading: 0 })(key, data, dims, factor);
+  const out = await runner(weights, new Set(), { loading: 0, graph: 0 })(key, data, dims, factor);
   self.postMessage({ type: "result", id, dims: out.dims, data: out.data }, [out.data.buffer]);
 }
 
