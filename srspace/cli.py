@@ -3,7 +3,7 @@ build the static edition that runs in the browser.
 
     python -m srspace site OUT [--models-dir models]
 
-    python -m srspace upscale INPUT... --out DIR [--model srcnn_dynamic] [--factor 2]
+    python -m srspace upscale INPUT... --out DIR [--model auto] [--factor 2]
                               [--weights best|bundled|official] [--format png|webp|tiff]
                               [--glob PATTERN] [--no-recursive] [--ray [ADDRESS]]
 
@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .contract import BEST_WEIGHTS, CHOICES, MODELS_DIR, WEIGHT_SETS
+from .contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, MODELS_DIR, WEIGHT_SETS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              formatter_class=argparse.RawDescriptionHelpFormatter)
     up.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or @LIST files")
     up.add_argument("--out", type=Path, required=True, help="folder for the results")
-    up.add_argument("--model", choices=CHOICES, default="srcnn_dynamic")
+    up.add_argument("--model", choices=CHOICES, default=AUTO_KEY,
+                    help="auto (default): per factor, the network and weights with the largest measured gain")
     up.add_argument("--factor", type=float, default=2.0, help="1 to 4, as the app's slider (default 2)")
     up.add_argument("--weights", choices=(BEST_WEIGHTS, *WEIGHT_SETS), default=BEST_WEIGHTS,
                     help="weight set (default: best measured for the model and factor)")
@@ -72,17 +73,26 @@ def main(argv=None) -> int:
     if args.command == "site":
         return build_site_command(args)
     from .batch import BatchError, check_settings, plan
-    from .export import ExportError, export_all
+    from .export import ExportError, export_all, wanted_sets
     from .images import ImageInputError
     from .weights import WeightsError
 
+    served = os.environ.get("SRSPACE_WEIGHTS", "auto")
     try:
         factor = check_settings(args.model, args.factor)
-        jobs = plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)
-        manifest = export_all(args.models_dir, weights=os.environ.get("SRSPACE_WEIGHTS", "auto"),
-                              log=lambda msg: print(msg, file=sys.stderr))
+        plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)  # bad inputs: before any export
+        manifest = export_all(args.models_dir, weights=served, log=lambda msg: print(msg, file=sys.stderr))
         if args.weights in WEIGHT_SETS and args.weights not in manifest["sets"]:
             raise BatchError(manifest["unavailable"].get(args.weights, f"the {args.weights} weights are not exported"))
+        sets = [w for w in manifest["sets"] if w in wanted_sets(served)]
+        if args.model == AUTO_KEY:  # the app's choice for this factor: results are named after what ran
+            from .quality import best_model, load_table, pick_note
+
+            table = load_table()
+            pick = best_model(factor, [args.weights] if args.weights in WEIGHT_SETS else sets, table)
+            print(pick_note(pick, factor, table), file=sys.stderr)
+            args.model, args.weights = pick.key, pick.weights or args.weights
+        jobs = plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)
     except (BatchError, ImageInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -102,7 +112,8 @@ def main(argv=None) -> int:
         from .service import Upscaler
 
         try:
-            summary = run_local(Upscaler(args.models_dir), jobs, args.model, factor, args.weights, args.format)
+            summary = run_local(Upscaler(args.models_dir, weight_sets=sets), jobs, args.model, factor, args.weights,
+                                args.format)
         except KeyboardInterrupt:
             print("interrupted: finished results are kept; run the same command again to continue", file=sys.stderr)
             return 130

@@ -102,7 +102,8 @@ def model_path(models_dir: Path, weights: str, key: str) -> Path:
 
 
 BICUBIC_KEY = "bicubic"
-CHOICES = (*MODELS, BICUBIC_KEY)  # what a user may pick, models first
+AUTO_KEY = "auto"  # per factor, the model and weights with the largest measured gain (the quality table)
+CHOICES = (AUTO_KEY, *MODELS, BICUBIC_KEY)  # what a user may pick: auto, the models, the baseline
 
 
 def output_size(n: int, factor: float) -> int:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .contract import MODELS, WEIGHT_SETS
+from dataclasses import dataclass
+
+from .contract import BICUBIC_KEY, MODELS, WEIGHT_SETS
 from .evaluation import gain_over_bicubic
 from .weights import BUNDLED_DIR
 
 QUALITY_PATH = BUNDLED_DIR / "quality.json"
 FACTORS = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+RESTORE_FROM = 1.1  # below this factor there is nothing to restore: auto resamples (bicubic), as at x1
 
 
 def load_table(path: Path = QUALITY_PATH) -> dict | None:
@@ -36,6 +39,47 @@ def best_set(key: str, factor: float, available, table: dict | None = None) -> s
         return fallback
     nearest = min({r["factor"] for r in rows}, key=lambda f: (abs(f - factor), f))
     return max((r for r in rows if r["factor"] == nearest), key=lambda r: r["gain"])["weights"]
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What ``auto`` runs at a factor: the model and weight set with the largest measured gain."""
+
+    key: str
+    weights: str  # "" for bicubic
+    gain: float  # dB over bicubic, at ``measured``
+    measured: float  # the table's factor nearest the request
+
+
+def best_model(factor: float, available, table: dict | None = None) -> Pick:
+    """The model and weight set among ``available`` sets with the largest gain in the quality
+    table at its factor nearest to ``factor``; bicubic (gain 0) when no network beats it there,
+    so ``auto`` is never worse than bicubic by the table."""
+    table = table if table is not None else load_table()
+    available = [w for w in WEIGHT_SETS if w in available]
+    rows = [r for r in (table or {}).get("rows", []) if r["model"] in MODELS and r["weights"] in available]
+    if not rows or factor < RESTORE_FROM:
+        return Pick(BICUBIC_KEY, "", 0.0, factor)
+    nearest = min({r["factor"] for r in rows}, key=lambda f: (abs(f - factor), f))
+    order = {key: i for i, key in enumerate(MODELS)}
+    best = max((r for r in rows if r["factor"] == nearest),
+               key=lambda r: (r["gain"], -order[r["model"]], -available.index(r["weights"])))
+    if best["gain"] <= 0:
+        return Pick(BICUBIC_KEY, "", 0.0, nearest)
+    return Pick(best["model"], best["weights"], best["gain"], nearest)
+
+
+def pick_note(pick: Pick, factor: float, table: dict | None) -> str:
+    """``auto``'s choice in one plain sentence, with the measured gain."""
+    images = len((table or {}).get("images", []))
+    if pick.key == BICUBIC_KEY:
+        if factor < RESTORE_FROM:
+            return f"Auto: plain bicubic, since at x{factor:g} there is nothing for a network to restore."
+        return f"Auto: plain bicubic: no network measured better at x{pick.measured:g}."
+    spec = MODELS[pick.key]
+    resized = ", then resized" if spec.fixed_factor and factor != spec.fixed_factor else ""
+    return (f"Auto: {spec.title}{resized}, {pick.weights} weights: {signed(pick.gain)} dB over bicubic at "
+            f"x{pick.measured:g} on {images} held-out photographs (the largest gain in the quality table).")
 
 
 def measure(engines: dict[str, object], images, factors=FACTORS, log=print) -> list[dict]:
@@ -72,4 +116,8 @@ def markdown(table: dict) -> str:
             cells = [f"**{signed(gain[key, weights, f])}**" if best_set(key, f, WEIGHT_SETS, table) == weights
                      else signed(gain[key, weights, f]) for f in factors]
             lines.append(f"| `{key}` | {weights} | " + " | ".join(cells) + " |")
+    lines.append("| `bicubic` | | " + " | ".join("0.00" for _ in factors) + " |")
+    picks = [best_model(f, WEIGHT_SETS, table) for f in factors]
+    lines.append("| **`auto`** | (picks) | " + " | ".join(
+        f"**{signed(p.gain)}** (`{p.key}`{', ' + p.weights if p.weights else ''})" for p in picks) + " |")
     return "\n".join(lines)

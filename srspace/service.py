@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .contract import BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, output_size
+from .contract import AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MODELS, MODELS_DIR, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, output_size
 from .engines import OrtEngine, TorchEngine
 from .export import read_manifest
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, InputImage, check_factor, load_image, peek_size, shorten, to_pil
@@ -23,7 +23,7 @@ from .evaluation import degrade
 from .imaging import as_rgb, from_nchw, to_nchw
 from .metrics import psnr, psnr_y, ssim_y
 from .pipeline import bicubic, drain, network_factor, resample, upscale_array, upscale_steps
-from .quality import best_set, load_table
+from .quality import Pick, best_model, best_set, load_table, pick_note
 from .weights import WeightsError, recorded_state_dicts
 
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # both engines run several times: keep the tab responsive
@@ -46,6 +46,7 @@ class UpscaleResult:
     weights: str  # the weight set the model ran with ("" for bicubic)
     factor: float  # the factor applied (the request's, checked and rounded)
     notices: list[str] = field(default_factory=list)
+    key: str = ""  # the model that ran: the request's, or what "auto" picked
 
 
 @dataclass
@@ -197,10 +198,21 @@ class Upscaler:
                 progress: Progress | None = None) -> UpscaleResult:
         return drain(self.upscale_steps(path, key, factor, weights, engine), progress)
 
+    def pick(self, factor: float, weights=None) -> Pick:
+        """What ``auto`` runs at ``factor``: the model and weight set (among ``weights``, or every
+        set served for "best") with the largest gain in the quality table."""
+        sets = self.engines if weights in (None, "", BEST_WEIGHTS) else [self.weight_set(next(iter(MODELS)), factor, weights)]
+        return best_model(factor, sets, self.quality or {})
+
     def upscale_steps(self, path, key: str, factor, weights=None, engine: str = "onnxruntime"):
         """``upscale`` one tile at a time: yields (tiles done, tiles in all), returns the UpscaleResult.
         Closing the generator between tiles stops the work there."""
         img, factor, notices = self.prepare(path, key, factor, MAX_OUTPUT_PIXELS)
+        if key == AUTO_KEY:
+            pick = self.pick(factor, weights)
+            key, weights = pick.key, pick.weights
+            notices.insert(0, pick_note(pick, factor, self.quality))
+            notices += factor_notice(key, factor)
         weights = "" if key == BICUBIC_KEY else self.weight_set(key, factor, weights)
         runner = None if key == BICUBIC_KEY else self.engines[weights][engine]
         dtype = np.uint16 if img.sixteen_bit and img.pixels.shape[2] == 1 and img.alpha_pixels is None else np.uint8
@@ -227,6 +239,7 @@ class Upscaler:
             weights=weights,
             factor=factor,
             notices=notices,
+            key=key,
         )
 
     @staticmethod

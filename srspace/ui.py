@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .contract import (BEST_WEIGHTS, BICUBIC_KEY, CHOICES, EXAMPLES_DIR, FACTOR_STEP, GALLERY, MAX_FACTOR, MIN_FACTOR, MODELS,
+from .contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, EXAMPLES_DIR, FACTOR_STEP, GALLERY, MAX_FACTOR, MIN_FACTOR, MODELS,
                        WEIGHT_SETS, model_path)
 from .batch import encode, result_name
 from .images import MAX_OUTPUT_PIXELS, ImageInputError, peek_size, shorten
@@ -25,6 +25,8 @@ UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decid
 
 
 FACTOR_HELP = {
+    AUTO_KEY: "For this factor, the network and weights with the largest measured gain over bicubic on held-out "
+              "photographs (the Models tab's table); the note says which ran and why.",
     "dynamic": "The network upsamples by exactly this factor (one ONNX file, factor as a graph input).",
     "fixed": "This network always upsamples x3; the result is then resized bicubically to the chosen factor.",
     BICUBIC_KEY: "Plain bicubic interpolation at this factor: the baseline the networks are measured against.",
@@ -89,8 +91,8 @@ def format_stat(name: str, value) -> str:
 
 
 def factor_help(key: str) -> str:
-    if key == BICUBIC_KEY:
-        return FACTOR_HELP[BICUBIC_KEY]
+    if key in (BICUBIC_KEY, AUTO_KEY):
+        return FACTOR_HELP[key]
     return FACTOR_HELP["dynamic" if MODELS[key].dynamic else "fixed"]
 
 
@@ -145,7 +147,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
 
         Args:
             image: the image to upscale (PNG, JPEG, WebP, BMP or TIFF; at least 8x8 pixels).
-            model: "srcnn_dynamic" (SRCNN at exactly the factor), "srcnn_x3" (SRCNN x3, then resized), "espcn_x3" (ESPCN x3 on luma, then resized) or "bicubic" (plain interpolation).
+            model: "auto" (the network and weights with the largest measured gain at this factor; the note says which ran), "srcnn_dynamic" (SRCNN at exactly the factor), "srcnn_x3" (SRCNN x3, then resized), "espcn_x3" (ESPCN x3 on luma, then resized) or "bicubic" (plain interpolation).
             factor: the scale factor, a number from 1 to 4 (steps of 0.01); the result is at most 25 MP.
             weights: "best" (the set that measured better for this model and factor), "bundled" (trained by this project) or "official" (the tutorials' original checkpoints).
         """
@@ -171,7 +173,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                 encode_start = time.perf_counter()
                 folder = Path(download.GRADIO_CACHE) / "results" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
                 folder.mkdir(parents=True)
-                path = folder / result_name(Path(image), model, result.factor, "png")
+                path = folder / result_name(Path(image), result.key, result.factor, "png")  # what ran
                 path.write_bytes(encode(result.image, "png"))
                 # the before/after pair as files too: Gradio would encode PIL images itself, at PIL's slowest
                 sides = []
@@ -182,7 +184,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                         (folder / name).write_bytes(encode(side, "png"))
                         sides.append(str(folder / name))
                 encoded = time.perf_counter() - encode_start
-            record.update(weights=result.weights or "-", network=f"{result.seconds:.2f}s", encode=f"{encoded:.2f}s")
+            record.update(ran=result.key, weights=result.weights or "-", network=f"{result.seconds:.2f}s", encode=f"{encoded:.2f}s")
             w, h = result.image.size
             used = f" with the **{result.weights}** weights" if result.weights else ""
             waited = f", {queued:.1f} s waiting for a free lane" if queued > 1 else ""
@@ -276,9 +278,9 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
             with gr.Row():
                 with gr.Column(scale=1):
                     image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="upscale-input")
-                    model = Choice(choices, value="srcnn_dynamic", label="Model")
+                    model = Choice(choices, value=AUTO_KEY, label="Model")
                     factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
-                    help_text = gr.Markdown(factor_help("srcnn_dynamic"))
+                    help_text = gr.Markdown(factor_help(AUTO_KEY))
                     weights = weights_input(weights_text, "upscale-weights")
                     run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
                     check = gr.Button("Check quality on this image", elem_id="quality-button")

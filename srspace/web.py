@@ -22,11 +22,11 @@ import mimetypes
 from functools import lru_cache
 from pathlib import Path
 
-from .contract import (BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP,
+from .contract import (AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP,
                        MODELS, ROOT, WEIGHT_SETS, model_path)
 from .images import MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE
 from .pipeline import ANTIALIAS_A, halo, tile_side
-from .quality import best_set, load_table, signed
+from .quality import best_model, best_set, load_table, pick_note, signed
 from .tiling import as_fraction, auto_tile
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
@@ -39,9 +39,13 @@ BROWSER_MAX_DIFF_LEVELS = 2
 # The static page's modules (the Gradio app serves the whole folder, tab.js included).
 SITE_MODULES = ("srspace.js", "worker.js", "pipeline.js", "decode.js", "png.js", "viewer.js", "app.js", "style.css")
 
-MODEL_LABELS = {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"}
+MODEL_LABELS = ({AUTO_KEY: "Best measured for this factor (auto)"}
+                | {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"})
 # One plain sentence per choice: what it is and when it is the better pick.
 MODEL_HELP = {
+    AUTO_KEY: "Runs, for your factor, the network and weights with the largest measured gain over bicubic on "
+              "held-out photographs (the quality table): mostly ESPCN, whose ×3 result, resized, beats the "
+              "any-factor SRCNN at most factors.",
     "srcnn_dynamic": "SRCNN that takes the factor as an input (one ONNX file for every factor): it sharpens for "
                      "exactly the factor you choose. The OpenMMLab deployment tutorial's model.",
     "srcnn_x3": "SRCNN trained at a fixed ×3; at other factors its ×3 result is resized bicubically to your factor.",
@@ -100,6 +104,11 @@ def ort_config(base: str, local: bool) -> dict:
             "integrity": None if local else {name: PIN["files"][name] for name in PIN["entry"].values()}}
 
 
+def _pick(factor: float, sets, table: dict | None) -> dict:
+    pick = best_model(factor, sets, table or {})
+    return {**vars(pick), "note": pick_note(pick, factor, table)}
+
+
 def factor_rules(weight_sets, table: dict | None) -> dict:
     """Per factor in steps of 0.01: p/q, each choice's halo and tile side (as tiling.tile_steps
     uses them), and the weight set ``best`` picks per model among ``weight_sets``."""
@@ -110,8 +119,11 @@ def factor_rules(weight_sets, table: dict | None) -> dict:
         rules[f"{factor:.2f}"] = {
             "p": frac.numerator, "q": frac.denominator,
             "models": {key: {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor)}
-                       for key in CHOICES},
+                       for key in (*MODELS, BICUBIC_KEY)},
             "best": {key: best_set(key, factor, weight_sets, table or {}) for key in MODELS},
+            # what auto runs, for "best" (every set) and for each set alone
+            "auto": {choice: _pick(factor, sets, table)
+                     for choice, sets in (("best", weight_sets), *((w, [w]) for w in weight_sets))},
         }
     return rules
 
@@ -140,8 +152,9 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
     return {
         "choices": list(CHOICES),
         "bicubicKey": BICUBIC_KEY,
+        "autoKey": AUTO_KEY,
         "labels": MODEL_LABELS,
-        "titles": {key: spec.title for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic"},
+        "titles": {key: spec.title for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic", AUTO_KEY: "Auto"},
         "help": MODEL_HELP,
         "specs": {key: {"channels": s.channels, "fixedFactor": s.fixed_factor, "network": s.network}
                   for key, s in MODELS.items()},
@@ -152,7 +165,8 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
                    "minFactor": MIN_FACTOR, "maxFactor": MAX_FACTOR, "factorStep": FACTOR_STEP},
         "kernel": {"cubicA": CUBIC_A, "antialiasA": ANTIALIAS_A},
         "factors": factor_rules(sets, table),
-        "defaults": {"model": "srcnn_dynamic", "factor": 2.5},
+        "defaults": {"model": AUTO_KEY, "factor": 2.5},
+        "tableImages": len((table or {}).get("images", [])),
         "examples": examples or [],
         "qualityHtml": quality_html(table, sets),
         "maxDiffLevels": BROWSER_MAX_DIFF_LEVELS,

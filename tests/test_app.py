@@ -34,6 +34,21 @@ def test_upscale_handler_every_model(upscaler):
     assert any("x3 by the network" in n for n in fixed.notices)
 
 
+@pytest.mark.parametrize("factor", [1.0, 2.0, 3.3, 4.0])
+def test_auto_runs_the_tables_best_for_the_factor_and_says_so(upscaler, factor):
+    from srspace.quality import best_model
+
+    pick = best_model(factor, upscaler.engines, upscaler.quality)
+    result = upscaler.upscale(FACE, "auto", factor)
+    assert (result.key, result.weights) == (pick.key, pick.weights)
+    expected = upscaler.upscale(FACE, pick.key, factor, pick.weights or None)
+    assert np.array_equal(np.asarray(result.image), np.asarray(expected.image))
+    note = result.notices[0]
+    assert note.startswith("Auto: ") and (f"x{pick.measured:g}" in note or "nothing" in note), note
+    if pick.key != "bicubic":
+        assert f"{pick.gain:+.2f} dB over bicubic" in note.replace("−", "-")
+
+
 def test_weight_sets_are_chosen_per_request(upscaler):
     best = upscaler.upscale(FACE, "srcnn_dynamic", 2.0)
     assert best.weights == best_set("srcnn_dynamic", 2.0, upscaler.engines, upscaler.quality)
@@ -185,7 +200,7 @@ def test_mcp_client_lists_the_tools_and_upscales(app_server):
     tools, result = asyncio.run(session_calls())
     assert {"upscale", "compare"} <= set(tools)
     schema = tools["upscale"].inputSchema["properties"]
-    assert set(schema["model"]["enum"]) == {"srcnn_dynamic", "srcnn_x3", "espcn_x3", "bicubic"}
+    assert set(schema["model"]["enum"]) == {"auto", "srcnn_dynamic", "srcnn_x3", "espcn_x3", "bicubic"}
     assert "from 1 to 4" in schema["factor"]["description"] and "tutorials' original" in schema["weights"]["description"]
     assert not result.isError, result.content
     text = " ".join(getattr(c, "text", "") for c in result.content)

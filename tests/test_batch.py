@@ -58,10 +58,11 @@ def test_folder_in_results_out_resume_and_failures(inputs, tmp_path, weights_env
     assert results["phone_srcnn_dynamic_x2.png"].size == (64, 96)  # EXIF orientation applied: 32x48 upright
     assert not list(out.rglob("*.part"))
     # again: everything done is skipped, the bad file fails again; without it, success
-    assert main(["upscale", str(inputs), "--out", str(out), "--factor", "2"]) == 1
+    again = ["upscale", str(inputs), "--out", str(out), "--model", "srcnn_dynamic", "--factor", "2"]
+    assert main(again) == 1
     assert "0 done, 4 skipped (already there), 1 failed" in capsys.readouterr().out
     (inputs / "notes.png").unlink()
-    assert main(["upscale", str(inputs), "--out", str(out), "--factor", "2"]) == 0
+    assert main(again) == 0
 
 
 def test_list_files_globs_and_formats(inputs, tmp_path, weights_env, capsys):
@@ -100,14 +101,18 @@ class _no_raise:
         return False
 
 
-def test_result_is_the_apps_download_byte_for_byte(app_server, tmp_path, weights_env, capsys):
+@pytest.mark.parametrize("model,factor", [("srcnn_dynamic", 2.5), ("auto", 2.0), ("auto", 4.0)])
+def test_result_is_the_apps_download_byte_for_byte(app_server, tmp_path, weights_env, capsys, model, factor):
     from gradio_client import Client, handle_file
 
-    image, _, _ = Client(app_server, verbose=False).predict(handle_file(str(FACE)), "srcnn_dynamic", 2.5,
+    image, _, _ = Client(app_server, verbose=False).predict(handle_file(str(FACE)), model, factor,
                                                             api_name="/upscale")
     out = tmp_path / "out"
-    assert main(["upscale", str(FACE), "--out", str(out), "--model", "srcnn_dynamic", "--factor", "2.5"]) == 0
-    assert (out / "astronaut_face_srcnn_dynamic_x2.5.png").read_bytes() == Path(image).read_bytes()
+    assert main(["upscale", str(FACE), "--out", str(out), "--model", model, "--factor", str(factor)]) == 0
+    (result,) = out.iterdir()
+    assert result.name == Path(image).name  # named after what ran: auto is never in the name
+    assert "auto" not in result.name and result.name.startswith("astronaut_face_")
+    assert result.read_bytes() == Path(image).read_bytes()
     capsys.readouterr()
 
 

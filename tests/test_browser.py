@@ -48,7 +48,9 @@ def test_upscale_button_reports_the_time_the_visitor_waited(page):
     page.wait_for_timeout(500)
     page.locator("#upscale-button").click()
     page.get_by_text("You waited").first.wait_for(timeout=60_000)
-    assert page.locator("#upscale-download a[download]").first.get_attribute("download") == "coffee_srcnn_dynamic_x2.5.png"
+    # the default model is auto: at x2.5 the table's best is ESPCN, and the file and the note say so
+    assert page.locator("#upscale-download a[download]").first.get_attribute("download") == "coffee_espcn_x3_x2.5.png"
+    assert "Auto: ESPCN" in page.locator("#upscale-info").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "upscale-result.png"), full_page=True)
 
 

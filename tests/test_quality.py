@@ -106,3 +106,27 @@ def test_quality_table_measured_the_shipped_weights(official_files):
         assert table["weights"]["official"][network] == sha256_file(official_files[network]), network
     assert {row["factor"] for row in table["rows"]} == {1.5, 2.0, 2.5, 3.0, 3.5, 4.0}
     assert len(table["images"]) == 19
+
+
+def test_auto_picks_the_tables_best_and_is_never_below_any_single_choice():
+    from srspace.contract import BICUBIC_KEY, MODELS, WEIGHT_SETS
+    from srspace.quality import RESTORE_FROM, best_model, load_table
+
+    table = load_table()
+    gain = {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]}
+    measured = sorted({r["factor"] for r in table["rows"]})
+    for sets in (list(WEIGHT_SETS), ["bundled"], ["official"]):
+        for step in range(10, 41):
+            factor = step / 10
+            pick = best_model(factor, sets, table)
+            if factor < RESTORE_FROM:
+                assert pick.key == BICUBIC_KEY  # at x1 there is nothing to restore
+                continue
+            nearest = min(measured, key=lambda f: (abs(f - factor), f))
+            choices = {(k, w): gain[k, w, nearest] for k in MODELS for w in sets}
+            assert pick.measured == nearest and pick.gain >= 0
+            assert all(pick.gain >= g for g in choices.values()), (factor, sets, pick)
+            assert pick.key == BICUBIC_KEY or choices[pick.key, pick.weights] == pick.gain
+    # a table where no network beats bicubic: auto is bicubic
+    worse = {**table, "rows": [{**r, "gain": -abs(r["gain"]) - 0.01} for r in table["rows"]]}
+    assert best_model(2.0, WEIGHT_SETS, worse).key == BICUBIC_KEY

@@ -162,14 +162,17 @@ def _upscale_in_page(page, path: Path, options: dict) -> dict:
 
 
 @pytest.mark.parametrize("image,key,factor", [("photo", "srcnn_dynamic", 2.5), ("photo", "espcn_x3", 3.0),
-                                              ("rgba", "srcnn_x3", 2.0), ("face", BICUBIC_KEY, 1.7)])
+                                              ("rgba", "srcnn_x3", 2.0), ("face", BICUBIC_KEY, 1.7),
+                                              ("face", "auto", 2.0), ("face", "auto", 4.0)])
 def test_the_page_matches_the_server_pipeline(site_page, upscaler, tmp_path, image, key, factor):
     path = {"photo": _photo, "rgba": _rgba, "face": lambda _: EXAMPLES_DIR / "astronaut_face.png"}[image](tmp_path)
     got = _upscale_in_page(site_page, path, {"model": key, "factor": factor})
     assert "error" not in got, got
     expected = upscaler.upscale(path, key, factor)
     assert got["weights"] == expected.weights
-    assert got["name"] == f"{path.stem}_{key}_x{factor:g}.png"
+    assert got["name"] == f"{path.stem}_{expected.key}_x{factor:g}.png"  # what ran: auto resolved as the server does
+    if key == "auto":
+        assert got["notices"][-1] == expected.notices[0] or expected.notices[0] in got["notices"]
     import io
 
     actual = Image.open(io.BytesIO(base64.b64decode(got["png"])))

@@ -35,11 +35,17 @@ function fillControls(cfg) {
   const update = () => {
     const key = model.value, f = Number(factor.value), spec = cfg.specs[key];
     $("factor-value").textContent = `×${f}`;
-    $("model-help").textContent = cfg.help[key];
-    weights.disabled = !spec;
-    $("weights-help").textContent = spec
-      ? `${weights.value === "best" ? `Best here: ${srspace.bestWeights(key, f)}. ` : ""}${cfg.weightSets[weights.value === "best" ? srspace.bestWeights(key, f) : weights.value].text}`
-      : "Bicubic has no weights.";
+    if (key === cfg.autoKey) { // say what auto will run at this factor, before it runs
+      const pick = cfg.factors[f.toFixed(2)].auto[weights.value];
+      $("model-help").textContent = `${cfg.help[key]} Here: ${pick.note.replace(/^Auto: /, "")}`;
+    } else {
+      $("model-help").textContent = cfg.help[key];
+    }
+    weights.disabled = key === cfg.bicubicKey;
+    const shown = spec && weights.value === "best" ? srspace.bestWeights(key, f) : weights.value;
+    $("weights-help").textContent = key === cfg.bicubicKey ? "Bicubic has no weights."
+      : shown === "best" ? "Auto picks the weights with the model."
+      : `${spec && weights.value === "best" ? `Best here: ${shown}. ` : ""}${cfg.weightSets[shown].text}`;
   };
   for (const el of [model, factor, weights]) el.addEventListener("input", update);
   update();

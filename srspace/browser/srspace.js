@@ -119,17 +119,26 @@ export async function runTensor(weights, key, dims, data, factor = null) {
 
 /**
  * Upscale an image in this browser. `source`: a File, Blob or URL. Options: model (a key of
- * config.choices), factor (1-4), weights ("best", or a shipped set), onProgress({phase, done,
+ * config.choices; "auto": what the quality table measured best at this factor), factor (1-4), weights ("best", or a shipped set), onProgress({phase, done,
  * total, elapsed, remaining}), signal (AbortSignal), baseline (also return bicubic at the same size).
  * Resolves to the lossless PNG and what ran; rejects with ImageInputError for input it refuses.
  */
-export async function upscale(source, { model = "srcnn_dynamic", factor = 2, weights = "best", onProgress = null,
+export async function upscale(source, { model = "auto", factor = 2, weights = "best", onProgress = null,
                                         signal = null, baseline = false } = {}) {
   if (!config) throw new Error("srspace.configure(config) must be called first");
   if (!config.choices.includes(model)) {
     throw new ImageInputError(`Unknown model ${JSON.stringify(model)} here; choose one of: ${config.choices.join(", ")}.`);
   }
   const [value, notices] = checkFactor(config.limits, factor);
+  if (model === config.autoKey) { // the quality table's choice for this factor, worked out by the site build
+    const pick = config.factors[factorKey(value)].auto[weights || "best"];
+    if (!pick) {
+      throw new ImageInputError(`The ${weights} weights are not part of this site. Choose weights 'best' or one of: ${Object.keys(config.models).join(", ")}.`);
+    }
+    notices.push(pick.note);
+    model = pick.key;
+    weights = pick.weights || "best";
+  }
   const spec = config.specs[model];
   let used = "";
   if (spec) {
