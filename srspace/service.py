@@ -170,6 +170,10 @@ class Upscaler:
         "best" (or nothing) the set that measured better for that model at the nearest measured factor."""
         if weights in (None, "", BEST_WEIGHTS):
             return best_set(key, factor, self.engines, self.quality or {})
+        return self.served(weights)
+
+    def served(self, weights) -> str:
+        """``weights`` if it names a set this server serves, else a message saying what is."""
         if not isinstance(weights, str) or weights not in WEIGHT_SETS:
             raise ImageInputError(f"Unknown weights {shorten(weights)}; choose one of: "
                                   f"{', '.join((BEST_WEIGHTS, *WEIGHT_SETS))}.")
@@ -201,7 +205,7 @@ class Upscaler:
     def pick(self, factor: float, weights=None) -> Pick:
         """What ``auto`` runs at ``factor``: the model and weight set (among ``weights``, or every
         set served for "best") with the largest gain in the quality table."""
-        sets = self.engines if weights in (None, "", BEST_WEIGHTS) else [self.weight_set(next(iter(MODELS)), factor, weights)]
+        sets = self.engines if weights in (None, "", BEST_WEIGHTS) else [self.served(weights)]
         return best_model(factor, sets, self.quality or {})
 
     def upscale_steps(self, path, key: str, factor, weights=None, engine: str = "onnxruntime"):

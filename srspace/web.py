@@ -139,6 +139,9 @@ def quality_html(table: dict | None, weight_sets) -> str:
         f"<tr><td>{html.escape(MODEL_LABELS[key])}, {weights}</td>"
         + "".join(f"<td>{signed(gain[key, weights, f])}</td>" for f in factors) + "</tr>"
         for key in MODELS for weights in weight_sets if (key, weights, factors[0]) in gain)
+    picks = [best_model(f, weight_sets, table) for f in factors]
+    rows += ("<tr><td><b>auto</b> (what the page runs by default)</td>"
+             + "".join(f"<td><b>{signed(p.gain)}</b> {html.escape(p.key)}</td>" for p in picks) + "</tr>")
     return (f"<p>Y-PSNR gain over bicubic in dB on {len(table['images'])} held-out photographs "
             f"(more is better; +1 dB is a clearly visible difference at 200%).</p>"
             f"<table><tr><th>model, weights</th>{head}</tr>{rows}</table>")

@@ -178,3 +178,24 @@ def ort_web():
         check_dist()
     except SiteError as exc:
         need_browser_part(str(exc))
+
+
+# Markers: `python -m pytest -m "not slow"` runs the fast subset (pure functions, the pipeline,
+# the export's checks on the exported models) in well under a minute; CI runs everything.
+SLOW_FIXTURES = {"browser": "browser", "app_server": "server", "site": "browser"}
+SLOW_MODULES = {"test_parity_sweep", "test_training", "test_space", "test_quality", "test_export"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives Chromium (Playwright)")
+    config.addinivalue_line("markers", "server: starts the app on a loopback port")
+    config.addinivalue_line("markers", "slow: takes seconds to minutes (browser, server, exports, sweeps, Ray)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        kinds = {kind for fixture, kind in SLOW_FIXTURES.items() if fixture in item.fixturenames}
+        for kind in kinds:
+            item.add_marker(getattr(pytest.mark, kind))
+        if kinds or item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or "ray" in item.name:
+            item.add_marker(pytest.mark.slow)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from srspace.contract import CHOICES, MODELS, ROOT
+from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT
 from srspace.pipeline import halo, tile_side
-from srspace.quality import best_set, load_table
+from srspace.quality import best_model, best_set, load_table, pick_note
 from srspace.tiling import as_fraction, auto_tile
 from srspace.web import CDN_BASE, DIST_DIR, PIN, app_config, browser_config, head_html, local_dist_available, ort_config, sri
 
@@ -53,7 +53,9 @@ def test_the_config_carries_the_python_rules_at_every_factor():
         factor = float(key_text)
         frac = as_fraction(factor)
         assert (rule["p"], rule["q"]) == (frac.numerator, frac.denominator)
-        for key in CHOICES:
+        for key in (*MODELS, BICUBIC_KEY):
             assert rule["models"][key] == {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor)}
         for key in MODELS:  # only the sets the page has
             assert rule["best"][key] == best_set(key, factor, ["bundled"], table) == "bundled"
+        pick = best_model(factor, ["bundled"], table)  # what auto runs, with its sentence
+        assert rule["auto"]["best"] == rule["auto"]["bundled"] == {**vars(pick), "note": pick_note(pick, factor, table)}
