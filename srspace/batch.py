@@ -144,6 +144,9 @@ def process(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str,
     start = time.perf_counter()
     try:
         result = upscaler.upscale(job.source, key, factor, weights, progress=progress)
+        if fmt == "webp" and result.image.mode == "I;16":  # WebP holds 8-bit RGB(A) only: refuse, never a wrong picture
+            raise ImageInputError("a 16-bit gray result cannot be written as WebP without losing its depth; "
+                                  "use --format png or --format tiff")
         write_atomically(encode(result.image, fmt), job.target)
     except ImageInputError as exc:
         return Outcome(job, "failed", time.perf_counter() - start, error=str(exc), node=node)

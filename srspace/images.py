@@ -114,8 +114,10 @@ def load_image(path: str | Path, factor: float | None = None, max_output: int = 
         raise ImageInputError(NO_IMAGE)
     img = _open(Path(path), factor, max_output)
     notices = []
-    if getattr(img, "n_frames", 1) > 1:
-        notices.append(f"Animated image with {img.n_frames} frames: only the first frame was upscaled.")
+    # is_animated looks one frame ahead; n_frames would walk every page of the file (a tiny
+    # TIFF of 50,000 pages took 11.5 s just to be counted, before any check could stop it)
+    if getattr(img, "is_animated", False):
+        notices.append("Animated or multi-page image: only the first frame was upscaled.")
         img.seek(0)
     orientation = img.getexif().get(0x0112, 1)
     if orientation != 1:
@@ -130,6 +132,10 @@ def load_image(path: str | Path, factor: float | None = None, max_output: int = 
         color = (arr / (65535.0 if sixteen else 255.0)).clip(0, 1)[..., None].astype(np.float32)
     elif mode == "F":
         arr = np.asarray(img, dtype=np.float64)
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad:  # NaN would make every output pixel 0, reported as fine
+            raise ImageInputError(f"'{shorten_name(Path(path))}' has {bad} pixel(s) that are not numbers (NaN or "
+                                  "infinite); replace them in the file first.")
         color = (arr / max(float(arr.max()), 1.0)).clip(0, 1)[..., None].astype(np.float32)
         sixteen = True
     else:

@@ -65,6 +65,14 @@ def test_folder_in_results_out_resume_and_failures(inputs, tmp_path, weights_env
     assert main(again) == 0
 
 
+def test_webp_of_a_16_bit_result_is_refused_not_written_wrong(inputs, tmp_path, weights_env, capsys):
+    out = tmp_path / "out"
+    assert main(["upscale", str(inputs / "depth16.png"), "--out", str(out), "--model", "bicubic", "--factor", "2",
+                 "--format", "webp"]) == 1
+    assert "cannot be written as WebP" in capsys.readouterr().err
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_list_files_globs_and_formats(inputs, tmp_path, weights_env, capsys):
     listing = tmp_path / "list.txt"
     listing.write_text("# the two I want\nin/face.png\n\nin/sub/glass.png\n")

@@ -191,7 +191,7 @@ def test_a_damaged_manifest_means_a_rebuild_not_a_crash(models_dir, tmp_path, da
     assert stale_reason(work, manifest["weights"]) in ("no readable manifest", "the export code changed")
     broken = dict(manifest, sets={"bundled": {"srcnn_x3": {}}}, weights="bundled")
     (work / MANIFEST_NAME).write_text(json.dumps(broken))
-    assert stale_reason(work, "bundled") == "the manifest is damaged"
+    assert stale_reason(work, "bundled") == "no readable manifest"  # not of the layout: read as none
 
 
 def test_fresh_export_is_a_quick_no_op(models_dir):
@@ -219,3 +219,71 @@ def test_two_processes_exporting_at_once_agree_on_one_manifest(tmp_path):
         assert sha256_file(model_path(work, "bundled", key)) == entry["sha256"]
     assert sorted(p.name for p in work.rglob("*") if p.is_file()) == sorted(
         [MANIFEST_NAME, ".export.lock", *(spec.filename for spec in MODELS.values())])
+
+
+def _damaged(manifest: dict):
+    """The manifest with each of its values removed, and each replaced by one of the wrong type
+    (one parity case and one input stand for the rest of their lists), plus whole-shape damage."""
+    import copy
+
+    def walk(node, path):
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node[:1])) if isinstance(node, list) else []
+        for key, value in items:
+            yield path + [key], value
+            yield from walk(value, path + [key])
+
+    for path, value in walk(manifest, []):
+        for variant in ("removed", "mistyped"):
+            damaged = copy.deepcopy(manifest)
+            parent = damaged
+            for key in path[:-1]:
+                parent = parent[key]
+            if variant == "removed":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = 3 if isinstance(value, str) else "x"
+            yield f"{variant} {'/'.join(map(str, path))}", damaged
+    yield "an unknown weight set", {**manifest, "sets": {**manifest["sets"], "mine": manifest["sets"]["bundled"]}}
+    yield "unavailable as a list", {**manifest, "unavailable": ["official"]}
+    yield "an entry without parity", {**manifest, "sets": {"bundled": {
+        k: {f: v for f, v in e.items() if f != "parity"} for k, e in manifest["sets"]["bundled"].items()}}}
+
+
+def test_every_shape_of_damaged_manifest_is_rebuilt_or_read_safely(models_dir, tmp_path):
+    """Start-up reads the manifest with these readers: any damage either makes it unreadable (a
+    re-export) or leaves what they need intact."""
+    from srspace.modelinfo import model_card
+
+    work = tmp_path / "models"
+    shutil.copytree(models_dir, work)
+    manifest = read_manifest(work)
+    cards = {}
+    variants = list(_damaged(manifest))
+    assert len(variants) > 100
+    for name, damaged in variants:
+        (work / MANIFEST_NAME).write_text(json.dumps(damaged))
+        read = read_manifest(work)
+        if read is None:
+            assert stale_reason(work, "bundled") == "no readable manifest", name
+            continue
+        for weights, entries in read["sets"].items():  # what the app's Models tab and lanes read
+            for key, entry in entries.items():
+                card = model_card(model_path(work, weights, key), key, entry)
+                cards[name] = card
+        assert all(isinstance(reason, str) for reason in read["unavailable"].values()), name
+    assert cards  # some damage is harmless (a dropped note such as "created"), and it was read safely
+    (work / MANIFEST_NAME).unlink()
+    (work / MANIFEST_NAME).mkdir()  # a folder where the file belongs
+    assert read_manifest(work) is None
+
+
+def test_start_up_repairs_a_manifest_of_an_unexpected_shape(models_dir, tmp_path):
+    work = tmp_path / "models"
+    shutil.copytree(models_dir / "bundled", work / "bundled")
+    manifest = read_manifest(models_dir)
+    manifest["unavailable"] = ["official"]  # valid JSON, not the layout
+    (work / MANIFEST_NAME).write_text(json.dumps(manifest))
+    messages = []
+    repaired = export_all(work, weights="bundled", log=messages.append)
+    assert "no readable manifest" in messages[0] and read_manifest(work) == repaired
+    assert repaired["unavailable"] == {} and "bundled" in repaired["sets"]

@@ -82,6 +82,27 @@ def test_animated_image_uses_first_frame(upscaler, tmp_path):
     assert any("first frame" in n for n in result.notices)
 
 
+def test_a_many_page_file_is_not_walked_to_be_counted(upscaler, tmp_path):
+    """Only the first page is read: a TIFF whose later pages are cut off still upscales (counting
+    its pages, as Pillow's n_frames does, walks them all: a tiny 50,000-page file stalled 11.5 s)."""
+    pages = [Image.new("L", (8, 8), i % 256) for i in range(400)]
+    whole = tmp_path / "pages.tif"
+    pages[0].save(whole, save_all=True, append_images=pages[1:])
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    result = upscaler.upscale(cut, "bicubic", 2.0)
+    assert result.image.size == (16, 16) and any("only the first frame" in n for n in result.notices)
+
+
+def test_non_finite_pixels_are_refused_not_zeroed(upscaler, tmp_path):
+    plane = np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16)
+    plane[3, 4] = np.nan
+    path = tmp_path / "nan.tif"
+    Image.fromarray(plane, "F").save(path)
+    with pytest.raises(ImageInputError, match="1 pixel\\(s\\) that are not numbers"):
+        upscaler.upscale(path, "srcnn_dynamic", 2.0)
+
+
 @pytest.mark.parametrize(
     "content,message",
     [
