@@ -96,12 +96,21 @@ def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "
             entries = [(p, Path()) for p in _list_file(Path(item[1:]))]
         elif Path(item).is_dir():
             folder = Path(item)
-            found = folder.rglob(pattern or "*") if recursive else folder.glob(pattern or "*")
-            entries = [(p, p.parent.relative_to(folder)) for p in sorted(found)
-                       if p.is_file() and (pattern or p.suffix.lower() in IMAGE_SUFFIXES)]
+            try:
+                found = sorted(folder.rglob(pattern or "*") if recursive else folder.glob(pattern or "*"))
+            except ValueError as exc:  # a pattern glob cannot read, e.g. "**x"
+                raise BatchError(f"--glob {pattern!r} is not a pattern that can be used: {exc}") from exc
+            results = Path(out).resolve()
+            entries = [(p, p.parent.relative_to(folder)) for p in found
+                       if p.is_file() and (pattern or p.suffix.lower() in IMAGE_SUFFIXES)
+                       and not p.resolve().is_relative_to(results)]  # results are never read back as inputs
+            if pattern and not entries:
+                raise BatchError(f"no file in {folder} matches --glob {pattern!r}")
         else:
             entries = [(Path(item), Path())]
         for source, sub in entries:
+            if source.exists() and not source.is_file():
+                raise BatchError(f"{source} is not a regular file (a FIFO, device or socket); name image files or folders")
             if not source.is_file():
                 raise BatchError(f"{source}: no such file or folder")
             jobs.append(Job(source, Path(out) / sub / result_name(source, key, factor, fmt)))
@@ -141,6 +150,8 @@ def process(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str,
     """One job: skipped when its result exists; a bad input or a failed write is an outcome, not a crash."""
     if job.target.exists():
         return Outcome(job, "skipped", node=node)
+    if not job.source.is_file():  # gone since the run was planned
+        return Outcome(job, "failed", error=f"{job.source} no longer exists (moved or deleted during the run)", node=node)
     start = time.perf_counter()
     try:
         result = upscaler.upscale(job.source, key, factor, weights, progress=progress)

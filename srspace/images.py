@@ -120,9 +120,11 @@ def load_image(path: str | Path, factor: float | None = None, max_output: int = 
         notices.append("Animated or multi-page image: only the first frame was upscaled.")
         img.seek(0)
     orientation = img.getexif().get(0x0112, 1)
-    if orientation != 1:
+    if orientation in range(2, 9):
         img = ImageOps.exif_transpose(img)
         notices.append(f"EXIF orientation {orientation} applied.")
+    elif orientation != 1:  # 1-8 are the orientations EXIF defines
+        notices.append(f"EXIF orientation {shorten(orientation)} is not one EXIF defines (1-8); the image was used as stored.")
     mode = img.mode
     alpha = None
     sixteen = False
@@ -170,8 +172,8 @@ def check_factor(factor) -> tuple[float, list[str]]:
         raise ImageInputError(f"{expected}, not {shorten(factor)}.") from exc
     if not math.isfinite(value):
         raise ImageInputError(f"{expected}, not {shorten(factor)}.")
-    if not MIN_FACTOR <= value <= MAX_FACTOR:
-        raise ImageInputError(f"The factor must be between {MIN_FACTOR:g} and {MAX_FACTOR:g}; got {value:g}.")
+    if not MIN_FACTOR <= value <= MAX_FACTOR:  # every digit shown: 4.0000001 is not "4"
+        raise ImageInputError(f"The factor must be between {MIN_FACTOR:g} and {MAX_FACTOR:g}; got {value!r}.")
     rounded = round(value, 2)
     notices = [f"Factor {value:g} rounded to {rounded:g} (steps of 0.01)."] if rounded != value else []
     return rounded, notices

@@ -65,6 +65,26 @@ def test_folder_in_results_out_resume_and_failures(inputs, tmp_path, weights_env
     assert main(again) == 0
 
 
+def test_results_inside_an_input_folder_are_never_read_back(inputs, tmp_path, weights_env, capsys):
+    (inputs / "notes.png").unlink()
+    command = ["upscale", str(inputs), "--out", str(inputs / "results"), "--model", "bicubic", "--factor", "2"]
+    assert main(command) == 0 and "4 done" in capsys.readouterr().out
+    assert main(command) == 0 and "0 done, 4 skipped" in capsys.readouterr().out  # not 4 more results of results
+    names = sorted(p.name for p in (inputs / "results").rglob("*.png"))
+    assert names == ["depth16_bicubic_x2.png", "face_bicubic_x2.png", "glass_bicubic_x2.png", "phone_bicubic_x2.png"]
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (lambda d: None, ["--glob", "["], "matches --glob '['"),
+    (lambda d: os.mkfifo(d / "pipe"), ["@FIFO"], "is not a regular file"),
+])
+def test_arguments_that_match_nothing_say_so_and_fail(inputs, tmp_path, weights_env, capsys, make, args, message):
+    make(tmp_path)
+    paths = [str(tmp_path / "pipe")] if args == ["@FIFO"] else [str(inputs), *args]
+    assert main(["upscale", *paths, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_webp_of_a_16_bit_result_is_refused_not_written_wrong(inputs, tmp_path, weights_env, capsys):
     out = tmp_path / "out"
     assert main(["upscale", str(inputs / "depth16.png"), "--out", str(out), "--model", "bicubic", "--factor", "2",

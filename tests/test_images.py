@@ -82,6 +82,19 @@ def test_animated_image_uses_first_frame(upscaler, tmp_path):
     assert any("first frame" in n for n in result.notices)
 
 
+def test_odd_exif_orientation_and_near_limit_factor_are_said_as_they_are(upscaler, tmp_path):
+    from srspace.images import check_factor
+
+    exif = Image.Exif()
+    exif[0x0112] = 99
+    path = tmp_path / "odd.jpg"
+    Image.new("RGB", (16, 12), "gray").save(path, exif=exif)
+    result = upscaler.upscale(path, "bicubic", 2.0)
+    assert result.image.size == (32, 24) and any("99 is not one EXIF defines" in n for n in result.notices)
+    with pytest.raises(ImageInputError, match="got 4.0000001"):
+        check_factor(4.0000001)
+
+
 def test_a_many_page_file_is_not_walked_to_be_counted(upscaler, tmp_path):
     """Only the first page is read: a TIFF whose later pages are cut off still upscales (counting
     its pages, as Pillow's n_frames does, walks them all: a tiny 50,000-page file stalled 11.5 s)."""
