@@ -117,6 +117,23 @@ def detailed_spot(img: np.ndarray, side: int) -> tuple[int, int]:
     return spot
 
 
+def _between_tiles(steps, done: int, total: int, clock: list[float] | None = None):
+    """Run one ``upscale_steps`` generator, yielding ``(done, total)`` after each of its tiles (a
+    caller may stop there); its result. ``clock[0]`` adds up the time spent computing, not the
+    time the caller spends between tiles."""
+    while True:
+        start = time.perf_counter()
+        try:
+            next(steps)
+        except StopIteration as stop:
+            if clock is not None:
+                clock[0] += time.perf_counter() - start
+            return stop.value
+        if clock is not None:
+            clock[0] += time.perf_counter() - start
+        yield done, total
+
+
 def _fit(size: tuple[int, int]) -> tuple[int, int]:
     """(W, H) scaled down to fit PREVIEW_SIDE, the aspect kept."""
     scale = PREVIEW_SIDE / max(size)
@@ -276,10 +293,15 @@ class Upscaler:
         return BrowserReference(ort_result.image, torch_result.image, ort_result.seconds, factor, weights)
 
     def check_quality(self, path, factor, weights=None, crop: int = 96, zoom: int = 3) -> QualityCheck:
+        """``check_quality_steps`` run to the end."""
+        return drain(self.check_quality_steps(path, factor, weights, crop, zoom))
+
+    def check_quality_steps(self, path, factor, weights=None, crop: int = 96, zoom: int = 3):
         """Why a network beats bicubic, on the visitor's own image: it is downsized by ``factor``
         (PIL bicubic, 8-bit, as the quality table's inputs are made), upscaled back by bicubic and
         by every model, and each result is measured against the original (Y-PSNR and SSIM,
-        ``ceil(factor)`` px shaved). The crops show one detailed spot of each, enlarged ``zoom``x."""
+        ``ceil(factor)`` px shaved). The crops show one detailed spot of each, enlarged ``zoom``x.
+        Yields (methods done, methods in all) between tiles; returns the QualityCheck."""
         factor, _ = check_factor(factor)
         width, height = peek_size(path)  # refused from its header: nothing decoded yet
         if factor < 1.1:
@@ -299,10 +321,12 @@ class Upscaler:
             window = to_pil(np.clip(arr[y : y + side, x : x + side], 0, 1))
             return window.resize((side * zoom, side * zoom), Image.NEAREST)
 
-        results = [("bicubic", "", upscale_array(None, BICUBIC_KEY, lr, factor))]
-        for key in MODELS:
-            weights_used = self.weight_set(key, factor, weights)
-            results.append((key, weights_used, upscale_array(self.engines[weights_used]["onnxruntime"], key, lr, factor)))
+        methods = [(BICUBIC_KEY, "", None)] + [(key, w, self.engines[w]["onnxruntime"]) for key in MODELS
+                                                 for w in [self.weight_set(key, factor, weights)]]
+        results = []
+        for i, (key, weights_used, engine) in enumerate(methods):
+            out = yield from _between_tiles(upscale_steps(engine, key, lr, factor), i, len(methods))
+            results.append((key, weights_used, out))
         rows, crops, base = [], [(zoomed(hr), "original")], None
         for method, weights_used, out in results:
             p, q = psnr_y(out, hr, shave), ssim_y(out, hr, shave)
@@ -313,19 +337,26 @@ class Upscaler:
         return QualityCheck(factor, rows, crops)
 
     def compare(self, path, key: str, factor, weights=None, runs: int = 3, progress: Progress | None = None) -> CompareResult:
+        """``compare_steps`` run to the end."""
+        return drain(self.compare_steps(path, key, factor, weights, runs), progress)
+
+    def compare_steps(self, path, key: str, factor, weights=None, runs: int = 3):
+        """Both engines on the same input, ``runs`` times each: yields (runs done, runs in all)
+        between tiles, so a caller can stop it there; returns the CompareResult. The medians
+        count the engines' own time only."""
         img, factor, _ = self.prepare(path, key, factor, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
         weights = self.weight_set(key, factor, weights)
         x = img.color
-        outputs, medians = {}, {}
+        outputs, medians, total = {}, {}, len(ENGINES) * runs
         for i, name in enumerate(ENGINES):
             times = []
             for r in range(runs):
-                start = time.perf_counter()
-                outputs[name] = upscale_array(self.engines[weights][name], key, x, factor)
-                times.append(time.perf_counter() - start)
-                if progress:
-                    progress(i * runs + r + 1, len(ENGINES) * runs)
+                clock = [0.0]
+                steps = upscale_steps(self.engines[weights][name], key, x, factor)
+                outputs[name] = yield from _between_tiles(steps, i * runs + r, total, clock)
+                times.append(clock[0])
             medians[name] = statistics.median(times)
+        yield total, total
         a, b = outputs["onnxruntime"], outputs["pytorch"]
         diff = np.abs(a - b)
         heat, peak = heatmap(diff)

@@ -96,13 +96,6 @@ def factor_help(key: str) -> str:
     return FACTOR_HELP["dynamic" if MODELS[key].dynamic else "fixed"]
 
 
-def _tracker(progress: gr.Progress, what: str):
-    def update(done: int, total: int) -> None:
-        progress(done / total, desc=f"{what}: {done}/{total}")
-
-    return update
-
-
 def _user_errors(handler):
     """Turn our input errors into gr.Error, which the UI and API clients both show as a message
     (and Gradio does not log as a traceback: the request log has its one line)."""
@@ -128,6 +121,18 @@ def _user_errors(handler):
             raise user_error(exc) from exc
 
     return wrapper
+
+
+def _stepping(steps, progress: gr.Progress, describe, outputs: int):
+    """Drive a use case's steps: progress after each, and a yield to Gradio between tiles, where a
+    cancelled or abandoned request stops (Gradio closes the generator there); its result."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        progress(done / total, desc=describe(done, total))
+        yield (gr.skip(),) * outputs
 
 
 def _waiting(ticket: Ticket) -> str:
@@ -160,15 +165,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                     yield gr.skip(), gr.skip(), _waiting(ticket)
                 queued = time.perf_counter() - start
                 progress(0.0, desc="decoding the image")
-                steps = upscaler.upscale_steps(image, model, factor, weights)
-                while True:
-                    try:
-                        done, total = next(steps)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-                    progress(done / total, desc=f"network, tile: {done}/{total}")
-                    yield gr.skip(), gr.skip(), gr.skip()  # between tiles: stop here if the visitor has gone
+                result = yield from _stepping(upscaler.upscale_steps(image, model, factor, weights), progress,
+                                              lambda done, total: f"network, tile: {done}/{total}", 3)
                 progress(1.0, desc="encoding the PNG")
                 encode_start = time.perf_counter()
                 folder = Path(download.GRADIO_CACHE) / "results" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
@@ -209,12 +207,14 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
         with request_log("check_quality", factor=shorten(factor), weights=shorten(weights)):
             w, h = peek_size(image)
             with lanes.ticket(w * h * (len(MODELS) + 1)) as ticket:  # every method runs once
-                progress(0.0, desc="waiting for a free lane")
-                ticket.wait(None)
+                while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
+                    progress(0.0, desc="waiting for a free lane")
+                    yield gr.skip(), gr.skip()
                 progress(0.0, desc="downsizing, then upscaling back with every method")
-                result = upscaler.check_quality(image, factor, weights)
+                result = yield from _stepping(upscaler.check_quality_steps(image, factor, weights), progress,
+                                              lambda done, total: f"methods: {done}/{total}", 2)
         headers = list(result.rows[0])
-        return result.crops, gr.Dataframe(value=[[r[h] for h in headers] for r in result.rows], headers=headers)
+        yield result.crops, gr.Dataframe(value=[[r[h] for h in headers] for r in result.rows], headers=headers)
 
     @_user_errors
     def compare(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
@@ -232,11 +232,13 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
         with request_log("compare", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
             _, (out_w, out_h) = upscaler.sizes(image, model, factor, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
             with lanes.ticket(out_w * out_h * 6) as ticket:  # 3 runs per engine
-                progress(0.0, desc="waiting for a free lane")
-                ticket.wait(None)
-                result = upscaler.compare(image, model, factor, weights, progress=_tracker(progress, "runs"))
+                while not ticket.wait(0.5):
+                    progress(0.0, desc="waiting for a free lane")
+                    yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                result = yield from _stepping(upscaler.compare_steps(image, model, factor, weights), progress,
+                                              lambda done, total: f"runs: {done}/{total}", 4)
         rows = [[k, format_stat(k, v)] for k, v in result.stats.items()]
-        return result.ort_image, result.torch_image, result.heatmap, rows
+        yield result.ort_image, result.torch_image, result.heatmap, rows
 
     @_user_errors
     def browser_reference(image, model, factor, weights):

@@ -122,6 +122,24 @@ def test_small_requests_pass_a_large_job_and_a_cancelled_job_stops_within_a_tile
     again.cancel()
 
 
+@pytest.mark.parametrize("api_name,args", [("/compare", ("srcnn_x3", 1.0)), ("/check_quality", (2.0,))])
+def test_compare_and_quality_check_stop_when_cancelled(app_server, tmp_path, api_name, args):
+    """Both run for a minute or more on a 4 MP image; cancelled, each stops within a tile."""
+    photo = _photo(tmp_path / "big.png", 2000, 2000)
+    endpoint = api_name.strip("/")
+
+    def cancelled() -> int:
+        return sum(1 for line in app_server.log.read_text().splitlines()
+                   if f" {endpoint} " in line and line.endswith("cancelled"))
+
+    before = cancelled()
+    job = Client(app_server, verbose=False).submit(handle_file(str(photo)), *args, api_name=api_name)
+    word = "runs" if endpoint == "compare" else "methods"
+    assert _wait_for(lambda: word in str(job.status().progress_data or ""), 60), "the job never started"
+    job.cancel()
+    assert _wait_for(lambda: cancelled() > before, 20), "the cancelled job went on"
+
+
 def test_lanes_admit_in_order_and_report_honest_positions():
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     holder = lanes.ticket(10_000)
