@@ -129,6 +129,7 @@ function runner(weights, engines, timing) {
  * interleaved image of C (+1 alpha) channels, uint16 for 16-bit gray without alpha, else uint8. */
 async function upscale(msg) {
   const { id, file, key, factor, weights, baseline } = msg;
+  if (cancelled.has(id)) throw new Cancelled(); // cancelled while it waited behind another job
   const image = await loadImage(file, config.limits, factor);
   const { width, height, channels, color, alpha, sixteenBit } = image;
   const outW = outputSize(width, factor), outH = outputSize(height, factor);
