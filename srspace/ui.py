@@ -213,8 +213,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                 progress(0.0, desc="downsizing, then upscaling back with every method")
                 result = yield from _stepping(upscaler.check_quality_steps(image, factor, weights), progress,
                                               lambda done, total: f"methods: {done}/{total}", 2)
-        headers = list(result.rows[0])
-        yield result.crops, gr.Dataframe(value=[[r[h] for h in headers] for r in result.rows], headers=headers)
+        headers = list(result.rows[0])  # a plain value, as /compare's table: {"headers": [...], "data": [[...]]}
+        yield result.crops, {"headers": headers, "data": [[r[h] for h in headers] for r in result.rows]}
 
     @_user_errors
     def compare(image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):

@@ -49,6 +49,15 @@ def test_auto_runs_the_tables_best_for_the_factor_and_says_so(upscaler, factor):
         assert f"{pick.gain:+.2f} dB over bicubic" in note.replace("−", "-")
 
 
+def test_client_check_quality_returns_plain_values(app_server):
+    crops, table = Client(app_server, verbose=False).predict(handle_file(str(EXAMPLES_DIR / "chelsea.png")), 2.0,
+                                                             api_name="/check_quality")
+    assert "__type__" not in table  # a value, not a component update
+    assert table["headers"] == ["method", "weights", "PSNR-Y (dB)", "SSIM-Y", "gain (dB)"]
+    assert [row[0] for row in table["data"]] == ["bicubic", "srcnn_x3", "srcnn_dynamic", "espcn_x3"]
+    assert len(crops) == 5
+
+
 def test_weight_sets_are_chosen_per_request(upscaler):
     best = upscaler.upscale(FACE, "srcnn_dynamic", 2.0)
     assert best.weights == best_set("srcnn_dynamic", 2.0, upscaler.engines, upscaler.quality)
