@@ -291,6 +291,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                 with gr.Column(scale=2):
                     slider = gr.ImageSlider(label="Bicubic ◀▶ model (drag to compare)", type="pil", format="png",
                                             interactive=False, height=520, elem_id="upscale-slider")
+                    gr.HTML('<div id="upscale-zoom-view" hidden></div>', elem_id="upscale-zoom",
+                            label="The same spot, zoomed: bicubic ◀▶ model")
                     download = gr.File(label="Download the result (lossless PNG)", interactive=False,
                                        elem_id="upscale-download")
                     info = gr.Markdown(elem_id="upscale-info")
@@ -306,9 +308,10 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                       api_visibility="private").then(
                 upscale, [image, model, factor, weights], [download, slider, info], api_name="upscale",
                 concurrency_limit=UPSCALE_WAITING,
-            ).success(None, js="""() => { const el = document.querySelector('#upscale-waited');
+            ).success(None, [download, slider], js="""(download, pair) => { const el = document.querySelector('#upscale-waited');
                 if (el && window.srspaceClicked) el.textContent =
-                  `You waited ${((performance.now() - window.srspaceClicked) / 1000).toFixed(1)} s in all.`; }""")
+                  `You waited ${((performance.now() - window.srspaceClicked) / 1000).toFixed(1)} s in all.`;
+                window.srspaceShowZoom && window.srspaceShowZoom(download, pair); }""")
             model.change(factor_help, model, help_text, api_visibility="private")
             # The gallery runs the same handler with the same limit. Gradio puts every event of one
             # function in one concurrency group and keeps the group's lowest limit, so gr.Examples(fn=...)
@@ -316,7 +319,8 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
             gallery = gr.Examples(examples, inputs=[image, model, factor], label="Gallery (click one to run it)",
                                   cache_examples=False)
             gallery.load_input_event.then(upscale, [image, model, factor], [download, slider, info],
-                                          concurrency_limit=UPSCALE_WAITING, api_visibility="private")
+                                          concurrency_limit=UPSCALE_WAITING, api_visibility="private").success(
+                None, [download, slider], js="(download, pair) => window.srspaceShowZoom && window.srspaceShowZoom(download, pair)")
 
         with gr.Tab("Compare", id="compare"):
             gr.Markdown(

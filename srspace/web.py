@@ -37,7 +37,8 @@ CDN_BASE = f"https://cdn.jsdelivr.net/npm/{PIN['package']}@{PIN['version']}/dist
 # channel value to this many levels (float rounding can tip a value across a level boundary).
 BROWSER_MAX_DIFF_LEVELS = 2
 # The static page's modules (the Gradio app serves the whole folder, tab.js included).
-SITE_MODULES = ("srspace.js", "worker.js", "pipeline.js", "decode.js", "png.js", "viewer.js", "app.js", "style.css")
+SITE_MODULES = ("srspace.js", "worker.js", "pipeline.js", "decode.js", "png.js", "viewer.js", "app.js", "style.css",
+                "viewer.css")
 
 MODEL_LABELS = ({AUTO_KEY: "Best measured for this factor (auto)"}
                 | {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"})
@@ -198,7 +199,8 @@ def static_paths() -> list[Path]:
 
 
 def head_html(models_dir: Path, weight_sets) -> str:
-    """The Gradio page's <head> additions: the config and the Browser tab's module."""
+    """The Gradio page's <head> additions: the config, the zoom view's stylesheet and the page's module."""
     config = json.dumps(app_config(models_dir, weight_sets)).replace("</", "<\\/")
-    return (f"<script>window.SRSPACE_WEB = {config};</script>\n"
+    return (f'<link rel="stylesheet" href="{file_url(BROWSER_DIR / "viewer.css")}">\n'
+            f"<script>window.SRSPACE_WEB = {config};</script>\n"
             f'<script type="module" src="{file_url(BROWSER_DIR / "tab.js")}"></script>')

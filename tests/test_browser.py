@@ -39,6 +39,15 @@ def test_gallery_example_runs_and_shows_the_output(page):
     link = page.locator("#upscale-download a[download]").first  # the download says what it is
     assert link.get_attribute("download") == "astronaut_face_srcnn_dynamic_x2.5.png"
     assert "astronaut_face_srcnn_dynamic_x2.5" in page.locator("#upscale-download").inner_text()
+    # the same spot of both, zoomed and labelled, in view: the gain is visible at 200-400%
+    page.locator("#upscale-zoom .viewer-stage").wait_for(state="visible", timeout=30_000)
+    assert page.locator("#upscale-zoom .viewer-label").all_inner_texts() == ["Bicubic", "SRCNN, any factor"]
+    page.wait_for_timeout(1000)  # the smooth scroll
+    box = page.locator("#upscale-zoom .viewer-stage").bounding_box()
+    assert 0 <= box["y"] < 1400 and page.locator("#upscale-zoom .viewer-zoom").inner_text().endswith("%")
+    page.locator("#upscale-zoom").get_by_role("button", name="400%").click()
+    assert page.locator("#upscale-zoom .viewer-zoom").inner_text() == "400%"
+    page.screenshot(path=str(SCREENSHOTS / "upscale-zoom.png"))
 
 
 def test_upscale_button_reports_the_time_the_visitor_waited(page):

@@ -1,8 +1,10 @@
-// The Gradio app's Browser tab: the static site's engine (srspace.js) on the visitor's image,
-// beside the server's ONNX Runtime and PyTorch results for the same input, model, factor and
-// weights, with the largest difference of every pair.
+// The Gradio app's page: the Browser tab runs the static site's engine (srspace.js) on the
+// visitor's image, beside the server's ONNX Runtime and PyTorch results for the same input,
+// model, factor and weights, with the largest difference of every pair; the Upscale tab's
+// result also opens in the zoomable before/after view of the static site.
 import * as srspace from "./srspace.js";
 import { decodePng } from "./png.js";
+import { CompareViewer, detailedSpot } from "./viewer.js";
 
 const cfg = window.SRSPACE_WEB;
 srspace.configure(cfg);
@@ -79,4 +81,23 @@ window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, in
   } finally {
     note.remove();
   }
+};
+
+let zoom = null;
+
+// The Upscale tab's result in the zoom view: `pair` is the before/after view's value (bicubic,
+// result), `download` the result file, whose name says which model ran. The page scrolls to it.
+window.srspaceShowZoom = async (download, pair) => {
+  const root = document.querySelector("#upscale-zoom-view");
+  if (!root || !pair || !pair[0] || !pair[1]) return;
+  const bitmaps = await Promise.all(pair.map(async (side) => createImageBitmap(await (await fetch(side.url)).blob())));
+  const name = (download && (download.orig_name || download.path || "")) || "";
+  const key = cfg.choices.find((k) => name.includes(`_${k}_x`));
+  const canvas = new OffscreenCanvas(bitmaps[1].width, bitmaps[1].height);
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmaps[1], 0, 0);
+  const spot = detailedSpot(ctx.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
+  zoom ||= new CompareViewer(root);
+  zoom.show(bitmaps[0], bitmaps[1], ["Bicubic", key ? cfg.titles[key] : "Model"], spot, 2);
+  root.scrollIntoView({ behavior: "smooth", block: "center" });
 };
