@@ -59,7 +59,10 @@ def main(argv=None) -> None:
 
     from srspace.contract import MODELS_DIR
     from srspace.export import ExportError, export_all, wanted_sets
+    from starlette.middleware import Middleware
+
     from srspace.service import Upscaler
+    from srspace.sharing import NoSniff
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
@@ -92,6 +95,7 @@ def main(argv=None) -> None:
         prevent_thread_lock=True,
         max_file_size=MAX_UPLOAD,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
+        app_kwargs={"middleware": [Middleware(NoSniff)]},  # X-Content-Type-Options: nosniff on every response
         quiet=True,  # our own lines below: Gradio's advice to edit launch() does not apply to this app
     )
     print(f"Running on {demo.local_url}" + ("" if args.share else "  (python app.py --share for a public link)"))

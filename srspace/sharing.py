@@ -125,3 +125,23 @@ def request_log(what: str, **fields):
         raise
     else:
         log.info(line("ok"))
+
+
+class NoSniff:
+    """ASGI middleware: every response says ``X-Content-Type-Options: nosniff``, so a browser
+    never runs an uploaded file as something other than the type it was served as."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-content-type-options"]
+                message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+            await send(message)
+
+        return await self.app(scope, receive, sending)

@@ -156,9 +156,10 @@ def need_browser_part(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium, driven by Playwright."""
+    """Debian's headless Chromium, driven by Playwright; per module, so that Playwright's event loop
+    is gone before another module's test runs one of its own (asyncio.run)."""
     if not os.path.exists(CHROMIUM):
         need_browser_part(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -140,6 +140,15 @@ def test_compare_and_quality_check_stop_when_cancelled(app_server, tmp_path, api
     assert _wait_for(lambda: cancelled() > before, 20), "the cancelled job went on"
 
 
+def test_every_response_says_nosniff(app_server, models_dir):
+    import requests
+
+    onnx = (models_dir / "bundled" / "espcn_x3.onnx").resolve()
+    for url in (app_server, f"{app_server}gradio_api/info", f"{app_server}gradio_api/file={onnx}"):
+        response = requests.get(url, timeout=10)
+        assert response.status_code == 200 and response.headers["x-content-type-options"] == "nosniff", url
+
+
 def test_lanes_admit_in_order_and_report_honest_positions():
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     holder = lanes.ticket(10_000)
