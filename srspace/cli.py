@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     served = os.environ.get("SRSPACE_WEIGHTS", "auto")
     try:
         factor = check_settings(args.model, args.factor)
-        plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)  # bad inputs: before any export
+        jobs = plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)  # before any export
         manifest = export_all(args.models_dir, weights=served, log=lambda msg: print(msg, file=sys.stderr))
         if args.weights in WEIGHT_SETS and args.weights not in manifest["sets"]:
             raise BatchError(manifest["unavailable"].get(args.weights, f"the {args.weights} weights are not exported"))
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
             pick = best_model(factor, [args.weights] if args.weights in WEIGHT_SETS else sets, table)
             print(pick_note(pick, factor, table), file=sys.stderr)
             args.model, args.weights = pick.key, pick.weights or args.weights
-        jobs = plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)
+            jobs = plan(args.inputs, args.out, args.model, factor, args.format, args.glob, args.recursive)
     except (BatchError, ImageInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

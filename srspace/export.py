@@ -254,12 +254,12 @@ def stale_reason(models_dir: Path = MODELS_DIR, weights: str = "auto") -> str | 
     if manifest.get("fingerprint") != code_fingerprint():
         return "the export code changed"
     try:
-        missing = [w for w in wanted_sets(weights) if w not in manifest["sets"]]
+        wanted = wanted_sets(weights)
+        missing = [w for w in wanted if w not in manifest["sets"]]
         if any(w != "official" or w not in manifest.get("unavailable", {}) for w in missing):
             return f"the {', '.join(missing)} models are missing"
         if missing and all((cache_dir() / c.filename).exists() for c in OFFICIAL.values()):
             return "the official checkpoints are in the cache now"
-        wanted = wanted_sets(weights)
         for name in manifest["sets"]:  # the weights behind a set matter to the process that serves it
             problem = set_problem(models_dir, manifest, name, weights_too=name in wanted)
             if problem:

@@ -102,11 +102,16 @@ def signed(db: float) -> str:
     return "0.00" if text in ("+0.00", "-0.00") else text.replace("-", "−")
 
 
+def gain_grid(table: dict) -> tuple[list[float], dict[tuple[str, str, float], float]]:
+    """The table's factors, and its gain per (model, weights, factor)."""
+    return (sorted({row["factor"] for row in table["rows"]}),
+            {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]})
+
+
 def markdown(table: dict) -> str:
     """The table as the README and the Models tab print it: one row per model and set, the better
     set's figure in bold (what "best" picks)."""
-    factors = sorted({row["factor"] for row in table["rows"]})
-    gain = {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]}
+    factors, gain = gain_grid(table)
     lines = ["| model | weights | " + " | ".join(f"×{f:g}" for f in factors) + " |",
              "|---|---|" + "---|" * len(factors)]
     for key in MODELS:

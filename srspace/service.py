@@ -126,11 +126,10 @@ def _between_tiles(steps, done: int, total: int, clock: list[float] | None = Non
         try:
             next(steps)
         except StopIteration as stop:
+            return stop.value
+        finally:
             if clock is not None:
                 clock[0] += time.perf_counter() - start
-            return stop.value
-        if clock is not None:
-            clock[0] += time.perf_counter() - start
         yield done, total
 
 

@@ -19,14 +19,13 @@ from .quality import markdown
 from .service import COMPARE_MAX_OUTPUT_PIXELS, Upscaler
 from .sharing import SMALL_PIXELS, Lanes, Ticket, request_log
 from .inputs import Choice, Factor, UploadedImage
-from .web import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
+from .web import BROWSER_MAX_DIFF_LEVELS, MODEL_HELP, MODEL_LABELS
 
 UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
 
 
 FACTOR_HELP = {
-    AUTO_KEY: "For this factor, the network and weights with the largest measured gain over bicubic on held-out "
-              "photographs (the Models tab's table); the note says which ran and why.",
+    AUTO_KEY: MODEL_HELP[AUTO_KEY] + " The note says which ran and why.",
     "dynamic": "The network upsamples by exactly this factor (one ONNX file, factor as a graph input).",
     "fixed": "This network always upsamples x3; the result is then resized bicubically to the chosen factor.",
     BICUBIC_KEY: "Plain bicubic interpolation at this factor: the baseline the networks are measured against.",
@@ -135,6 +134,13 @@ def _stepping(steps, progress: gr.Progress, describe, outputs: int):
         yield (gr.skip(),) * outputs
 
 
+def _cache_folder(component, kind: str) -> Path:
+    """A new folder of one request's files in Gradio's cache, where they are served, then aged out."""
+    folder = Path(component.GRADIO_CACHE) / kind / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    return folder
+
+
 def _waiting(ticket: Ticket) -> str:
     ahead = ticket.ahead - ticket.lanes.slots[ticket.lane] + 1
     return (f"⏳ Waiting for the {ticket.lane}-image lane: {ahead} request(s) ahead of yours. Small images have a lane "
@@ -169,8 +175,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                                               lambda done, total: f"network, tile: {done}/{total}", 3)
                 progress(1.0, desc="encoding the PNG")
                 encode_start = time.perf_counter()
-                folder = Path(download.GRADIO_CACHE) / "results" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
-                folder.mkdir(parents=True)
+                folder = _cache_folder(download, "results")
                 path = folder / result_name(Path(image), result.key, result.factor, "png")  # what ran
                 path.write_bytes(encode(result.image, "png"))
                 # the before/after pair as files too: Gradio would encode PIL images itself, at PIL's slowest
@@ -250,8 +255,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None)
                 ref = upscaler.browser_reference(image, model, factor, weights)
         if ref.ort_image is None:
             return None, None, ref.notice, ref.weights
-        folder = Path(b_server.GRADIO_CACHE) / "browser" / uuid.uuid4().hex  # Gradio's cache: served, then aged out
-        folder.mkdir(parents=True)
+        folder = _cache_folder(b_server, "browser")
         paths = []
         for name, picture in (("onnxruntime.png", ref.ort_image), ("pytorch.png", ref.torch_image)):
             (folder / name).write_bytes(encode(picture, "png"))

@@ -26,7 +26,7 @@ from .contract import (AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GA
                        MODELS, ROOT, WEIGHT_SETS, model_path)
 from .images import MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE
 from .pipeline import ANTIALIAS_A, halo, tile_side
-from .quality import best_model, best_set, load_table, pick_note, signed
+from .quality import best_model, best_set, gain_grid, load_table, pick_note, signed
 from .tiling import as_fraction, auto_tile
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
@@ -133,8 +133,7 @@ def quality_html(table: dict | None, weight_sets) -> str:
     """The quality table of the shipped sets as an HTML table (gain over bicubic, dB)."""
     if not table:
         return "<p>No quality table is shipped with this copy.</p>"
-    factors = sorted({r["factor"] for r in table["rows"]})
-    gain = {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]}
+    factors, gain = gain_grid(table)
     head = "".join(f"<th>×{f:g}</th>" for f in factors)
     rows = "".join(
         f"<tr><td>{html.escape(MODEL_LABELS[key])}, {weights}</td>"
@@ -170,7 +169,6 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
         "kernel": {"cubicA": CUBIC_A, "antialiasA": ANTIALIAS_A},
         "factors": factor_rules(sets, table),
         "defaults": {"model": AUTO_KEY, "factor": 2.5},
-        "tableImages": len((table or {}).get("images", [])),
         "examples": examples or [],
         "qualityHtml": quality_html(table, sets),
         "maxDiffLevels": BROWSER_MAX_DIFF_LEVELS,

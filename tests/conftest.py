@@ -2,6 +2,7 @@
 weight sets (built once per run, offline), engines, and the app on a loopback port."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -96,15 +97,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_server(models_dir, official_cache, tmp_path_factory):
-    """`python app.py --mcp` on a free loopback port, as a user starts it; yields its URL, a str
-    whose ``log`` is the server's output file and ``temp`` its own temp folder."""
+@contextlib.contextmanager
+def running_app(folder: Path, env: dict, log_path: Path, args=(), timeout: float = 120, port: int | None = None):
+    """`python app.py` in ``folder`` on ``port`` (a free loopback one by default), as a user starts
+    it, until the page answers; yields its URL and stops it at the end. Output goes to ``log_path``."""
     import subprocess
     import time
 
     import requests
 
+    port = port or _free_port()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *args],
+                                cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"app.py exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+                try:
+                    if requests.get(url, timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"app.py did not start within {timeout:g} s")
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(models_dir, official_cache, tmp_path_factory):
+    """`python app.py --mcp` on a free loopback port, as a user starts it; yields its URL, a str
+    whose ``log`` is the server's output file and ``temp`` its own temp folder."""
     port = _free_port()
     temp_root = tmp_path_factory.mktemp("srspace-temp")
     leftover = temp_root / str(port) / "leftover-from-an-earlier-run.png"
@@ -113,29 +145,10 @@ def app_server(models_dir, official_cache, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("app-log") / "app.log"
     env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False",
                SRSPACE_TEMP=str(temp_root))
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--mcp"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("app.py did not start within 120 s")
-        time.sleep(0.5)
-    served = Served(url)
-    served.log, served.temp, served.leftover = log_path, temp_root / str(port), leftover
-    yield served
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with running_app(ROOT, env, log_path, ["--mcp"], port=port) as url:
+        served = Served(url)
+        served.log, served.temp, served.leftover = log_path, temp_root / str(port), leftover
+        yield served
 
 
 class Served(str):

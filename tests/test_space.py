@@ -10,12 +10,12 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from conftest import running_app
 from srspace.site import front_matter
 from srspace.weights import cache_dir
 
@@ -178,42 +178,18 @@ def test_a_second_process_never_pulls_the_apps_models_away(app_server, models_di
 def test_the_tracked_files_alone_start_the_app_offline(tmp_path):
     """What a Space receives: exactly the git-tracked files, in an empty folder; the app exports its
     models there (bundled; no download host reachable) and upscales through gradio_client."""
-    import requests
     from gradio_client import Client, handle_file
 
     space = tmp_path / "space"
     for name in tracked_files():
         (space / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, space / name)
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = dict(os.environ, SRSPACE_CACHE=str(tmp_path / "cache"), SRSPACE_MIRROR="http://127.0.0.1:9/",
                SRSPACE_TEMP=str(tmp_path / "temp"), GRADIO_ANALYTICS_ENABLED="False")
     env.pop("SRSPACE_WEIGHTS", None)
-    log = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=space, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, (tmp_path / "app.log").read_text()[-2000:]
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "the app did not start within 300 s"
-            time.sleep(1)
+    with running_app(space, env, tmp_path / "app.log", timeout=300) as url:
         client = Client(url, verbose=False)
         path, _, info = client.predict(handle_file(str(space / "examples" / "astronaut_face.png")), "srcnn_dynamic",
                                        2.0, api_name="/upscale")
         assert Path(path).name == "astronaut_face_srcnn_dynamic_x2.png" and "200×220" in info
         assert "official weights are not available here" in (tmp_path / "app.log").read_text()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()

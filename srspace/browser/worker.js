@@ -65,6 +65,8 @@ async function init({ config: cfg, threads, engine }) {
   return { engine: runtime.engine, threads: runtime.threads, fallback, isolated: self.crossOriginIsolated, cores };
 }
 
+const modelUrl = (weights, key) => new URL(config.models[weights][key].url, config.baseUrl).href;
+
 async function createSession(url, providers) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`could not load the model ${url} (HTTP ${response.status})`);
@@ -77,7 +79,7 @@ async function createSession(url, providers) {
 async function session(weights, key) {
   const id = `${weights}/${key}`;
   if (!sessions.has(id)) {
-    const url = new URL(config.models[weights][key].url, config.baseUrl).href;
+    const url = modelUrl(weights, key);
     const made = (async () => {
       if (runtime.engine === "webgpu") {
         try {
@@ -113,7 +115,7 @@ function runner(weights, engines, timing) {
       if (s.engine !== "webgpu") throw e;
       runtime.fallback = `WebGPU failed on ${key} (${e.message}); WASM instead`;
       const id = `${weights}/${key}`;
-      s = { session: await createSession(new URL(config.models[weights][key].url, config.baseUrl).href, ["wasm"]), engine: "wasm" };
+      s = { session: await createSession(modelUrl(weights, key), ["wasm"]), engine: "wasm" };
       sessions.set(id, Promise.resolve(s));
       out = (await s.session.run(feeds)).output;
     }
@@ -149,31 +151,25 @@ async function upscale(msg) {
     if (cancelled.has(id)) throw new Cancelled();
     self.postMessage({ type: "progress", id, phase, done: ++done, total });
   };
+  // one pass of `chainKey` over `planes` (c channels), tile by tile, into channels offset.. of `target`
+  const pass = async (plan, chainKey, planes, c, target, targetStride, offset, top, phase) => {
+    for (const t of plan) {
+      const block = await chainTile(config, chainKey, factor, cutTile(planes, c, height, width, t), c,
+                                    t.y1 - t.y0, t.x1 - t.x0, run);
+      storeTile(target, outW, targetStride, offset, top, t, block);
+      await step(phase);
+    }
+  };
   const start = performance.now();
-  for (const t of colorPlan) {
-    const block = await chainTile(config, key, factor, cutTile(color, channels, height, width, t), channels,
-                                  t.y1 - t.y0, t.x1 - t.x0, run);
-    storeTile(result, outW, stride, 0, maxValue, t, block);
-    await step("network");
-  }
+  await pass(colorPlan, key, color, channels, result, stride, 0, maxValue, "network");
   const seconds = (performance.now() - start - timing.loading) / 1000, loadSeconds = timing.loading / 1000;
   if (alpha) { // kept, and upscaled bicubically: the same size rule
-    for (const t of bicubicPlan) {
-      const block = await chainTile(config, config.bicubicKey, factor, cutTile(alpha, 1, height, width, t), 1,
-                                    t.y1 - t.y0, t.x1 - t.x0, run);
-      storeTile(result, outW, stride, channels, 255, t, block);
-      await step("alpha");
-    }
+    await pass(bicubicPlan, config.bicubicKey, alpha, 1, result, stride, channels, 255, "alpha");
   }
   let before = null;
   if (baseline) { // plain bicubic at the same size: the other side of the before/after view
     before = deep ? new Uint16Array(outW * outH * channels) : new Uint8Array(outW * outH * channels);
-    for (const t of bicubicPlan) {
-      const block = await chainTile(config, config.bicubicKey, factor, cutTile(color, channels, height, width, t),
-                                    channels, t.y1 - t.y0, t.x1 - t.x0, run);
-      storeTile(before, outW, channels, 0, maxValue, t, block);
-      await step("baseline");
-    }
+    await pass(bicubicPlan, config.bicubicKey, color, channels, before, channels, 0, maxValue, "baseline");
   }
   self.postMessage({ type: "progress", id, phase: "encoding", done, total });
   const blob = await encodePng(outW, outH, stride, result);
