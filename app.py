@@ -1,4 +1,4 @@
-"""The Space: python app.py [--host H] [--port P] [--share] [--mcp] [--weights auto|official|bundled]"""
+"""The Space: python app.py [--host H] [--port P] [--share] [--mcp] [--weight-sets auto|official|bundled] [--models-dir DIR]"""
 from __future__ import annotations
 
 import argparse
@@ -22,21 +22,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mcp", action="store_true",
                         help="also serve /upscale and /compare as MCP tools at /gradio_api/mcp/ "
                              "(env GRADIO_MCP_SERVER=True does the same, for a Space)")
-    parser.add_argument("--weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
+    parser.add_argument("--weight-sets", "--weights", dest="weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
                         help="weight sets to serve: every set that can be had (auto, default), or one "
                              "(env SRSPACE_WEIGHTS)")
+    parser.add_argument("--models-dir", type=Path, default=None,
+                        help="where the ONNX models are exported and read (env SRSPACE_MODELS; default models/)")
     return parser.parse_args(argv)
 
 
 # Key/value tables keep their keys on one line; tables too wide for a phone scroll sideways
 # instead of breaking words; an inlined graph picture fits its column;
-# on a phone the tab labels are tighter, so all four fit beside each other.
+# on a phone the tab labels are tighter, so all four fit beside each other; the gain chart's
+# legend wraps; the quality crops keep a useful size (one per row on a phone, not five slivers), and the
+# result rows of Compare and Browser stack, so each picture takes the phone's width.
 CSS = """
 .model-card table td:first-child, .model-card table th:first-child { white-space: nowrap; width: 1%; }
 .model-graph svg { max-width: 100%; height: auto; }
 .quality-table table, .model-card table { display: block; overflow-x: auto; width: fit-content; max-width: 100%; border: none !important; }
 .quality-table td, .quality-table th { white-space: nowrap; }
+#browser-stats table { display: block; overflow-x: auto; max-width: 100%; }
+#browser-stats th { white-space: nowrap; }
 @media (max-width: 640px) { .tab-container button { padding-left: 6px !important; padding-right: 6px !important; } }
+#quality-plot .chart-legend { display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 0.9em; }
+#quality-plot .series { white-space: nowrap; display: inline-flex; align-items: center; gap: 4px; }
+#quality-crops, #quality-crops .grid-wrap { height: auto !important; min-height: 0 !important; max-height: none !important; }
+#quality-crops .grid-container { grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)) !important;
+                                 grid-template-rows: none !important; grid-auto-rows: auto !important; }
+@media (max-width: 640px) {
+  #quality-crops .grid-container { grid-template-columns: 1fr !important; }
+  #browser-results, #compare-results { flex-direction: column !important; }
+  #browser-results > *, #compare-results > * { width: 100% !important; min-width: 0 !important; }
+}
 """
 
 
@@ -57,40 +73,40 @@ def main(argv=None) -> None:
     os.environ["GRADIO_TEMP_DIR"] = str(own_temp_dir(args.port))  # before Gradio reads it
     import gradio as gr
 
-    from srspace.contract import MODELS_DIR
+    from srspace.contract import models_folder
     from srspace.export import ExportError, export_all, wanted_sets
     from starlette.middleware import Middleware
 
-    from srspace.service import Upscaler
-    from srspace.sharing import NoSniff
+    from srspace.upscaler import Upscaler
+    from srspace.ui.serving import NoSniff
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
 
     # Load once, serve many: models are exported if missing, stale or of other weights, then loaded.
-    weights = args.weights
+    weights, models_dir = args.weights, args.models_dir or models_folder()
     try:
-        export_all(MODELS_DIR, weights=weights)
+        export_all(models_dir, weights=weights)
     except (WeightsError, ExportError) as exc:
         if weights == "bundled":
             sys.exit(f"cannot start: {exc}")
-        print(f"The {weights} weights cannot be used ({exc}); serving what can be had instead (--weights auto).")
+        print(f"The {weights} weights cannot be used ({exc}); serving what can be had instead (--weight-sets auto).")
         weights = "auto"
-        export_all(MODELS_DIR, weights=weights)
+        export_all(models_dir, weights=weights)
     # the sets asked for, and no others: another process may export more into the same folder
-    upscaler = Upscaler(MODELS_DIR, weight_sets=wanted_sets(weights))
+    upscaler = Upscaler(models_dir, weight_sets=wanted_sets(weights))
     gr.set_static_paths(paths=static_paths())  # the Browser tab's modules, and onnxruntime-web when installed
-    demo = build_demo(upscaler, MODELS_DIR)
+    demo = build_demo(upscaler, models_dir)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share,
-        allowed_paths=[str(MODELS_DIR)],  # the .onnx downloads of the Models tab, nothing wider
+        allowed_paths=[str(models_dir)],  # the .onnx downloads of the Models tab, nothing wider
         # system fonts: nothing fetched from a font host, and capitals drawn as capitals
         theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]),
-        head=head_html(MODELS_DIR, upscaler.engines),  # the browser engine's config and the Browser tab's module
+        head=head_html(models_dir, upscaler.engines),  # the browser engine's config and the Browser tab's module
         css=CSS,
         prevent_thread_lock=True,
         max_file_size=MAX_UPLOAD,

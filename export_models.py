@@ -1,8 +1,8 @@
 """Export the Space's three ONNX models to models/<weights>/ and prove them equal to PyTorch.
 
-    python export_models.py [--weights auto|official|bundled] [--force] [--prune] [--models-dir DIR]
+    python export_models.py [--weight-sets auto|official|bundled] [--force] [--prune] [--models-dir DIR]
 
---weights auto (default) exports every weight set that can be had: the project's own
+--weight-sets auto (default) exports every weight set that can be had: the project's own
 (bundled) always, the tutorials' official checkpoints when they download or are cached.
 Sets already exported are kept, asked for or not (an app may be serving them), and so is an
 official set whose checkpoints cannot be downloaded again; --prune removes the sets not asked for.
@@ -14,18 +14,18 @@ import os
 import sys
 from pathlib import Path
 
-from srspace.contract import MODELS_DIR
+from srspace.contract import models_folder
 from srspace.export import ExportError, export_all
 from srspace.weights import SOURCES, WeightsError
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
+    parser.add_argument("--weight-sets", "--weights", dest="weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
                         help="one weight set (official, bundled), or every set that can be had (auto, default)")
     parser.add_argument("--force", action="store_true", help="re-export even when models/ is up to date")
     parser.add_argument("--prune", action="store_true", help="remove the exported sets not asked for")
-    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    parser.add_argument("--models-dir", type=Path, default=models_folder(), help="default: $SRSPACE_MODELS, else models/")
     args = parser.parse_args(argv)
     try:
         manifest = export_all(args.models_dir, weights=args.weights, force=args.force, prune=args.prune)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from srspace.training import TrainConfig, Trainer
-from srspace.calibration import calibrate_checkpoint
+from srspace.official_gain import calibrate_checkpoint
 from srspace.weights import OFFICIAL_GAIN_PATH, bundled_path
 
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from srspace.contract import MODELS, MODELS_DIR, factor_tensor_value, model_path  # noqa: E402
 from srspace.engines import OrtEngine, TorchEngine, default_threads  # noqa: E402
 from srspace.export import export_all, read_manifest  # noqa: E402
-from srspace.pipeline import drain, halo, network_factor, tile_side  # noqa: E402
+from srspace.pipeline import drain, halo, tile_side  # noqa: E402
 from srspace.tiling import tile_steps  # noqa: E402
 from srspace.weights import recorded_state_dicts  # noqa: E402
 
@@ -109,7 +109,7 @@ def peers_for(key: str, factor: float, ort_engine: OrtEngine, torch_engine: Torc
     module = torch_engine.modules[key]
     last = copy.deepcopy(module).to(memory_format=torch.channels_last)
     compiled = torch.compile(copy.deepcopy(module), dynamic=False)
-    net = network_factor(key, factor)
+    net = MODELS[key].network_factor(factor)
     return [
         Peer("onnxruntime", lambda x: ort_engine.run(key, x, net)),
         Peer("pytorch eager", torch_fn(module, key, net)),
@@ -132,7 +132,7 @@ def measure(models_dir: Path, weights: str, sizes, rounds: dict, threads: int) -
             spec = MODELS[key]
             side = round((mp * 1e6) ** 0.5 / factor)
             batch = rng.random((1, spec.channels, side, side), dtype=np.float32)
-            net = network_factor(key, factor)
+            net = MODELS[key].network_factor(factor)
             peers = peers_for(key, factor, ort_engine, torch_engine, model_path(models_dir, weights, key))
             runnable = [p for p in peers if p.fn]
 
@@ -172,9 +172,9 @@ def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0,
     (the result's and the bicubic one), PNG encode, and the PNG's transfer over loopback HTTP."""
     from PIL import Image
 
-    from srspace.batch import encode
-    from srspace.images import load_image
-    from srspace.service import Upscaler
+    from srspace.results import encode
+    from srspace.decoding import load_image
+    from srspace.upscaler import Upscaler
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from load import photo  # the load script's synthetic photograph
@@ -184,7 +184,7 @@ def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0,
         src = Path(tmp) / "photo.png"
         photo(*size, seed=0).save(src)
         start = time.perf_counter()
-        load_image(src, factor)
+        load_image(src)
         decode = time.perf_counter() - start
         start = time.perf_counter()
         result = upscaler.upscale(src, key, factor)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from srspace.contract import MODELS_DIR  # noqa: E402
 from srspace.engines import OrtEngine, default_threads  # noqa: E402
-from srspace.images import load_image  # noqa: E402
+from srspace.decoding import load_image  # noqa: E402
 from srspace.pipeline import upscale_array  # noqa: E402
 from srspace.serve import serve_in_thread  # noqa: E402
 from srspace.site import build_site  # noqa: E402

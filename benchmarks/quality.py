@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srspace.contract import MODELS  # noqa: E402
 from srspace.engines import OrtEngine  # noqa: E402
-from srspace.evaluation import image_paths, load_rgb, split_holdout  # noqa: E402
+from srspace.heldout import image_paths, load_rgb, split_holdout  # noqa: E402
 from srspace.export import export_all  # noqa: E402
-from srspace.quality import FACTORS, QUALITY_PATH, markdown, measure  # noqa: E402
+from srspace.quality_table import FACTORS, QUALITY_PATH, markdown, measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,35 +2,24 @@
 per input out, resumable (finished results are skipped, nothing half-written is ever left).
 
 The work per file is ``Upscaler.upscale`` (what the app's /upscale runs) followed by
-``encode``, which the app's /upscale also uses for its download, so a result here and the
+``results.encode``, which the app's /upscale also uses for its download, so a result here and the
 app's download of the same input are the same bytes.
 """
 from __future__ import annotations
 
-import io
-import os
 import platform
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-from .images import ImageInputError, check_factor
-from .png import encode_png
-from .service import check_key
-
-FORMATS = {"png": "PNG", "webp": "WEBP", "tiff": "TIFF"}
-# PNG comes from srspace.png (bands deflated on every core, 2-5x faster than PIL at level 1);
-# the other formats from PIL with these options.
-SAVE_OPTIONS = {"webp": {"lossless": True}, "tiff": {"compression": "tiff_deflate"}}
-PNG_MODES = {"L", "LA", "RGB", "RGBA", "I;16"}  # what srspace.png writes: every mode a result can have
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-
+from .contract import IMAGE_SUFFIXES
+from .errors import ImageInputError
+from .request import check_factor, check_key
+from .results import FORMATS, encode, result_name, write_atomically
 
 class BatchError(ValueError):
     """The batch cannot start: a missing input, an unknown format; the message says which."""
@@ -69,11 +58,6 @@ class Summary:
         rate = f", {mp / self.seconds:.2f} MP/s" if self.seconds > 0 and mp else ""
         return (f"{self.count('done')} done, {self.count('skipped')} skipped (already there), "
                 f"{self.count('failed')} failed in {self.seconds:.1f} s ({mp:.1f} MP of results{rate})")
-
-
-def result_name(source: Path, key: str, factor: float, fmt: str) -> str:
-    """``cat_srcnn_dynamic_x2.5.png``: what the file is, from its name alone."""
-    return f"{source.stem}_{key}_x{factor:g}.{fmt}"
 
 
 def _list_file(path: Path) -> list[Path]:
@@ -122,29 +106,6 @@ def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "
     return jobs
 
 
-def encode(image: Image.Image, fmt: str) -> bytes:
-    """The result file's bytes (PNG; lossless WebP; deflated TIFF)."""
-    if fmt == "png" and image.mode in PNG_MODES:
-        return encode_png(np.asarray(image))
-    buffer = io.BytesIO()
-    image.save(buffer, FORMATS[fmt], **SAVE_OPTIONS.get(fmt, {}))
-    return buffer.getvalue()
-
-
-def write_atomically(data: bytes, target: Path) -> None:
-    """Write to a temporary name beside ``target``, then rename: a crash or Ctrl-C leaves the old
-    state (no file), never half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def process(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str,
             progress: Callable[[int, int], None] | None = None, node: str = "") -> Outcome:
     """One job: skipped when its result exists; a bad input or a failed write is an outcome, not a crash."""
@@ -187,7 +148,7 @@ def run_local(upscaler, jobs: list[Job], key: str, factor: float, weights: str, 
                 outcome = process(upscaler, job, key, factor, weights, fmt, tiles, node=platform.node())
                 summary.outcomes.append(outcome)
                 if outcome.status == "failed":
-                    bar.write(f"failed: {job.source}: {outcome.error}")
+                    bar.write(f"failed: {job.source}: {outcome.error}", file=sys.stderr)
                 bar.update(1)
         finally:  # Ctrl-C too: what was finished is counted
             summary.seconds = time.perf_counter() - start

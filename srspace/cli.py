@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, MODELS_DIR, WEIGHT_SETS
+from .contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, WEIGHT_SETS, models_folder
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,16 +39,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     up.add_argument("--format", choices=("png", "webp", "tiff"), default="png", help="lossless, all of them")
     up.add_argument("--glob", default=None, help="only files matching this pattern inside folders (e.g. '*.jpg')")
     up.add_argument("--no-recursive", dest="recursive", action="store_false", help="do not descend into subfolders")
-    up.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    up.add_argument("--models-dir", type=Path, default=models_folder(), help="default: $SRSPACE_MODELS, else models/")
     up.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                     help="run on a Ray cluster (ADDRESS, e.g. 10.0.0.5:6379; alone: $RAY_ADDRESS or a local one)")
-    up.add_argument("--workers", type=int, default=None, help="Ray: worker actors (default: one per node's CPUs / 2)")
+    up.add_argument("--workers", type=int, default=None, help="Ray: worker actors (default: one per CPU of the cluster)")
     site = commands.add_parser("site", help="build the static edition (runs in the browser) into a folder",
                                description="Write the static site into OUT: the page, its modules, the ONNX files of "
                                            "every exported weight set, onnxruntime-web's files (npm ci) and a README "
                                            "that makes OUT a static Hugging Face Space. Run export_models.py first.")
     site.add_argument("out", type=Path, metavar="OUT", help="folder to write (new, empty, or an earlier build)")
-    site.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    site.add_argument("--models-dir", type=Path, default=models_folder(), help="default: $SRSPACE_MODELS, else models/")
     return parser.parse_args(argv)
 
 
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
         return build_site_command(args)
     from .batch import BatchError, check_settings, plan
     from .export import ExportError, export_all, wanted_sets
-    from .images import ImageInputError
+    from .errors import ImageInputError
     from .weights import WeightsError
 
     served = os.environ.get("SRSPACE_WEIGHTS", "auto")
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             raise BatchError(manifest["unavailable"].get(args.weights, f"the {args.weights} weights are not exported"))
         sets = [w for w in manifest["sets"] if w in wanted_sets(served)]
         if args.model == AUTO_KEY:  # the app's choice for this factor: results are named after what ran
-            from .quality import best_model, load_table, pick_note
+            from .quality_table import best_model, load_table, pick_note
 
             table = load_table()
             pick = best_model(factor, [args.weights] if args.weights in WEIGHT_SETS else sets, table)
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
                              None if args.ray == "auto" else args.ray, args.workers)
     else:
         from .batch import run_local
-        from .service import Upscaler
+        from .upscaler import Upscaler
 
         try:
             summary = run_local(Upscaler(args.models_dir, weight_sets=sets), jobs, args.model, factor, args.weights,
@@ -117,7 +117,5 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             print("interrupted: finished results are kept; run the same command again to continue", file=sys.stderr)
             return 130
-    for outcome in summary.failed:
-        print(f"failed: {outcome.job.source}: {outcome.error}", file=sys.stderr)
-    print(summary.text())
+    print(summary.text())  # each failure was printed as it happened
     return 1 if summary.failed else 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ class Worker:
         import ray
 
         from .export import export_all
-        from .service import Upscaler
+        from .upscaler import Upscaler
 
         export_all(Path(models_dir), weights=os.environ.get("SRSPACE_WEIGHTS", "auto"), log=lambda *_: None)
         self.upscaler = Upscaler(Path(models_dir), threads=1)
@@ -78,7 +79,7 @@ def run_on_ray(jobs: list[Job], models_dir: Path, key: str, factor: float, weigh
                 outcome = Outcome(job, row["status"], row["seconds"], row["megapixels"], row["error"], row["node"])
                 summary.outcomes.append(outcome)
                 if outcome.status == "failed":
-                    bar.write(f"failed: {job.source}: {outcome.error}")
+                    bar.write(f"failed: {job.source}: {outcome.error}", file=sys.stderr)
                 bar.update(1)
         summary.seconds = time.perf_counter() - start
     finally:

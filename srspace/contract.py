@@ -1,10 +1,12 @@
 """The contract shared by the exporter, the runtime, the app and the tests.
 
-Model keys, file names, tensor names, value ranges, the output-size rule and the
+Model keys, file names, tensor names, value ranges, weight-set names, the factor's range and
+resolution, the size rule and limits of images, each network's receptive field and the
 parity tolerance are defined here once and imported everywhere else.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +30,17 @@ PARITY_ATOL = 1e-5
 
 MIN_FACTOR = 1.0
 MAX_FACTOR = 4.0
-FACTOR_STEP = 0.1
+FACTOR_STEP = 0.1  # the sliders' step
+FACTOR_DECIMALS = 2  # the resolution of a factor anyone may ask for (API, MCP, batch): 0.01
+
+# Images: what is read, and the limits every input and result is checked against.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+MIN_SIDE = 8  # pixels; smaller inputs carry too little for a network to work on
+MAX_INPUT_PIXELS = 40_000_000
+MAX_OUTPUT_PIXELS = 25_000_000  # about 6100 x 4100; tiling keeps the server's memory bounded
+
+# Each network's convolution kernel sides, first layer first: its receptive field (networks.py builds them).
+KERNELS = {"srcnn": (9, 1, 5), "espcn": (5, 3, 3, 3)}
 
 # Bicubic as PyTorch does it (align_corners=False, half-pixel centres): Keys' kernel with a = -0.75.
 CUBIC_A = -0.75
@@ -43,6 +55,7 @@ class ModelSpec:
     network: str  # "srcnn" or "espcn": which weights it takes
     fixed_factor: int | None  # None: the factor is a run-time input
     channels: int  # 3: RGB in [0,1]; 1: the Y of PIL's YCbCr in [0,1]
+    subpixel: bool  # True: upsamples last (features at input resolution); False: upsamples first
     title: str
     description: str
 
@@ -54,6 +67,21 @@ class ModelSpec:
     def dynamic(self) -> bool:
         return self.fixed_factor is None
 
+    @property
+    def luma(self) -> bool:
+        """True when the network sees the Y channel only (colour is upscaled bicubically and merged back)."""
+        return self.channels == 1
+
+    @property
+    def reach(self) -> int:
+        """Pixels of context the convolutions read on each side, at the network's input resolution, plus
+        one for rounding: the stacked kernels' half-sides."""
+        return sum(k // 2 for k in KERNELS[self.network]) + 1
+
+    def network_factor(self, factor: float) -> float:
+        """The factor the network itself applies: fixed for the x3 models, the request's for the dynamic one."""
+        return self.fixed_factor or factor
+
 
 MODELS: dict[str, ModelSpec] = {
     spec.key: spec
@@ -64,6 +92,7 @@ MODELS: dict[str, ModelSpec] = {
             network="srcnn",
             fixed_factor=3,
             channels=3,
+            subpixel=False,
             title="SRCNN ×3",
             description="SRCNN 9-1-5 with a fixed bicubic ×3 upsample inside the graph; RGB in [0,1].",
         ),
@@ -73,6 +102,7 @@ MODELS: dict[str, ModelSpec] = {
             network="srcnn",
             fixed_factor=None,
             channels=3,
+            subpixel=False,
             title="SRCNN, any factor",
             description="The same SRCNN; the factor is a graph input [1,1,s,s] from which the graph builds its cubic interpolation matrices (applied by MatMul) and the correction's gain.",
         ),
@@ -82,6 +112,7 @@ MODELS: dict[str, ModelSpec] = {
             network="espcn",
             fixed_factor=3,
             channels=1,
+            subpixel=True,
             title="ESPCN ×3 (sub-pixel)",
             description="ESPCN of PyTorch's ONNX Runtime tutorial: Y channel, PixelShuffle(3).",
         ),
@@ -89,11 +120,18 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 # The weight sets a model can be exported with; each set's models live in models/<set>/.
+BUNDLED_SET = "bundled"
+OFFICIAL_SET = "official"
 WEIGHT_SETS = {
-    "bundled": "trained by this project (its own SRCNN and ESPCN, shipped with it)",
-    "official": "the tutorials' original checkpoints: OpenMMLab SRCNN trained at ×4, PyTorch's ESPCN",
+    BUNDLED_SET: "trained by this project (its own SRCNN and ESPCN, shipped with it)",
+    OFFICIAL_SET: "the tutorials' original checkpoints: OpenMMLab SRCNN trained at ×4, PyTorch's ESPCN",
 }
 BEST_WEIGHTS = "best"  # what a user gets by default: per network, the set that measured best
+
+
+def models_folder() -> Path:
+    """The models folder the commands use by default: $SRSPACE_MODELS, else models/ of the project."""
+    return Path(os.environ.get("SRSPACE_MODELS") or MODELS_DIR)
 
 
 def model_path(models_dir: Path, weights: str, key: str) -> Path:
@@ -114,6 +152,11 @@ def output_size(n: int, factor: float) -> int:
     the pixel (a float64 product differs at, e.g., 90 x 1.3).
     """
     return int(np.floor(np.float32(n) * np.float32(factor)))
+
+
+def output_shape(height: int, width: int, factor: float) -> tuple[int, int]:
+    """(H', W') of every result at ``factor``: the size rule on each side."""
+    return output_size(height, factor), output_size(width, factor)
 
 
 def factor_tensor_value(factor: float) -> np.ndarray:

@@ -5,7 +5,6 @@ per-request state, so one instance serves concurrent requests.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,11 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from .cores import default_threads
 from .contract import FACTOR_NAME, INPUT_NAME, MODELS, OUTPUT_NAME, factor_tensor_value
 from .networks import build_network
 
 PROVIDERS = ["CPUExecutionProvider"]
-
-
-def default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 _ARENA_REGISTERED = False

@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from . import contract, networks
-from .contract import (MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, ModelSpec,
+from .contract import (BUNDLED_SET, OFFICIAL_SET, MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, ModelSpec,
                        factor_tensor_value, model_path)
 from .engines import OrtEngine, TorchEngine
+from .manifest import read_manifest
 from .networks import SRCNN
 from .weights import (OFFICIAL, OFFICIAL_GAIN_PATH, SOURCES, LoadedWeights, WeightsError, cache_dir, official_gain_record,
                       recorded_intact, recorded_weights, resolve, sha256_file)
@@ -168,60 +169,12 @@ def _weights_record(w: LoadedWeights) -> dict:
         if fitted and fitted["checkpoint_sha256"] == w.sha256:
             record["gain_from"] = f"fitted to this checkpoint: {fitted['method']}; {fitted['images']}"
         else:
-            record["gain_from"] = "learnt with the weights" if w.source == "bundled" else "none in the checkpoint: g = 1"
+            record["gain_from"] = "learnt with the weights" if w.source == BUNDLED_SET else "none in the checkpoint: g = 1"
     return record
 
 
-# The manifest's layout, as export_set and _export write it and every reader relies on: a key
-# with a type, a nested layout, or a list of one layout ([layout]). float accepts ints too.
-_DIMS = [{"name": str, "dtype": str, "shape": list}]
-_ENTRY = {"file": str, "sha256": str, "bytes": int, "opset": int, "inputs": _DIMS, "outputs": _DIMS,
-          "weights": {"source": str, "file": str, "sha256": str},
-          "parity": {"rtol": float, "atol": float, "cases": [{"case": str, "max_abs_diff": float}]}}
-_MANIFEST = {"fingerprint": str, "weights": str, "sets": dict, "unavailable": dict}
-
-
-def _fits(value, layout) -> bool:
-    if isinstance(layout, dict):
-        return isinstance(value, dict) and all(k in value and _fits(value[k], v) for k, v in layout.items())
-    if isinstance(layout, list):
-        return isinstance(value, list) and all(_fits(item, layout[0]) for item in value)
-    if layout is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, layout) and not (layout is int and isinstance(value, bool))
-
-
-def manifest_fits(manifest) -> bool:
-    """True when ``manifest`` has the layout every reader relies on: known weight sets, each
-    with every model's entry, values of the right types (a damaged manifest of any other shape
-    means a re-export, never a crash at start)."""
-    if not _fits(manifest, _MANIFEST) or not set(manifest["sets"]) <= set(WEIGHT_SETS):
-        return False
-    if not all(isinstance(v, str) for v in manifest["unavailable"].values()):
-        return False
-    for entries in manifest["sets"].values():
-        if not isinstance(entries, dict) or set(entries) != set(MODELS):
-            return False
-        for entry in entries.values():
-            if not _fits(entry, _ENTRY) or entry["weights"]["source"] not in WEIGHT_SETS:
-                return False
-            gain = entry["weights"].get("residual_gain")
-            if gain is not None and not (_fits(gain, [float]) and isinstance(entry["weights"].get("gain_from"), str)):
-                return False
-    return True
-
-
-def read_manifest(models_dir: Path = MODELS_DIR) -> dict | None:
-    """The manifest, or None when it is missing, unreadable or not of this layout."""
-    try:
-        manifest = json.loads((Path(models_dir) / MANIFEST_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if manifest_fits(manifest) else None
-
-
 def wanted_sets(weights: str) -> tuple[str, ...]:
-    """The weight sets a --weights request exports: one set, or every set ("auto")."""
+    """The weight sets a --weight-sets request exports: one set, or every set ("auto")."""
     if weights not in SOURCES:
         raise ValueError(f"unknown weights {weights!r}; choose one of {SOURCES}")
     return tuple(WEIGHT_SETS) if weights == "auto" else (weights,)
@@ -256,7 +209,7 @@ def stale_reason(models_dir: Path = MODELS_DIR, weights: str = "auto") -> str | 
     try:
         wanted = wanted_sets(weights)
         missing = [w for w in wanted if w not in manifest["sets"]]
-        if any(w != "official" or w not in manifest.get("unavailable", {}) for w in missing):
+        if any(w != OFFICIAL_SET or w not in manifest.get("unavailable", {}) for w in missing):
             return f"the {', '.join(missing)} models are missing"
         if missing and all((cache_dir() / c.filename).exists() for c in OFFICIAL.values()):
             return "the official checkpoints are in the cache now"
@@ -351,7 +304,7 @@ def _export(models_dir: Path, weights: str, reason: str, log, force: bool = Fals
         try:
             loaded = {net: resolve(net, name) for net in networks_needed}
         except WeightsError as exc:
-            if weights != "auto" or name == "bundled":
+            if weights != "auto" or name == BUNDLED_SET:
                 raise
             if _usable(models_dir, old, name, weights_too=False):  # exported earlier: kept, not pulled away
                 sets[name] = old["sets"][name]

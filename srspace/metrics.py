@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .imaging import rgb_to_y
+from .colour import rgb_to_y
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:

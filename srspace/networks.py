@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .contract import CUBIC_A
+from .contract import CUBIC_A, KERNELS
 
 
 def cubic_near(t, a: float = CUBIC_A):
@@ -124,7 +124,7 @@ class SRCNN(nn.Module):
 
     GAIN_KEY = "residual_gain"
 
-    def __init__(self, upscale_factor: int | None = 3, channels=(3, 64, 32, 3), kernel_sizes=(9, 1, 5)):
+    def __init__(self, upscale_factor: int | None = 3, channels=(3, 64, 32, 3), kernel_sizes=KERNELS["srcnn"]):
         super().__init__()
         self.upscale_factor = upscale_factor
         self.conv1 = nn.Conv2d(channels[0], channels[1], kernel_sizes[0], padding=kernel_sizes[0] // 2)
@@ -185,10 +185,11 @@ class ESPCN(nn.Module):
     def __init__(self, upscale_factor: int = 3):
         super().__init__()
         self.upscale_factor = upscale_factor
-        self.conv1 = nn.Conv2d(1, 64, 5, padding=2)
-        self.conv2 = nn.Conv2d(64, 64, 3, padding=1)
-        self.conv3 = nn.Conv2d(64, 32, 3, padding=1)
-        self.conv4 = nn.Conv2d(32, upscale_factor**2, 3, padding=1)
+        k1, k2, k3, k4 = KERNELS["espcn"]
+        self.conv1 = nn.Conv2d(1, 64, k1, padding=k1 // 2)
+        self.conv2 = nn.Conv2d(64, 64, k2, padding=k2 // 2)
+        self.conv3 = nn.Conv2d(64, 32, k3, padding=k3 // 2)
+        self.conv4 = nn.Conv2d(32, upscale_factor**2, k4, padding=k4 // 2)
         self.relu = nn.ReLU()
         self.pixel_shuffle = nn.PixelShuffle(upscale_factor)
 

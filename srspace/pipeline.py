@@ -1,7 +1,7 @@
 """From an image array to an upscaled image array, for any model key and engine, tile by tile.
 
 Arrays are HxWxC in [0,1] with C = 1 (gray) or 3 (RGB); alpha and file formats are
-handled a layer up (``srspace.images``). The whole chain of a model runs per tile: the
+handled a layer up (``srspace.decoding``). The whole chain of a model runs per tile: the
 network, ESPCN's colour merge and the fixed-x3 models' resize to the requested factor. No
 step ever holds a full-size intermediate, so memory is bounded by the tile and the result:
 an ``espcn_x3`` request at x1 no longer makes the whole image x3 first.
@@ -13,13 +13,14 @@ its client goes away). ``upscale_array`` runs it to the end.
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Generator
 
 import numpy as np
 import torch
 
-from .contract import BICUBIC_KEY, CUBIC_A, MODELS, output_size
-from .imaging import from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
+from .contract import BICUBIC_KEY, CUBIC_A, MODELS, output_shape
+from .colour import from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
 from .networks import cubic_kernel
 from .tiling import auto_tile, tile_steps
 
@@ -27,16 +28,6 @@ Progress = Callable[[int, int], None]
 Steps = Generator[tuple[int, int], None, np.ndarray]
 
 ANTIALIAS_A = -0.5  # shrinking: the kernel of PIL and PyTorch's antialias, stretched to the new pixel size
-
-
-def target_size(height: int, width: int, factor: float) -> tuple[int, int]:
-    """(H', W') of every result at ``factor``: the contract's size rule on each side."""
-    return output_size(height, factor), output_size(width, factor)
-
-
-def network_factor(key: str, factor: float) -> float:
-    """The factor the network itself applies: fixed for the x3 models, the user's for the dynamic one."""
-    return MODELS[key].fixed_factor or factor
 
 
 def resample_taps(n_in: int, n_out: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +70,7 @@ def resample(batch: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarr
 
 def bicubic_batch(batch: np.ndarray, factor: float) -> np.ndarray:
     """Plain bicubic upscale of NCHW ``batch``: the graphs' kernel and the contract's size rule."""
-    return resample(batch, factor, target_size(batch.shape[2], batch.shape[3], factor))
+    return resample(batch, factor, output_shape(batch.shape[2], batch.shape[3], factor))
 
 
 def bicubic(arr: np.ndarray, factor: float) -> np.ndarray:
@@ -93,10 +84,10 @@ def chain(engine, key: str, factor: float, channels: int) -> Callable[[np.ndarra
     if key == BICUBIC_KEY:
         return lambda x: bicubic_batch(x, factor)
     spec = MODELS[key]
-    net = network_factor(key, factor)
+    net = spec.network_factor(factor)
 
     def network(x: np.ndarray) -> np.ndarray:
-        if spec.channels == 3:
+        if not spec.luma:
             out = engine.run(key, np.repeat(x, 3, axis=1) if channels == 1 else x, net)
             return out.mean(axis=1, keepdims=True) if channels == 1 else out
         if channels == 1:
@@ -108,7 +99,7 @@ def chain(engine, key: str, factor: float, channels: int) -> Callable[[np.ndarra
     if not spec.fixed_factor or factor == spec.fixed_factor:
         return network
     # a fixed-factor network, then a resample of its output to the requested size, on the tile
-    return lambda x: resample(network(x), factor / spec.fixed_factor, target_size(x.shape[2], x.shape[3], factor))
+    return lambda x: resample(network(x), factor / spec.fixed_factor, output_shape(x.shape[2], x.shape[3], factor))
 
 
 def halo(key: str, factor: float) -> int:
@@ -117,10 +108,10 @@ def halo(key: str, factor: float) -> int:
     if key == BICUBIC_KEY:
         return bicubic_reach + 1
     spec = MODELS[key]
-    if spec.network == "espcn":
-        reach = 6 + 1  # ESPCN's convolutions (5-3-3-3) at input resolution; chroma's taps fall inside
-    else:  # bicubic taps, then SRCNN's 9-1-5 convolutions spread 6 pixels at network resolution
-        reach = math.ceil(bicubic_reach + 7 / network_factor(key, factor))
+    if spec.subpixel:  # the convolutions at input resolution, then the shuffle; chroma's taps fall inside
+        reach = spec.reach + 1
+    else:  # bicubic taps, then the convolutions' reach at network resolution
+        reach = math.ceil(bicubic_reach + spec.reach / spec.network_factor(factor))
     if spec.fixed_factor and factor != spec.fixed_factor:  # the resample's own taps, at most 2 output pixels wide
         reach += math.ceil(2 * max(1.0, spec.fixed_factor / factor) / spec.fixed_factor) + 1
     return reach
@@ -137,8 +128,9 @@ def tile_side(key: str, factor: float) -> int | None:
     """
     if key == BICUBIC_KEY:
         return None
-    scale = max(factor, network_factor(key, factor))
-    return auto_tile(scale / 2 if MODELS[key].network == "espcn" else scale)
+    spec = MODELS[key]
+    scale = max(factor, spec.network_factor(factor))
+    return auto_tile(scale / 2 if spec.subpixel else scale)
 
 
 def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | None = None,
@@ -150,7 +142,7 @@ def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | 
     as each tile lands (a 25 MP result is then 75 MB, not 300).
     """
     height, width, channels = arr.shape
-    result = np.empty((*target_size(height, width, factor), channels), dtype)
+    result = np.empty((*output_shape(height, width, factor), channels), dtype)
     scale = None if result.dtype == np.float32 else float(np.iinfo(result.dtype).max)
 
     def store(y0: int, y1: int, x0: int, x1: int, block: np.ndarray) -> None:
@@ -174,6 +166,22 @@ def drain(steps: Steps, progress: Progress | None = None):
             return stop.value
         if progress:
             progress(done, total)
+
+
+def counted(steps: Steps, done: int, total: int, clock: list[float] | None = None):
+    """Run one ``upscale_steps`` generator as one part of a larger job, yielding ``(done, total)``
+    of the job after each of its tiles (a caller may stop there); its result. ``clock[0]`` adds
+    up the time spent computing, not the time the caller spends between tiles."""
+    while True:
+        start = time.perf_counter()
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            if clock is not None:
+                clock[0] += time.perf_counter() - start
+        yield done, total
 
 
 def upscale_array(engine, key: str, arr: np.ndarray, factor: float, tile: int | None = None,

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from .contract import EXAMPLES_DIR, GALLERY, MODELS, model_path
-from .export import read_manifest
-from .quality import QUALITY_PATH
+from .manifest import read_manifest
+from .quality_table import QUALITY_PATH
 from .web import BROWSER_DIR, DIST_DIR, SITE_MODULES, PIN, SiteError, browser_config, check_dist, ort_config
 
 # What a host must send with every file for WASM threads (SharedArrayBuffer): the page is then

@@ -15,7 +15,7 @@ from typing import Callable, Generator
 
 import numpy as np
 
-from .contract import output_size
+from .contract import FACTOR_DECIMALS, output_size
 
 # Output pixels per tile at most (about 0.6 MP): SRCNN's 64-channel activations for
 # one tile then stay near 150 MB.
@@ -24,8 +24,8 @@ TILE_OUTPUT_SIDE = 768
 
 
 def as_fraction(factor: float) -> Fraction:
-    """The factor as p/q with a small q (factors come in steps of 0.01 at finest)."""
-    return Fraction(float(np.float32(factor))).limit_denominator(100)
+    """The factor as p/q with a small q (factors come in steps of 10^-FACTOR_DECIMALS at finest)."""
+    return Fraction(float(np.float32(factor))).limit_denominator(10 ** FACTOR_DECIMALS)
 
 
 def auto_tile(factor: float) -> int:

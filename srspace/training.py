@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from .contract import output_size
 from .engines import TorchEngine
-from .evaluation import centre_crop, gain_over_bicubic, image_paths, load_rgb, split_holdout
-from .imaging import rgb_to_ycbcr, to_uint8
+from .heldout import centre_crop, gain_over_bicubic, image_paths, load_rgb, split_holdout
+from .colour import rgb_to_ycbcr, to_uint8
 from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
 from .weights import load_weights, save_weights
 

@@ -22,11 +22,10 @@ import mimetypes
 from functools import lru_cache
 from pathlib import Path
 
-from .contract import (AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP,
+from .contract import (BUNDLED_SET, OFFICIAL_SET, AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP, FACTOR_DECIMALS, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE,
                        MODELS, ROOT, WEIGHT_SETS, model_path)
-from .images import MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE
 from .pipeline import ANTIALIAS_A, halo, tile_side
-from .quality import best_model, best_set, gain_grid, load_table, pick_note, signed
+from .quality_table import best_model, best_set, gain_grid, load_table, pick_note, signed
 from .tiling import as_fraction, auto_tile
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
@@ -55,7 +54,14 @@ MODEL_HELP = {
                 "the largest measured gain.",
     BICUBIC_KEY: "Plain bicubic interpolation: the baseline every network is measured against.",
 }
-WEIGHT_LABELS = {"bundled": "Trained by this project", "official": "The tutorials' original checkpoints"}
+WEIGHT_LABELS = {BUNDLED_SET: "Trained by this project", OFFICIAL_SET: "The tutorials' original checkpoints"}
+# One plain sentence per weight set: where it comes from and what it is good at.
+WEIGHT_HELP = {
+    BUNDLED_SET: "SRCNN and ESPCN trained by this project on photographs (SRCNN at every factor, with a learnt "
+                 "gain per factor), shipped with it: the larger gain at most factors.",
+    OFFICIAL_SET: "the tutorials' own checkpoints: OpenMMLab's SRCNN, trained at ×4 only, and the ESPCN of PyTorch's "
+                  "example; downloaded on first start.",
+}
 
 # Modules and WebAssembly served with their proper types (a module script refuses any other).
 mimetypes.add_type("text/javascript", ".mjs")
@@ -111,13 +117,14 @@ def _pick(factor: float, sets, table: dict | None) -> dict:
 
 
 def factor_rules(weight_sets, table: dict | None) -> dict:
-    """Per factor in steps of 0.01: p/q, each choice's halo and tile side (as tiling.tile_steps
+    """Per factor in steps of the contract's resolution (0.01): p/q, each choice's halo and tile side (as tiling.tile_steps
     uses them), and the weight set ``best`` picks per model among ``weight_sets``."""
     rules = {}
-    for step in range(round(MIN_FACTOR * 100), round(MAX_FACTOR * 100) + 1):
-        factor = step / 100
+    scale = 10 ** FACTOR_DECIMALS
+    for step in range(round(MIN_FACTOR * scale), round(MAX_FACTOR * scale) + 1):
+        factor = step / scale
         frac = as_fraction(factor)
-        rules[f"{factor:.2f}"] = {
+        rules[f"{factor:.{FACTOR_DECIMALS}f}"] = {
             "p": frac.numerator, "q": frac.denominator,
             "models": {key: {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor)}
                        for key in (*MODELS, BICUBIC_KEY)},
@@ -159,13 +166,14 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
         "labels": MODEL_LABELS,
         "titles": {key: spec.title for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic", AUTO_KEY: "Auto"},
         "help": MODEL_HELP,
-        "specs": {key: {"channels": s.channels, "fixedFactor": s.fixed_factor, "network": s.network}
+        "specs": {key: {"channels": s.channels, "fixedFactor": s.fixed_factor, "network": s.network, "luma": s.luma}
                   for key, s in MODELS.items()},
         "models": {w: {key: {"url": model_urls[w][key]} for key in MODELS} for w in sets},
         "weightSets": {w: {"label": WEIGHT_LABELS[w], "text": WEIGHT_SETS[w][0].upper() + WEIGHT_SETS[w][1:] + "."}
                        for w in sets},
         "limits": {"minSide": MIN_SIDE, "maxInputPixels": MAX_INPUT_PIXELS, "maxOutputPixels": MAX_OUTPUT_PIXELS,
-                   "minFactor": MIN_FACTOR, "maxFactor": MAX_FACTOR, "factorStep": FACTOR_STEP},
+                   "minFactor": MIN_FACTOR, "maxFactor": MAX_FACTOR, "factorStep": FACTOR_STEP,
+                   "factorDecimals": FACTOR_DECIMALS},
         "kernel": {"cubicA": CUBIC_A, "antialiasA": ANTIALIAS_A},
         "factors": factor_rules(sets, table),
         "defaults": {"model": AUTO_KEY, "factor": 2.5},

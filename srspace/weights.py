@@ -16,12 +16,12 @@ import requests
 import torch
 from tqdm import tqdm
 
-from .contract import MODELS, WEIGHT_SETS
+from .contract import OFFICIAL_SET, MODELS, WEIGHT_SETS
 from .networks import SRCNN, build_network
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 OFFICIAL_GAIN_PATH = BUNDLED_DIR / "srcnn_official_gain.json"
-# What --weights / SRSPACE_WEIGHTS may ask for: one set, or "auto": every set that can be had
+# What --weight-sets / SRSPACE_WEIGHTS may ask for: one set, or "auto": every set that can be had
 # (the bundled one always, the official one when it downloads or is cached).
 SOURCES = ("auto", *WEIGHT_SETS)
 
@@ -123,7 +123,7 @@ def download(
                 if 400 <= response.status_code < 500:
                     raise WeightsError(
                         f"{urlsplit(url).netloc} answered HTTP {response.status_code} for {dest.name}: "
-                        "the checkpoint is not there; use --weights bundled"
+                        "the checkpoint is not there; use --weight-sets bundled"
                     )
                 response.raise_for_status()
                 expected = int(response.headers.get("Content-Length") or 0)
@@ -151,7 +151,7 @@ def download(
             time.sleep(backoff * attempt)
     raise WeightsError(
         f"could not download {dest.name} from {urlsplit(url).netloc} after {retries} attempts ({last_error}); "
-        "check the network, or use --weights bundled"
+        "check the network, or use --weight-sets bundled"
     )
 
 
@@ -192,7 +192,7 @@ def load_checkpoint(path: Path, network: str) -> dict[str, torch.Tensor]:
 
 
 def official_gain_record() -> dict | None:
-    """The residual gain fitted to the official SRCNN checkpoint (srspace/calibration.py), if any."""
+    """The residual gain fitted to the official SRCNN checkpoint (srspace/official_gain.py), if any."""
     try:
         return json.loads(OFFICIAL_GAIN_PATH.read_text())
     except FileNotFoundError:
@@ -228,7 +228,7 @@ def resolve(network: str, weights: str, checkpoint: Checkpoint | None = None, **
     (shipped with the project)."""
     if weights not in WEIGHT_SETS:
         raise ValueError(f"unknown weight set {weights!r}; choose one of {tuple(WEIGHT_SETS)}")
-    if weights == "official":
+    if weights == OFFICIAL_SET:
         ckpt = checkpoint or official_checkpoint(network)
         try:
             path = download(ckpt.url, cache_dir() / ckpt.filename, ckpt.sha256_prefix, **download_args)
@@ -245,7 +245,7 @@ def resolve(network: str, weights: str, checkpoint: Checkpoint | None = None, **
 
 def recorded_path(network: str, record: dict) -> Path:
     """Where the weights a manifest entry records live: the download cache or the bundled file."""
-    return cache_dir() / record["file"] if record["source"] == "official" else bundled_path(network)
+    return cache_dir() / record["file"] if record["source"] == OFFICIAL_SET else bundled_path(network)
 
 
 def recorded_intact(network: str, record: dict) -> bool:

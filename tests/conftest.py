@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from srspace.contract import MODELS_DIR  # noqa: E402
-from srspace.export import export_all  # noqa: E402
+from srspace.export import export_all, stale_reason  # noqa: E402
 from srspace.weights import OFFICIAL  # noqa: E402
 
 # The official checkpoints, byte for byte, and the training images (see their READMEs); CI has
@@ -44,18 +44,25 @@ def official_files() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def held_out_images():
     """The held-out photographs of training (every 8th of ../shared/data/train), as RGB floats."""
-    from srspace.evaluation import image_paths, load_rgb, split_holdout
+    from srspace.heldout import image_paths, load_rgb, split_holdout
 
     need_shared("this test", [SHARED_DATA])
     return [load_rgb(p) for p in split_holdout(image_paths(SHARED_DATA))[1]]
 
 
 @pytest.fixture(scope="session")
-def official_cache(tmp_path_factory) -> Path | None:
+def test_env():
+    """The environment variables the suite sets for itself and the apps it starts, restored at its end."""
+    with pytest.MonkeyPatch.context() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def official_cache(tmp_path_factory, test_env) -> Path | None:
     """A download cache already holding the real official checkpoints (as after a first online
-    start), set as $SRSPACE_CACHE for the whole run and the app it starts; None without them."""
+    start), set as $SRSPACE_CACHE for the run and the apps it starts; None without them."""
     cache = tmp_path_factory.mktemp("srspace-cache")
-    os.environ["SRSPACE_CACHE"] = str(cache)  # no test may reach the real download hosts
+    test_env.setenv("SRSPACE_CACHE", str(cache))  # no test may reach the real download hosts
     if not all((SHARED_CHECKPOINTS / c.filename).exists() for c in OFFICIAL.values()):
         if os.environ.get("SRSPACE_REQUIRE_SHARED"):
             pytest.fail(f"the official checkpoints are missing from {SHARED_CHECKPOINTS}")
@@ -66,11 +73,18 @@ def official_cache(tmp_path_factory) -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def models_dir(official_cache) -> Path:
-    """The project's models/ with both weight sets (only the bundled one without ../shared),
-    exported if missing or stale; offline: the official checkpoints come from the filled cache."""
-    export_all(MODELS_DIR, weights="auto" if official_cache else "bundled", log=lambda *_: None)
-    return MODELS_DIR
+def models_dir(official_cache, tmp_path_factory, test_env) -> Path:
+    """Both weight sets exported (only the bundled one without ../shared) into a folder of the
+    run's own, set as $SRSPACE_MODELS for the commands and apps the tests start; offline: the
+    official checkpoints come from the filled cache. The project's models/ is only read: when
+    it is up to date it is copied (and checked again by the export), saving the export's minute."""
+    weights = "auto" if official_cache else "bundled"
+    folder = tmp_path_factory.mktemp("models")
+    if stale_reason(MODELS_DIR, weights) is None:
+        shutil.copytree(MODELS_DIR, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".export.lock", "*.tmp", "*.svg"))
+    export_all(folder, weights=weights, log=lambda *_: None)
+    test_env.setenv("SRSPACE_MODELS", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -213,3 +227,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(getattr(pytest.mark, kind))
         if kinds or item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or "ray" in item.name:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def upscaler(models_dir):
+    """The app's models, loaded as the app loads them (every exported set)."""
+    from srspace.upscaler import Upscaler
+
+    return Upscaler(models_dir)

@@ -7,19 +7,17 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from srspace.contract import BEST_WEIGHTS, MODELS, PARITY_ATOL, model_path, output_size
+from srspace.contract import BEST_WEIGHTS, EXAMPLES_DIR, MODELS, PARITY_ATOL, model_path, output_size
+from srspace.engine_compare import compare
+from srspace.quality_check import check_quality
 from srspace.modelinfo import model_card
-from srspace.images import ImageInputError
-from srspace.quality import best_set
-from srspace.service import Upscaler
-from srspace.ui import EXAMPLES_DIR, UPSCALE_WAITING, build_demo, factor_help
+from srspace.errors import ImageInputError
+from srspace.quality_table import best_set
+from srspace.ui import build_demo
+from srspace.ui.upscale_tab import UPSCALE_WAITING, factor_help
 
 FACE = EXAMPLES_DIR / "astronaut_face.png"
 
-
-@pytest.fixture(scope="module")
-def upscaler(models_dir):
-    return Upscaler(models_dir)
 
 
 def test_upscale_handler_every_model(upscaler):
@@ -36,7 +34,7 @@ def test_upscale_handler_every_model(upscaler):
 
 @pytest.mark.parametrize("factor", [1.0, 2.0, 3.3, 4.0])
 def test_auto_runs_the_tables_best_for_the_factor_and_says_so(upscaler, factor):
-    from srspace.quality import best_model
+    from srspace.quality_table import best_model
 
     pick = best_model(factor, upscaler.engines, upscaler.quality)
     result = upscaler.upscale(FACE, "auto", factor)
@@ -82,12 +80,12 @@ def test_onnx_runtime_and_pytorch_agree_on_a_whole_image(upscaler):
 
 
 def test_compare_handler(upscaler):
-    result = upscaler.compare(FACE, "srcnn_dynamic", 2.0, runs=2)
+    result = compare(upscaler, upscaler.request(FACE, "srcnn_dynamic", 2.0), runs=2)
     stats = result.stats
-    assert stats["max abs diff"] < 1e-3 and stats["mean abs diff"] <= stats["max abs diff"]
-    assert stats["within rtol=0.001, atol=1e-05"] is True
-    assert stats["PSNR between engines (dB)"] > 80
-    assert stats["ONNX Runtime median (ms)"] > 0 and stats["PyTorch median (ms)"] > 0
+    assert stats.max_abs_diff < 1e-3 and stats.mean_abs_diff <= stats.max_abs_diff
+    assert stats.within_tolerance is True and (stats.rtol, stats.atol) == (1e-3, 1e-5)
+    assert stats.psnr_db > 80 and stats.output == (200, 220) and stats.network_factor == 2.0
+    assert stats.ort_ms > 0 and stats.torch_ms > 0 and stats.speedup == stats.torch_ms / stats.ort_ms
     assert result.ort_image.size == result.torch_image.size == result.heatmap.size == (200, 220)
 
 
@@ -112,11 +110,15 @@ def test_models_tab_cards(upscaler, models_dir):
 def test_api_endpoints_are_named_and_ordered(upscaler, models_dir):
     demo = build_demo(upscaler, models_dir)
     info = demo.get_api_info()["named_endpoints"]
-    assert set(info) >= {"/upscale", "/compare"}
+    assert set(info) == {"/upscale", "/compare", "/check_quality"}  # the three the README documents
     for name in ("/upscale", "/compare"):
         params = info[name]["parameters"]
         assert [p["parameter_name"] for p in params] == ["image", "model", "factor", "weights"]
         assert params[3]["parameter_has_default"] and params[3]["parameter_default"] == BEST_WEIGHTS
+    assert [p["parameter_name"] for p in info["/check_quality"]["parameters"]] == ["image", "factor", "weights"]
+    for name, endpoint in info.items():  # every output has a name a client can read (no "value_19")
+        labels = [r["label"] for r in endpoint["returns"]]
+        assert all(labels) and not any(label.startswith("value_") for label in labels), (name, labels)
 
 
 # --- end to end: the real server on a free local port ------------------------------------------
@@ -153,9 +155,10 @@ def test_client_compare(app_server):
     client = Client(app_server, verbose=False)
     ort_img, torch_img, heat, table = client.predict(handle_file(str(FACE)), "espcn_x3", 3.0, api_name="/compare")
     rows = dict(table["data"])
-    assert rows["within rtol=0.001, atol=1e-05"] == "✓ yes"
-    assert float(rows["max abs diff"]) <= PARITY_ATOL * 10
-    assert "e+" not in rows["ONNX Runtime median (ms)"] and float(rows["ONNX Runtime median (ms)"].replace(",", "")) > 0
+    assert rows["agree within the export's tolerance"].startswith("✓ yes")
+    assert float(rows["largest difference"].split()[0]) <= PARITY_ATOL * 10
+    median = rows["ONNX Runtime, median"]
+    assert median.endswith(" ms") and "e+" not in median and float(median[:-3].replace(",", "")) > 0
     assert Image.open(ort_img).size == (300, 330)
 
 
@@ -185,7 +188,7 @@ def test_app_help_answers_at_once_and_names_the_weights_option():
 
     start = time.monotonic()
     run = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "--weights {auto,bundled,official}" in run.stdout
+    assert run.returncode == 0 and "--weight-sets {auto,bundled,official}" in run.stdout
     assert time.monotonic() - start < 10  # no export, no model loading, no Gradio import before the arguments
 
 
@@ -214,18 +217,20 @@ def test_mcp_client_lists_the_tools_and_upscales(app_server):
     assert not result.isError, result.content
     text = " ".join(getattr(c, "text", "") for c in result.content)
     assert "**200×220** (RGB)" in text and "with the **bundled** weights" in text
+    assert "image_espcn_x3_x2.png" in str(result.content)  # a data: URL has no name: the result says "image"
+    assert "<span" not in text  # notes are plain Markdown
 
 
 def test_quality_check_on_the_visitors_own_image(upscaler):
-    result = upscaler.check_quality(EXAMPLES_DIR / "chelsea.png", 2.0)
-    methods = [r["method"] for r in result.rows]
+    result = check_quality(upscaler, EXAMPLES_DIR / "chelsea.png", 2.0)
+    methods = [s.method for s in result.scores]
     assert methods == ["bicubic", "srcnn_x3", "srcnn_dynamic", "espcn_x3"]
-    assert result.rows[0]["gain (dB)"] == 0 and all(0 < r["SSIM-Y"] <= 1 for r in result.rows)
-    assert max(r["gain (dB)"] for r in result.rows) > 0.3  # a network beats bicubic on this photo
+    assert result.scores[0].gain == 0 and all(0 < s.ssim_y <= 1 for s in result.scores)
+    assert max(s.gain for s in result.scores) > 0.3  # a network beats bicubic on this photo
     assert [label.split()[0] for _, label in result.crops] == ["original", *methods]
     assert len({crop.size for crop, _ in result.crops}) == 1 and len(result.crops) == 5
     with pytest.raises(ImageInputError, match="at least 1.1"):
-        upscaler.check_quality(FACE, 1.0)
+        check_quality(upscaler, FACE, 1.0)
 
 
 def test_quality_check_refuses_a_large_image_from_its_header(upscaler, tmp_path):
@@ -235,7 +240,7 @@ def test_quality_check_refuses_a_large_image_from_its_header(upscaler, tmp_path)
     cut = tmp_path / "cut.png"
     cut.write_bytes(full.read_bytes()[:2000])
     with pytest.raises(ImageInputError, match="up to 4 MP; this one is 2100x2000"):
-        upscaler.check_quality(cut, 2.0)
+        check_quality(upscaler, cut, 2.0)
 
 
 def test_the_gallery_and_the_button_share_one_waiting_limit(upscaler, models_dir):

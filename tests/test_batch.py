@@ -13,8 +13,8 @@ from PIL import Image
 
 from srspace.cli import main
 from srspace.contract import ROOT
-from srspace.export import read_manifest
-from srspace.ui import EXAMPLES_DIR
+from srspace.manifest import read_manifest
+from srspace.contract import EXAMPLES_DIR
 
 FACE = EXAMPLES_DIR / "astronaut_face.png"
 
@@ -50,6 +50,7 @@ def test_folder_in_results_out_resume_and_failures(inputs, tmp_path, weights_env
     said = capsys.readouterr()
     assert "4 done, 0 skipped (already there), 1 failed" in said.out
     assert "notes.png" in said.err and "not an image" in said.err
+    assert said.err.count("failed: ") == 1 and "failed: " not in said.out  # each failure said once, on stderr
     results = {p.relative_to(out).as_posix(): Image.open(p) for p in out.rglob("*.png")}
     assert set(results) == {"face_srcnn_dynamic_x2.png", "sub/glass_srcnn_dynamic_x2.png",
                             "depth16_srcnn_dynamic_x2.png", "phone_srcnn_dynamic_x2.png"}

@@ -51,7 +51,7 @@ def test_gallery_example_runs_and_shows_the_output(page):
 
 
 def test_upscale_button_reports_the_time_the_visitor_waited(page):
-    from srspace.ui import EXAMPLES_DIR
+    from srspace.contract import EXAMPLES_DIR
 
     page.locator("#upscale-input input[type=file]").set_input_files(str(EXAMPLES_DIR / "coffee.png"))
     page.wait_for_timeout(500)
@@ -133,7 +133,7 @@ def test_browser_tab_runs_a_photo_at_full_size(page, browser_tab, tmp_path):
     """No 300x300 limit any more: a 640x480 photo runs whole, tiled, and matches both server engines."""
     from PIL import Image
 
-    from srspace.ui import EXAMPLES_DIR
+    from srspace.contract import EXAMPLES_DIR
 
     photo = tmp_path / "photo.png"
     Image.open(EXAMPLES_DIR / "chelsea.png").convert("RGB").resize((640, 480)).save(photo)
@@ -151,7 +151,7 @@ def test_browser_tab_runs_a_photo_at_full_size(page, browser_tab, tmp_path):
 
 
 def test_quality_check_shows_crops_and_figures(page):
-    from srspace.ui import EXAMPLES_DIR
+    from srspace.contract import EXAMPLES_DIR
 
     page.locator("#upscale-input input[type=file]").set_input_files(str(EXAMPLES_DIR / "chelsea.png"))
     page.wait_for_timeout(500)
@@ -163,7 +163,13 @@ def test_quality_check_shows_crops_and_figures(page):
 
 
 def test_models_tab_draws_each_graph_and_the_quality_plot(page):
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz is not installed (apt-get install graphviz): the graphs cannot be drawn")
     page.get_by_role("tab", name="Models").click()
+    page.get_by_text("Engineering details").first.click()
+    page.get_by_text("bundled weights:").first.click()
     page.get_by_text("The graph of bundled/srcnn_dynamic.onnx, drawn from the file").first.click()
     graph = page.locator(".model-graph svg").filter(has_text="interpolation matrices").first
     graph.wait_for(state="visible", timeout=30_000)
@@ -175,23 +181,87 @@ def test_models_tab_draws_each_graph_and_the_quality_plot(page):
     page.screenshot(path=str(SCREENSHOTS / "models-graph.png"), full_page=False)
 
 
+# Elements that stick out of the page to the right, except inside a horizontal scroller that
+# itself fits (a wide table scrolls sideways instead of clipping): what a phone would cut off.
+OVERFLOW_JS = """() => {
+  const w = document.documentElement.clientWidth, out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.offsetParent) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.right <= w + 1) continue;
+    let p = el.parentElement, scrolls = false;
+    for (; p && p !== document.body; p = p.parentElement) {
+      const s = getComputedStyle(p).overflowX;
+      if ((s === 'auto' || s === 'scroll') && p.getBoundingClientRect().right <= w + 1) { scrolls = true; break; }
+    }
+    if (!scrolls) out.push(`${el.tagName.toLowerCase()}#${el.id}.${String(el.className).slice(0, 40)} right=${Math.round(r.right)}`);
+  }
+  return out.slice(0, 8);
+}"""
+
+
+def _in_view(view, selector: str, height: int) -> bool:
+    view.wait_for_timeout(1000)  # the smooth scroll
+    box = view.locator(selector).first.bounding_box()
+    return box is not None and 0 <= box["y"] < height
+
+
 @pytest.mark.parametrize("width,height", [(1400, 1000), (390, 844)])
-def test_screenshots_of_every_tab(browser, app_server, width, height):
-    """What a visitor sees first on each tab, desktop and phone: the README's pictures."""
+def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width, height):
+    """Each tab, desktop and phone, before and after its main action: nothing sticks out to the
+    right, and the result is in view (the README's pictures come from these screenshots)."""
     view = browser.new_page(viewport={"width": width, "height": height})
+
+    def shot(name: str) -> None:
+        assert view.evaluate(OVERFLOW_JS) == [], f"{name}: sticks out at {width} px"
+        view.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=False)
+
     try:
         view.goto(app_server)
         view.wait_for_selector("text=Gallery (click one to run it)")
-        for tab in ("Upscale", "Compare", "Browser", "Models"):
-            view.get_by_role("tab", name=tab).click()
-            view.wait_for_timeout(700)
-            if tab == "Compare":  # with a result: the formatted table and the three images
-                view.locator("div[role=tabpanel]:visible tr", has_text="ESPCN").first.click()
-                view.wait_for_timeout(500)
-                view.get_by_role("button", name="Compare").click()
-                view.get_by_text("✓ yes").first.wait_for(timeout=60_000)
-                view.evaluate("window.scrollTo(0, 0)")
-            view.screenshot(path=str(SCREENSHOTS / f"{tab.lower()}-{width}.png"), full_page=False)
+        shot("upscale")
+        view.locator("tr", has_text="SRCNN, any factor (srcnn_dynamic)").first.click()  # a gallery example, far down
+        view.locator("#upscale-zoom .viewer-stage").wait_for(state="visible", timeout=60_000)
+        assert _in_view(view, "#upscale-zoom .viewer-stage", height), "the result is off-screen after a gallery click"
+        shot("upscale-after")
+        view.locator("#quality-button").click()
+        view.wait_for_function("() => document.querySelectorAll('#quality-crops img').length >= 5", timeout=60_000)
+        view.locator("#quality-crops").scroll_into_view_if_needed()
+        crop = view.locator("#quality-crops img").first.bounding_box()
+        assert crop["width"] >= min(150, width / 3), f"quality crops shrank to {crop['width']:.0f} px"
+        shot("quality-after")
+
+        view.get_by_role("tab", name="Compare").click()
+        view.wait_for_timeout(700)
+        view.evaluate("window.scrollTo(0, 0)")
+        shot("compare")
+        view.locator("div[role=tabpanel]:visible tr", has_text="ESPCN").first.click()
+        view.wait_for_timeout(500)
+        view.get_by_role("button", name="Compare").click()
+        view.wait_for_function("() => document.querySelector('#compare-table').innerText.includes('✓ yes')", timeout=60_000)
+        assert view.locator("#heat-scale").is_visible() and "of 255 levels" in view.locator("#heat-scale").inner_text()
+        shot("compare-after")
+
+        view.get_by_role("tab", name="Browser").click()
+        view.wait_for_timeout(700)
+        view.evaluate("window.scrollTo(0, 0)")
+        shot("browser")
+        view.locator("div[role=tabpanel]:visible tr", has_text="ESPCN").first.click()
+        view.wait_for_timeout(500)
+        view.locator("#browser-button").click()
+        view.wait_for_selector("#browser-maxdiff", timeout=120_000)
+        result = view.locator("#browser-result").bounding_box()
+        assert result["width"] >= min(300, width - 60), f"the browser's result is {result['width']:.0f} px wide"
+        shot("browser-after")
+
+        view.get_by_role("tab", name="Models").click()
+        view.wait_for_timeout(700)
+        view.evaluate("window.scrollTo(0, 0)")
+        assert view.locator("#quality-plot svg polyline").count() >= 3  # every series drawn, legend below
+        shot("models")
+        view.get_by_text("Engineering details").first.click()
+        view.wait_for_timeout(700)
+        shot("models-after")
     finally:
         view.close()
 

@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srspace.images import MAX_OUTPUT_PIXELS, ImageInputError, load_image
-from srspace.service import Upscaler
+from srspace.contract import MAX_OUTPUT_PIXELS
+from srspace.decoding import load_image
+from srspace.errors import ImageInputError
 
-
-@pytest.fixture(scope="module")
-def upscaler(models_dir):
-    return Upscaler(models_dir)
 
 
 def _save(tmp_path, name, img, **kw):
@@ -83,7 +80,7 @@ def test_animated_image_uses_first_frame(upscaler, tmp_path):
 
 
 def test_odd_exif_orientation_and_near_limit_factor_are_said_as_they_are(upscaler, tmp_path):
-    from srspace.images import check_factor
+    from srspace.request import check_factor
 
     exif = Image.Exif()
     exif[0x0112] = 99

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srspace.batch import encode
+from srspace.results import encode
 from srspace.png import BAND_BYTES, adler32_combine, encode_png
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from srspace.evaluation import gain_over_bicubic, load_rgb
+from srspace.heldout import gain_over_bicubic, load_rgb
 from srspace.contract import MODELS
-from srspace.quality import best_set, load_table
-from srspace.ui import EXAMPLES_DIR
+from srspace.quality_table import best_set, load_table
+from srspace.contract import EXAMPLES_DIR
 
 # Minimum gain in dB over bicubic, per model and factor (measured figures are in the README).
 MIN_GAIN = {
@@ -110,7 +110,7 @@ def test_quality_table_measured_the_shipped_weights(official_files):
 
 def test_auto_picks_the_tables_best_and_is_never_below_any_single_choice():
     from srspace.contract import BICUBIC_KEY, MODELS, WEIGHT_SETS
-    from srspace.quality import RESTORE_FROM, best_model, load_table
+    from srspace.quality_table import RESTORE_FROM, best_model, load_table
 
     table = load_table()
     gain = {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]}

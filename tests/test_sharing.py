@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from srspace.export import stale_reason
-from srspace.images import ImageInputError, load_image, peek_size
-from srspace.sharing import Lanes
+from srspace.decoding import load_image, peek_size
+from srspace.errors import ImageInputError
+from srspace.admission import Lanes
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -163,7 +164,7 @@ def test_lanes_admit_in_order_and_report_honest_positions():
         assert done.wait(5) and second.ahead == 0
 
 
-def test_size_is_checked_from_the_header_before_decoding(tmp_path):
+def test_size_is_checked_from_the_header_before_decoding(upscaler, tmp_path):
     # a 6300x6300 PNG whose pixel data is cut off: refused for its size, so never decoded
     full = tmp_path / "full.png"
     Image.new("RGB", (6300, 6300)).save(full)
@@ -171,7 +172,7 @@ def test_size_is_checked_from_the_header_before_decoding(tmp_path):
     cut.write_bytes(full.read_bytes()[:2000])
     assert peek_size(cut) == (6300, 6300)
     with pytest.raises(ImageInputError, match="over the 25 MP limit"):
-        load_image(cut, 1.0)
+        upscaler.request(cut, "bicubic", 1.0)
     with pytest.raises(ImageInputError, match="damaged or truncated"):
         load_image(cut)  # decoding it is what would have failed
 

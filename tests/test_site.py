@@ -44,12 +44,6 @@ def served(site):
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def upscaler(models_dir):
-    from srspace.service import Upscaler
-
-    return Upscaler(models_dir)
-
 
 @pytest.fixture(scope="module")
 def site_page(browser, served):
@@ -64,7 +58,7 @@ def site_page(browser, served):
 
 
 def test_the_site_is_self_contained_static_files_and_a_static_space(site, models_dir):
-    from srspace.export import read_manifest
+    from srspace.manifest import read_manifest
 
     names = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     for name in ("index.html", "config.json", "quality.json", "README.md", "_headers", "js/srspace.js",

@@ -152,7 +152,7 @@ def test_a_second_process_never_pulls_the_apps_models_away(app_server, models_di
     from gradio_client import Client, handle_file
 
     from srspace.contract import EXAMPLES_DIR
-    from srspace.export import read_manifest
+    from srspace.manifest import read_manifest
 
     if official_cache is None:
         pytest.skip("needs the official checkpoints (../shared/checkpoints)")

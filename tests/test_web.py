@@ -8,7 +8,7 @@ import pytest
 
 from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT
 from srspace.pipeline import halo, tile_side
-from srspace.quality import best_model, best_set, load_table, pick_note
+from srspace.quality_table import best_model, best_set, load_table, pick_note
 from srspace.tiling import as_fraction, auto_tile
 from srspace.web import CDN_BASE, DIST_DIR, PIN, app_config, browser_config, head_html, local_dist_available, ort_config, sri
 

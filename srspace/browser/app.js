@@ -36,7 +36,7 @@ function fillControls(cfg) {
     const key = model.value, f = Number(factor.value), spec = cfg.specs[key];
     $("factor-value").textContent = `×${f}`;
     if (key === cfg.autoKey) { // say what auto will run at this factor, before it runs
-      const pick = cfg.factors[f.toFixed(2)].auto[weights.value];
+      const pick = cfg.factors[f.toFixed(cfg.limits.factorDecimals)].auto[weights.value];
       $("model-help").textContent = `${cfg.help[key]} Here: ${pick.note.replace(/^Auto: /, "")}`;
     } else {
       $("model-help").textContent = cfg.help[key];

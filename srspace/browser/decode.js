@@ -22,7 +22,7 @@ export function checkOutputSize(limits, width, height, factor) {
   return [outW, outH];
 }
 
-/** The factor as the server checks it: a number from MIN to MAX, rounded to two decimals (with a notice). */
+/** The factor as the server checks it: a number from MIN to MAX, rounded to limits.factorDecimals decimals (with a notice). */
 export function checkFactor(limits, factor) {
   const value = typeof factor === "string" && factor.trim() !== "" ? Number(factor) : factor;
   if (typeof value !== "number" || !Number.isFinite(value)) {
@@ -31,8 +31,10 @@ export function checkFactor(limits, factor) {
   if (value < limits.minFactor || value > limits.maxFactor) {
     throw new ImageInputError(`The factor must be between ${limits.minFactor} and ${limits.maxFactor}; got ${value}.`);
   }
-  const rounded = Math.round(value * 100) / 100;
-  return [rounded, rounded !== value ? [`Factor ${value} rounded to ${rounded} (steps of 0.01).`] : []];
+  const scale = 10 ** limits.factorDecimals;
+  const rounded = Math.round(value * scale) / scale;
+  const step = (1 / scale).toFixed(limits.factorDecimals);
+  return [rounded, rounded !== value ? [`Factor ${value} rounded to ${rounded} (steps of ${step}).`] : []];
 }
 
 /** JPEG header facts: size, components (1: gray) and EXIF orientation, without decoding. */

@@ -12,7 +12,8 @@ export function outputSize(n, factor) {
 }
 
 /** The config's key for a factor: two decimals, as the factor is checked (1.00 ... 4.00). */
-export const factorKey = (factor) => Number(factor).toFixed(2);
+/** A factor's key in cfg.factors: written with the contract's decimals. */
+export const factorKey = (cfg, factor) => Number(factor).toFixed(cfg.limits.factorDecimals);
 
 /** Keys' cubic kernel (srspace.networks.cubic_kernel). */
 function cubic(t, a) {
@@ -75,7 +76,7 @@ export function resample(src, c, h, w, scale, outH, outW, kernel) {
   return cur;
 }
 
-/** Float RGB planes to full-range BT.601 YCbCr planes (imaging.rgb_to_ycbcr). */
+/** Float RGB planes to full-range BT.601 YCbCr planes (colour.rgb_to_ycbcr). */
 export function rgbToYcbcr(rgb, n) {
   const out = new Float32Array(3 * n);
   for (let i = 0; i < n; i++) {
@@ -87,7 +88,7 @@ export function rgbToYcbcr(rgb, n) {
   return out;
 }
 
-/** Y planes (clipped to [0,1]) and Cb/Cr planes back to RGB planes (imaging.ycbcr_to_rgb). */
+/** Y planes (clipped to [0,1]) and Cb/Cr planes back to RGB planes (colour.ycbcr_to_rgb). */
 function ycbcrToRgb(y, cbcr, n) {
   const out = new Float32Array(3 * n);
   for (let i = 0; i < n; i++) {
@@ -111,7 +112,7 @@ export async function chainTile(cfg, key, factor, x, c, h, w, run) {
   const spec = cfg.specs[key];
   const net = spec.fixedFactor || factor;
   let out;
-  if (spec.channels === 3) {
+  if (!spec.luma) {
     const input = c === 1 ? Float32Array.from({ length: 3 * h * w }, (_, i) => x[i % (h * w)]) : x;
     const res = await run(key, input, [1, 3, h, w], net);
     const [, , rh, rw] = res.dims, m = rh * rw;
@@ -169,7 +170,7 @@ export function spans(length, tile, pad, factor, p, q) {
  * its padded input window (y0, y1, x0, x1), its share of the output (oy0, oy1, ox0, ox1) and
  * where that share starts inside the tile's own output (ty, tx). */
 export function tilePlan(cfg, key, factor, height, width) {
-  const f = cfg.factors[factorKey(factor)];
+  const f = cfg.factors[factorKey(cfg, factor)];
   if (!f) throw new RangeError(`no tiling rule for factor ${factor}`);
   const { p, q } = f, { halo, tile: side } = f.models[key];
   const oh = outputSize(height, factor), ow = outputSize(width, factor);

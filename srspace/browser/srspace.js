@@ -64,7 +64,7 @@ export const info = () => start();
 
 /** The weight set "best" means for `key` at `factor`: the quality table's choice among the shipped sets. */
 export function bestWeights(key, factor) {
-  return config.factors[factorKey(factor)].best[key];
+  return config.factors[factorKey(config, factor)].best[key];
 }
 
 /** The server's result name: <name>_<model>_x<factor>.png. */
@@ -131,7 +131,7 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
   }
   const [value, notices] = checkFactor(config.limits, factor);
   if (model === config.autoKey) { // the quality table's choice for this factor, worked out by the site build
-    const pick = config.factors[factorKey(value)].auto[weights || "best"];
+    const pick = config.factors[factorKey(config, value)].auto[weights || "best"];
     if (!pick) {
       throw new ImageInputError(`The ${weights} weights are not part of this site. Choose weights 'best' or one of: ${Object.keys(config.models).join(", ")}.`);
     }

@@ -46,7 +46,7 @@ window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, in
     const engines = { browser: r };
     if (server && server.url) engines.ort = await serverPixels(server);
     if (torch && torch.url) engines.torch = await serverPixels(torch);
-    const names = { browser: "browser (onnxruntime-web)", ort: "server ONNX Runtime", torch: "server PyTorch" };
+    const names = { browser: "browser", ort: "server ORT", torch: "server PyTorch" };
     const rows = [["browser", "ort"], ["browser", "torch"], ["ort", "torch"]].map(([a, b]) => {
       const id = `browser-maxdiff${a === "browser" && b === "ort" ? "" : `-${a}-${b}`}`;
       if (!engines[a] || !engines[b]) return `| ${names[a]} vs ${names[b]} | not computed | |`;
@@ -64,14 +64,15 @@ window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, in
       reader.readAsDataURL(r.blob);
     });
     const html = `<figure style="margin:0"><figcaption><b>In your browser</b> (onnxruntime-web)</figcaption>` +
-      `<img id="browser-result" alt="browser result" src="${url}" style="max-width:100%"></figure>` +
+      `<img id="browser-result" alt="browser result" src="${url}" style="width:100%;height:auto"></figure>` +
       `<p><a href="${url}" download="${r.name}">Download ${r.name}</a></p>`;
     const where = cfg.ort.source === "local" ? "served by this app" : "from a public CDN, checked against the pinned hash (run `npm ci` to serve it from this app)";
     const stats = [
       `**Browser**: ${r.width}x${r.height} in **${(r.seconds * 1000).toFixed(0)} ms** (${Math.round(r.msPerMP)} ms per output MP, ` +
       `${r.tiles} tile(s)) on ${r.engine}, ${r.threads} thread(s); the first run includes loading the model.`,
       `**Server**: ${info || ""}`,
-      `| engines | max abs difference | within ${cfg.maxDiffLevels}/255 |\n|---|---|---|\n${rows.join("\n")}`,
+      `| engines | largest difference | agree (≤ ${cfg.maxDiffLevels}/255) |\n|---|---|---|\n${rows.join("\n")}`,
+      `*browser*: onnxruntime-web in this page; *server ORT*: ONNX Runtime on the server; differences in 8-bit levels.`,
       ...r.notices.map((n) => `- ${n}`),
       `Runtime: <span id="browser-ort-source">${cfg.ort.source}</span>, onnxruntime-web ${cfg.ort.version}, ${where}.`,
     ].join("\n\n");

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from dataclasses import dataclass
 
-from .contract import BICUBIC_KEY, MODELS, WEIGHT_SETS
-from .evaluation import gain_over_bicubic
+from .contract import BUNDLED_SET, BICUBIC_KEY, MODELS, WEIGHT_SETS
+from .heldout import gain_over_bicubic
 from .weights import BUNDLED_DIR
 
 QUALITY_PATH = BUNDLED_DIR / "quality.json"
@@ -33,7 +33,7 @@ def best_set(key: str, factor: float, available, table: dict | None = None) -> s
     factor nearest to ``factor``; bundled when the table has no figure for it."""
     table = table if table is not None else load_table()
     available = [w for w in WEIGHT_SETS if w in available]
-    fallback = "bundled" if "bundled" in available else available[0]
+    fallback = BUNDLED_SET if BUNDLED_SET in available else available[0]
     rows = [r for r in (table or {}).get("rows", []) if r["model"] == key and r["weights"] in available]
     if not rows:
         return fallback
@@ -96,6 +96,23 @@ def measure(engines: dict[str, object], images, factors=FACTORS, log=print) -> l
     return rows
 
 
+def measured_sentence(table: dict | None, key: str, sets) -> str:
+    """Model ``key``'s measured gain over bicubic in one sentence (for ``auto``: what it picks),
+    with the set ``best`` picks among ``sets`` at each factor; "" without figures."""
+    if not table:
+        return ""
+    factors, gain = gain_grid(table)
+    if key in MODELS:
+        values = [gain.get((key, best_set(key, f, sets, table), f)) for f in factors]
+    else:
+        values = [best_model(f, sets, table).gain for f in factors]
+    values = [v for v in values if v is not None]
+    if not values or key == BICUBIC_KEY:
+        return ""
+    return (f"Measured on {len(table['images'])} held-out photographs: {signed(min(values))} to {signed(max(values))} dB "
+            f"over bicubic from ×{factors[0]:g} to ×{factors[-1]:g} (more is sharper; +1 dB shows clearly at 200%).")
+
+
 def signed(db: float) -> str:
     """+0.74, −0.31, and 0.00 rather than -0.00."""
     text = f"{db:+.2f}"
@@ -108,21 +125,23 @@ def gain_grid(table: dict) -> tuple[list[float], dict[tuple[str, str, float], fl
             {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]})
 
 
-def markdown(table: dict) -> str:
-    """The table as the README and the Models tab print it: one row per model and set, the better
-    set's figure in bold (what "best" picks)."""
+def markdown(table: dict, sets=WEIGHT_SETS) -> str:
+    """The table as the README and the Models tab print it: one row per model and set among
+    ``sets`` (the README: all; the app: those it serves), the better set's figure in bold (what
+    "best" picks among them), and what auto runs."""
     factors, gain = gain_grid(table)
+    sets = [w for w in WEIGHT_SETS if w in sets]
     lines = ["| model | weights | " + " | ".join(f"×{f:g}" for f in factors) + " |",
              "|---|---|" + "---|" * len(factors)]
     for key in MODELS:
-        for weights in WEIGHT_SETS:
+        for weights in sets:
             if (key, weights, factors[0]) not in gain:
                 continue
-            cells = [f"**{signed(gain[key, weights, f])}**" if best_set(key, f, WEIGHT_SETS, table) == weights
+            cells = [f"**{signed(gain[key, weights, f])}**" if len(sets) > 1 and best_set(key, f, sets, table) == weights
                      else signed(gain[key, weights, f]) for f in factors]
             lines.append(f"| `{key}` | {weights} | " + " | ".join(cells) + " |")
     lines.append("| `bicubic` | | " + " | ".join("0.00" for _ in factors) + " |")
-    picks = [best_model(f, WEIGHT_SETS, table) for f in factors]
+    picks = [best_model(f, sets, table) for f in factors]
     lines.append("| **`auto`** | (picks) | " + " | ".join(
         f"**{signed(p.gain)}** (`{p.key}`{', ' + p.weights if p.weights else ''})" for p in picks) + " |")
     return "\n".join(lines)

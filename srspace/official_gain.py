@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .evaluation import centre_crop, degrade
-from .imaging import from_nchw, to_nchw
+from .heldout import centre_crop, degrade
+from .colour import from_nchw, to_nchw
 from .networks import SRCNN, gain_polynomial
 
 FACTORS = [round(1.1 + 0.1 * i, 1) for i in range(30)]  # the slider's steps above x1
@@ -95,7 +95,7 @@ def calibrate(model: SRCNN, images: list[np.ndarray], checkpoint_sha256: str, pr
         "checkpoint_sha256": checkpoint_sha256,
         "residual_gain": coeffs,
         "method": "closed-form MSE per factor, curve held at g(1)=0 and g(4)=1, summed MSE relative to bicubic "
-                  "minimised over the one free coefficient (srspace/calibration.py)",
+                  "minimised over the one free coefficient (srspace/official_gain.py)",
         **provenance,
         "factors": per_factor,
     }
@@ -107,7 +107,7 @@ def write(record: dict, path: Path) -> None:
 
 def calibrate_checkpoint(checkpoint: Path, data: Path, out: Path, crop: int = 192, holdout_every: int = 8) -> dict:
     """Fit the gain of an SRCNN checkpoint on the training split of ``data`` (centre crops) and write it."""
-    from .evaluation import image_paths, load_rgb, split_holdout
+    from .heldout import image_paths, load_rgb, split_holdout
     from .weights import load_checkpoint, sha256_file
 
     train, held_out = split_holdout(image_paths(data), holdout_every)

@@ -4,7 +4,7 @@ handler, which answers every bad value with a message saying what is wrong.
 Gradio's own preprocessing opens an uploaded file with PIL, compares a slider's value with its
 bounds and checks a dropdown's value against its choices; a wrong type there (a factor of
 "abc", a model key of 50 MB) reaches an API client as an opaque error, or as an error message
-that repeats the whole value. ``srspace.images`` and ``srspace.service`` check each of them and
+that repeats the whole value. ``srspace.decoding`` and ``srspace.upscaler`` check each of them and
 cut user strings short.
 
 Kept in a module of its own: Gradio writes a .pyi stub beside the source of every component
@@ -25,7 +25,7 @@ class UploadedImage(gr.Image):
 
 
 class Factor(gr.Slider):
-    """gr.Slider whose value reaches the handler as sent (``images.check_factor`` checks it)."""
+    """gr.Slider whose value reaches the handler as sent (``request.check_factor`` checks it)."""
 
     is_template = True
 

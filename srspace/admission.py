@@ -1,5 +1,5 @@
-"""One server, many strangers: lanes that keep small requests moving past large ones, and one
-log line per request.
+"""Admission: which request runs when. Lanes keep small requests moving past large ones, and
+the C heap is given back as each request ends.
 
 Gradio's own queue cannot tell a 0.1 MP request from a 24 MP one, and it frees an event's
 slot when the event is cancelled even though a synchronous handler runs on. So the app admits
@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 SMALL_PIXELS = 2_000_000  # results up to this size take the small lane
 SMALL_SLOTS = 2
 LARGE_SLOTS = 1
-
-log = logging.getLogger("srspace")
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 _MALLOC_TRIM = getattr(_LIBC, "malloc_trim", None)  # glibc only
@@ -95,53 +91,3 @@ class Lanes:
     def _ahead(self, ticket: Ticket) -> int:
         with self._lock:
             return self._queues[ticket.lane].index(ticket)
-
-
-@contextmanager
-def request_log(what: str, **fields):
-    """One log line for the request when it ends: what was asked, how long it took, how it ended.
-
-    The body may add fields (``record["out"] = "4000x3000"``). A user error (a ValueError: our
-    input errors are ValueErrors whose text was written for the user) is one line with no
-    traceback, and so is a cancelled request; anything else is logged with its traceback, as a bug.
-    """
-    record = dict(fields)
-    start = time.perf_counter()
-
-    def line(outcome: str) -> str:
-        details = " ".join(f"{k}={v}" for k, v in record.items() if v not in (None, ""))
-        return f"{what} {details} {time.perf_counter() - start:.2f}s {outcome}"
-
-    try:
-        yield record
-    except GeneratorExit:
-        log.info(line("cancelled"))
-        raise
-    except ValueError as exc:
-        log.info(line(f"refused: {str(exc)[:160]}"))
-        raise
-    except Exception:
-        log.exception(line("failed"))
-        raise
-    else:
-        log.info(line("ok"))
-
-
-class NoSniff:
-    """ASGI middleware: every response says ``X-Content-Type-Options: nosniff``, so a browser
-    never runs an uploaded file as something other than the type it was served as."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def sending(message):
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-content-type-options"]
-                message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
-            await send(message)
-
-        return await self.app(scope, receive, sending)

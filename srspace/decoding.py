@@ -1,29 +1,18 @@
-"""Image files in and out: decoding with clear errors, and every mode a user may bring.
+"""Image files in: decoding with clear errors, and every mode a user may bring.
 
 Gray stays gray, alpha is kept (and upscaled), 16-bit stays 16-bit, EXIF orientation is
 applied, and animations give their first frame, each adjustment reported as a notice.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .contract import MAX_FACTOR, MIN_FACTOR, output_size
-
-MIN_SIDE = 8  # pixels; smaller inputs carry too little for a network to work on
-MAX_INPUT_PIXELS = 40_000_000
-MAX_OUTPUT_PIXELS = 25_000_000  # about 6100 x 4100; tiling keeps the server's memory bounded
-
-
-NO_IMAGE = "No image was received. Upload an image file (PNG, JPEG, WebP, ...)."
-
-
-class ImageInputError(ValueError):
-    """The user's image or settings cannot be processed; the message says why and what to do."""
+from .contract import MAX_INPUT_PIXELS, MIN_SIDE
+from .errors import NO_IMAGE, ImageInputError, shorten, shorten_name
 
 
 @dataclass
@@ -62,15 +51,15 @@ def _as_float(arr: np.ndarray) -> np.ndarray:
 _GRAY_16 = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 
-def peek_size(path: str | Path | None, factor: float | None = None, max_output: int = MAX_OUTPUT_PIXELS) -> tuple[int, int]:
+def peek_size(path: str | Path | None) -> tuple[int, int]:
     """(W, H) of an image file from its header, with every check ``load_image`` makes before decoding."""
     if not path or Path(path).is_dir():
         raise ImageInputError(NO_IMAGE)
-    with _open(Path(path), factor, max_output, decode=False) as img:
+    with _open(Path(path), decode=False) as img:
         return img.size
 
 
-def _open(path: Path, factor: float | None, max_output: int, decode: bool = True) -> Image.Image:
+def _open(path: Path, decode: bool = True) -> Image.Image:
     if not path.exists():
         raise ImageInputError(NO_IMAGE)
     if path.stat().st_size == 0:
@@ -81,8 +70,6 @@ def _open(path: Path, factor: float | None, max_output: int, decode: bool = True
         if img.width * img.height > MAX_INPUT_PIXELS:
             raise ImageInputError(f"'{shorten_name(path)}' is {img.width}x{img.height}; the limit is "
                                   f"{MAX_INPUT_PIXELS / 1e6:.0f} MP. Downscale it first.")
-        if factor is not None:
-            check_output_size(img.height, img.width, factor, max_output)
         if decode:
             img.load()
     except Image.DecompressionBombError as exc:
@@ -98,21 +85,12 @@ def _open(path: Path, factor: float | None, max_output: int, decode: bool = True
     return img
 
 
-def shorten_name(path: Path, limit: int = 60) -> str:
-    """A file name as it may appear in a message: cut short."""
-    name = path.name
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def load_image(path: str | Path, factor: float | None = None, max_output: int = MAX_OUTPUT_PIXELS) -> InputImage:
-    """Decode an image file into color and alpha planes, or raise ImageInputError.
-
-    With ``factor``, an image whose result at that factor would exceed ``max_output`` pixels
-    is refused from its header, before any decoding.
-    """
+def load_image(path: str | Path) -> InputImage:
+    """Decode an image file into color and alpha planes, or raise ImageInputError. A request's
+    sizes are checked from the header first (``srspace.request``): nothing too large is decoded."""
     if not path or Path(path).is_dir():
         raise ImageInputError(NO_IMAGE)
-    img = _open(Path(path), factor, max_output)
+    img = _open(Path(path))
     notices = []
     # is_animated looks one frame ahead; n_frames would walk every page of the file (a tiny
     # TIFF of 50,000 pages took 11.5 s just to be counted, before any check could stop it)
@@ -159,57 +137,3 @@ def load_image(path: str | Path, factor: float | None = None, max_output: int = 
 def _palette_is_gray(img: Image.Image) -> bool:
     rgb = np.asarray(img.convert("RGB"))
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-
-
-def check_factor(factor) -> tuple[float, list[str]]:
-    """A valid factor (two decimals at most) and any notice about adjusting it."""
-    expected = f"The factor must be a number between {MIN_FACTOR:g} and {MAX_FACTOR:g}"
-    if isinstance(factor, bool) or not isinstance(factor, (int, float, str, np.floating, np.integer)):
-        raise ImageInputError(f"{expected}, not {shorten(factor)} ({type(factor).__name__}).")
-    try:
-        value = float(factor)
-    except (TypeError, ValueError) as exc:
-        raise ImageInputError(f"{expected}, not {shorten(factor)}.") from exc
-    if not math.isfinite(value):
-        raise ImageInputError(f"{expected}, not {shorten(factor)}.")
-    if not MIN_FACTOR <= value <= MAX_FACTOR:  # every digit shown: 4.0000001 is not "4"
-        raise ImageInputError(f"The factor must be between {MIN_FACTOR:g} and {MAX_FACTOR:g}; got {value!r}.")
-    rounded = round(value, 2)
-    notices = [f"Factor {value:g} rounded to {rounded:g} (steps of 0.01)."] if rounded != value else []
-    return rounded, notices
-
-
-def shorten(value, limit: int = 40) -> str:
-    """A user-supplied value as it may appear in a message or a log line: repr'd and cut short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def check_output_size(height: int, width: int, factor: float, limit: int = MAX_OUTPUT_PIXELS) -> tuple[int, int]:
-    """The output (H, W), or ImageInputError when it would exceed ``limit`` pixels."""
-    out_h, out_w = output_size(height, factor), output_size(width, factor)
-    if out_h * out_w > limit:
-        raise ImageInputError(
-            f"{width}x{height} at x{factor:g} would be {out_w}x{out_h} = {out_h * out_w / 1e6:.1f} MP, over the "
-            f"{limit / 1e6:.0f} MP limit. Choose a smaller factor or a smaller image."
-        )
-    return out_h, out_w
-
-
-def to_pil(color: np.ndarray, alpha: np.ndarray | None = None, sixteen_bit: bool = False) -> Image.Image:
-    """Planes back to a PIL image of the matching mode: floats in [0,1] (clipped), or uint8 planes
-    and a uint16 gray plane as they are."""
-    if color.dtype == np.uint16 or (sixteen_bit and color.shape[2] == 1 and alpha is None):
-        plane = color[..., 0] if color.dtype == np.uint16 else (np.clip(color[..., 0], 0, 1) * 65535.0 + 0.5).astype(np.uint16)
-        return Image.fromarray(plane)
-    planes = [color] if alpha is None else [color, alpha]
-    if all(p.dtype == np.uint8 for p in planes):
-        data = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
-    else:
-        data = np.empty((*color.shape[:2], sum(p.shape[2] for p in planes)), dtype=np.uint8)
-        c = 0
-        for p in planes:
-            for i in range(p.shape[2]):  # one plane at a time: large results need no full-size float temporaries
-                data[..., c] = np.clip(p[..., i], 0.0, 1.0) * 255.0 + 0.5 if p.dtype != np.uint8 else p[..., i]
-                c += 1
-    return Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA

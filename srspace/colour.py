@@ -1,4 +1,4 @@
-"""Image <-> array conversions: pure functions, no model code."""
+"""Colour and layout conversions between PIL images and arrays: pure functions, no model code."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,3 +54,22 @@ def ycbcr_to_rgb(arr: np.ndarray, axis: int = -1) -> np.ndarray:
 def rgb_to_y(arr: np.ndarray) -> np.ndarray:
     """Luma of float RGB in [0,1] as the SR literature measures it (MATLAB rgb2ycbcr, [16,235]/255)."""
     return (16.0 + 65.481 * arr[..., 0] + 128.553 * arr[..., 1] + 24.966 * arr[..., 2]) / 255.0
+
+
+def to_pil(color: np.ndarray, alpha: np.ndarray | None = None, sixteen_bit: bool = False) -> Image.Image:
+    """Planes back to a PIL image of the matching mode: floats in [0,1] (clipped), or uint8 planes
+    and a uint16 gray plane as they are."""
+    if color.dtype == np.uint16 or (sixteen_bit and color.shape[2] == 1 and alpha is None):
+        plane = color[..., 0] if color.dtype == np.uint16 else (np.clip(color[..., 0], 0, 1) * 65535.0 + 0.5).astype(np.uint16)
+        return Image.fromarray(plane)
+    planes = [color] if alpha is None else [color, alpha]
+    if all(p.dtype == np.uint8 for p in planes):
+        data = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
+    else:
+        data = np.empty((*color.shape[:2], sum(p.shape[2] for p in planes)), dtype=np.uint8)
+        c = 0
+        for p in planes:
+            for i in range(p.shape[2]):  # one plane at a time: large results need no full-size float temporaries
+                data[..., c] = np.clip(p[..., i], 0.0, 1.0) * 255.0 + 0.5 if p.dtype != np.uint8 else p[..., i]
+                c += 1
+    return Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA

@@ -1,4 +1,4 @@
-"""Quality against plain bicubic on held-out images: the figure the weights are judged by."""
+"""The held-out photographs and the figure weights are judged by on them: gain over plain bicubic."""
 from __future__ import annotations
 
 import math
@@ -7,13 +7,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .contract import BICUBIC_KEY, output_size
-from .imaging import to_float, to_uint8
+from .contract import BICUBIC_KEY, IMAGE_SUFFIXES, output_size
+from .colour import to_float, to_uint8
 from .metrics import psnr_y
 from .pipeline import upscale_array
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-
 
 def image_paths(folder: Path) -> list[Path]:
     """Every image under ``folder``, sorted, so splits are reproducible."""

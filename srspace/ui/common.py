@@ -1,0 +1,122 @@
+"""What every tab shares: the server's state as one object, binding a module-level handler to
+it for Gradio, driving a use case's steps with progress, the lanes' waiting message, request
+folders in Gradio's cache, and the weights choice with its one-line explanation."""
+from __future__ import annotations
+
+import functools
+import inspect
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from ..admission import SMALL_PIXELS, Lanes, Ticket
+from ..contract import BEST_WEIGHTS, BUNDLED_SET, EXAMPLES_DIR, GALLERY, OFFICIAL_SET
+from ..errors import ImageInputError
+from ..upscaler import Upscaler
+from .components import Choice
+
+
+@dataclass(frozen=True)
+class Server:
+    """What the handlers of every tab work with: the models, the admission lanes, the models folder."""
+
+    upscaler: Upscaler
+    lanes: Lanes
+    models_dir: Path
+
+    @property
+    def weight_line(self) -> str:
+        """The one visitor-facing line about weights, where they are chosen."""
+        missing = [w for w in (BUNDLED_SET, OFFICIAL_SET) if w not in self.upscaler.engines]
+        line = ("**Best measured** runs, for each model and factor, the weights with the larger gain on held-out "
+                "photographs; the others are this project's own training and the tutorials' original checkpoints.")
+        if missing:
+            line += f" This server has no {', '.join(missing)} weights (details in the Models tab)."
+        return line
+
+
+WEIGHT_CHOICES = {
+    BEST_WEIGHTS: "Best measured for the model",
+    BUNDLED_SET: "Trained by this project",
+    OFFICIAL_SET: "The tutorials' original checkpoints",
+}
+
+
+def weights_input(server: Server, elem_id: str | None = None) -> Choice:
+    """The weights choice of a tab: best, and the sets this server has; one line under it."""
+    choices = [(label, key) for key, label in WEIGHT_CHOICES.items() if key == BEST_WEIGHTS or key in server.upscaler.engines]
+    dropdown = Choice(choices, value=BEST_WEIGHTS, label="Weights", elem_id=elem_id)
+    gr.Markdown(server.weight_line, elem_classes=["weights-help"])
+    return dropdown
+
+
+def examples(count: int | None = None) -> list[list]:
+    """The gallery's rows (image path, model, factor) whose files are present."""
+    rows = [[str(EXAMPLES_DIR / name), key, factor] for name, key, factor, _ in GALLERY if (EXAMPLES_DIR / name).exists()]
+    return rows[:count]
+
+
+def _user_error(exc: ImageInputError) -> gr.Error:
+    """A refusal as Gradio shows it to the page and to API clients: the message, no traceback
+    (the request log has its one line)."""
+    return gr.Error(str(exc), title="Cannot process this image", print_exception=False)
+
+
+def bind(handler, server: Server):
+    """``handler(server, ...)``, a module-level function, as the event function Gradio calls:
+    ``server`` bound, the rest of the signature and the docstring (the API page's and MCP's
+    text) kept, and refusals turned into messages."""
+    signature = inspect.signature(handler)
+    params = list(signature.parameters.values())[1:]
+    if inspect.isgeneratorfunction(handler):
+        def bound(*args, **kwargs):
+            try:
+                return (yield from handler(server, *args, **kwargs))
+            except ImageInputError as exc:
+                raise _user_error(exc) from exc
+    else:
+        def bound(*args, **kwargs):
+            try:
+                return handler(server, *args, **kwargs)
+            except ImageInputError as exc:
+                raise _user_error(exc) from exc
+    functools.update_wrapper(bound, handler, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
+    bound.__signature__ = signature.replace(parameters=params)
+    return bound
+
+
+def stepping(steps, progress: gr.Progress, describe, outputs: int):
+    """Drive a use case's steps: progress after each, and a yield to Gradio between tiles, where a
+    cancelled or abandoned request stops (Gradio closes the generator there); its result."""
+    while True:
+        try:
+            done, total = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        progress(done / total, desc=describe(done, total))
+        yield (gr.skip(),) * outputs
+
+
+def waiting_line(ticket: Ticket) -> str:
+    """Where a waiting request stands, in words."""
+    ahead = ticket.ahead - ticket.lanes.slots[ticket.lane] + 1
+    return (f"⏳ Waiting for the {ticket.lane}-image lane: {ahead} request(s) ahead of yours. Small images have a lane "
+            f"of their own (results up to {SMALL_PIXELS / 1e6:.0f} MP) and are not held up by large ones.")
+
+
+GRADIO_UNNAMED = "file"  # the name Gradio gives an upload that came without one (a data: URL)
+
+
+def upload_name(path: Path) -> str:
+    """The name a visitor gave the uploaded file; "" when Gradio made one up, so results say "image"."""
+    return "" if Path(path).stem == GRADIO_UNNAMED else Path(path).name
+
+
+def cache_folder(kind: str) -> Path:
+    """A new folder for one request's files in Gradio's cache, where they are served, then aged out."""
+    folder = Path(get_upload_folder()) / kind / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    return folder
