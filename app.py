@@ -106,7 +106,7 @@ def main(argv=None) -> None:
         # system fonts: nothing fetched from a font host, and capitals drawn as capitals
         theme=gr.themes.Soft(font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
                              font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]),
-        head=head_html(models_dir, upscaler.engines),  # the browser engine's config and the Browser tab's module
+        head=head_html(models_dir, list(upscaler.engines)),  # the browser engine's config and the Browser tab's module
         css=CSS,
         prevent_thread_lock=True,
         max_file_size=MAX_UPLOAD,
