@@ -70,7 +70,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)  # before anything heavy: --help answers at once
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("srspace").setLevel(logging.INFO)  # one line per request
-    os.environ["GRADIO_TEMP_DIR"] = str(own_temp_dir(args.port))  # before Gradio reads it
+    temp = own_temp_dir(args.port)
+    os.environ["GRADIO_TEMP_DIR"] = str(temp)  # before Gradio reads it
     import gradio as gr
 
     from srspace.contract import models_folder
@@ -78,7 +79,8 @@ def main(argv=None) -> None:
     from starlette.middleware import Middleware
 
     from srspace.upscaler import Upscaler
-    from srspace.ui.serving import NoSniff
+    from srspace.tempfolder import TempFolder
+    from srspace.ui.serving import NoSniff, UploadGate
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
@@ -95,6 +97,8 @@ def main(argv=None) -> None:
         export_all(models_dir, weights=weights)
     # the sets asked for, and no others: another process may export more into the same folder
     upscaler = Upscaler(models_dir, weight_sets=wanted_sets(weights))
+    bounds = TempFolder.from_env(temp)  # uploads and results: a cap and a lifetime, swept in the background
+    bounds.start()
     gr.set_static_paths(paths=static_paths())  # the Browser tab's modules, and onnxruntime-web when installed
     demo = build_demo(upscaler, models_dir)
     demo.queue(default_concurrency_limit=1)
@@ -111,7 +115,8 @@ def main(argv=None) -> None:
         prevent_thread_lock=True,
         max_file_size=MAX_UPLOAD,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
-        app_kwargs={"middleware": [Middleware(NoSniff)]},  # X-Content-Type-Options: nosniff on every response
+        # X-Content-Type-Options: nosniff on every response; no upload while the temp folder is full
+        app_kwargs={"middleware": [Middleware(NoSniff), Middleware(UploadGate, folder=bounds)]},
         quiet=True,  # our own lines below: Gradio's advice to edit launch() does not apply to this app
     )
     print(f"Running on {demo.local_url}" + ("" if args.share else "  (python app.py --share for a public link)"))

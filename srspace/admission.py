@@ -11,18 +11,35 @@ slot until its work has really stopped.
   holds however many arrive;
 - the *small* lane (results up to ``SMALL_PIXELS``) runs beside it, so a gallery example is
   answered in about a second while a 24 MP job is on its way.
+
+Admission is by cost, not by count: at most ``LARGE_WAITING`` large requests wait behind the
+running one, and one client has at most ``LARGE_PER_CLIENT`` large request running or waiting.
+Past that a request is refused at once with "busy, try again in about N s" (N from the work
+queued and the rate measured on the requests before), instead of holding one of the app's
+request slots for minutes: a flood of large requests can never fill the slots small ones need.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from .errors import ImageInputError
 
 SMALL_PIXELS = 2_000_000  # results up to this size take the small lane
 SMALL_SLOTS = 2
 LARGE_SLOTS = 1
+LARGE_WAITING = 3  # large requests that may wait behind the running ones, from all clients together
+LARGE_PER_CLIENT = 1  # large requests one client may have running or waiting
+SECONDS_PER_MP = 0.6  # the first guess of a large request's time per result MP (2 cores, SRCNN); then measured
+
+
+class Busy(ImageInputError):
+    """The server has as much large work queued as it takes; the message says when to try again."""
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 _MALLOC_TRIM = getattr(_LIBC, "malloc_trim", None)  # glibc only
@@ -43,7 +60,10 @@ def give_back_heap() -> None:
 class Ticket:
     lane: str
     lanes: "Lanes"
+    pixels: int = 0
+    client: str | None = None
     admitted: bool = False
+    started: float = 0.0  # when it was admitted (time.monotonic)
 
     def wait(self, timeout: float) -> bool:
         """True once this ticket may run; False after ``timeout`` seconds of waiting."""
@@ -59,6 +79,9 @@ class Ticket:
 class Lanes:
     small_pixels: int = SMALL_PIXELS
     slots: dict[str, int] = field(default_factory=lambda: {"small": SMALL_SLOTS, "large": LARGE_SLOTS})
+    large_waiting: int = LARGE_WAITING
+    large_per_client: int = LARGE_PER_CLIENT
+    seconds_per_mp: float = SECONDS_PER_MP  # updated as large requests finish
 
     def __post_init__(self):
         self._lock = threading.Condition()
@@ -68,24 +91,50 @@ class Lanes:
         return "small" if pixels <= self.small_pixels else "large"
 
     @contextmanager
-    def ticket(self, pixels: int):
-        """A place in the lane for a result of ``pixels``; given back however the holder ends."""
-        ticket = Ticket(self.lane_for(pixels), self)
+    def ticket(self, pixels: int, client: str | None = None):
+        """A place in the lane for a result of ``pixels`` asked for by ``client`` (an address,
+        or None when unknown); given back however the holder ends. Busy when the large lane
+        has all the work it takes, or this client has its share of it."""
+        ticket = Ticket(self.lane_for(pixels), self, pixels, client)
         with self._lock:
-            self._queues[ticket.lane].append(ticket)
+            queue = self._queues[ticket.lane]
+            if ticket.lane == "large":
+                self._check_room(queue, client)
+            queue.append(ticket)
         try:
             yield ticket
         finally:
             with self._lock:
                 self._queues[ticket.lane].remove(ticket)
+                if ticket.admitted and ticket.lane == "large":
+                    held = time.monotonic() - ticket.started
+                    self.seconds_per_mp = 0.7 * self.seconds_per_mp + 0.3 * held / (ticket.pixels / 1e6)
                 self._lock.notify_all()
             give_back_heap()  # what the request's work held, given back before the next one grows
+
+    def _check_room(self, queue: list[Ticket], client: str | None) -> None:
+        wait = self.seconds_left(queue)
+        again = f"try again in about {wait} s"
+        if client is not None and sum(t.client == client for t in queue) >= self.large_per_client:
+            raise Busy(f"You already have a large image in progress here (a result over {self.small_pixels / 1e6:.0f} MP); "
+                       f"one at a time, so that others get their turn: {again}. Smaller results have a lane of their own.")
+        if len(queue) >= self.slots["large"] + self.large_waiting:
+            raise Busy(f"The server is busy: {len(queue)} large images are being upscaled or waiting; {again}, or "
+                       f"choose a smaller image or factor (results up to {self.small_pixels / 1e6:.0f} MP have a lane of their own).")
+
+    def seconds_left(self, queue: list[Ticket]) -> int:
+        """The queued work of ``queue`` in seconds, by the measured rate: what a newcomer would wait."""
+        now, work = time.monotonic(), 0.0
+        for t in queue:
+            work += max(1.0, t.pixels / 1e6 * self.seconds_per_mp - (now - t.started if t.admitted else 0.0))
+        return max(5, math.ceil(work / self.slots["large"] / 5) * 5)
 
     def _wait(self, ticket: Ticket, timeout: float) -> bool:
         queue = self._queues[ticket.lane]
         with self._lock:
-            ticket.admitted = ticket.admitted or self._lock.wait_for(
-                lambda: ticket in queue and queue.index(ticket) < self.slots[ticket.lane], timeout)
+            if not ticket.admitted and self._lock.wait_for(
+                    lambda: ticket in queue and queue.index(ticket) < self.slots[ticket.lane], timeout):
+                ticket.admitted, ticket.started = True, time.monotonic()
             return ticket.admitted
 
     def _ahead(self, ticket: Ticket) -> int:

@@ -164,6 +164,67 @@ def test_lanes_admit_in_order_and_report_honest_positions():
         assert done.wait(5) and second.ahead == 0
 
 
+def test_a_flood_of_large_requests_is_refused_with_a_time_and_small_ones_still_pass():
+    """40 clients ask for a large result at once: the running one and LARGE_WAITING more get a
+    place, every other is refused at once with when to try again; a small request runs at once."""
+    from contextlib import ExitStack
+
+    from srspace.admission import LARGE_WAITING, Busy
+
+    lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
+    placed, refused, lock = [], [], threading.Lock()
+    with ExitStack() as held:
+        def flood(i: int) -> None:
+            try:
+                ticket = held.enter_context(lanes.ticket(10_000_000, client=f"10.0.0.{i}"))
+            except Busy as exc:
+                with lock:
+                    refused.append(str(exc))
+                return
+            with lock:
+                placed.append(ticket)
+
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(40)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert time.perf_counter() - start < 2  # refused at once, not after waiting
+        assert len(placed) == 1 + LARGE_WAITING and len(refused) == 40 - len(placed)
+        assert all("busy" in text and "try again in about" in text for text in refused), refused[0]
+        with lanes.ticket(50, client="10.0.0.99") as tiny:
+            assert tiny.wait(0.1)  # the small lane does not wait behind any of it
+
+
+def test_one_client_has_one_large_request_at_a_time():
+    from srspace.admission import Busy
+
+    lanes = Lanes(small_pixels=100)
+    with lanes.ticket(5_000_000, client="10.0.0.1") as mine:
+        assert mine.wait(0)
+        with pytest.raises(Busy, match="already have a large image in progress.*try again in about"):
+            with lanes.ticket(5_000_000, client="10.0.0.1"):
+                pass
+        with lanes.ticket(5_000_000, client="10.0.0.2") as theirs:  # another client waits its turn
+            assert not theirs.wait(0) and theirs.ahead == 1
+        with lanes.ticket(50, client="10.0.0.1") as small:  # small work is never held back
+            assert small.wait(0)
+
+
+def test_the_time_to_try_again_follows_the_measured_rate():
+    lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1}, large_waiting=0, seconds_per_mp=0.1)
+    with lanes.ticket(20_000_000) as running:
+        assert running.wait(0)
+        with pytest.raises(Exception, match="try again in about 5 s"):  # 20 MP at 0.1 s/MP, at least 5 s
+            with lanes.ticket(20_000_000):
+                pass
+        lanes.seconds_per_mp = 3.0  # as if the requests before had run slowly
+        with pytest.raises(Exception, match="try again in about 60 s"):
+            with lanes.ticket(20_000_000):
+                pass
+
+
 def test_size_is_checked_from_the_header_before_decoding(upscaler, tmp_path):
     # a 6300x6300 PNG whose pixel data is cut off: refused for its size, so never decoded
     full = tmp_path / "full.png"
@@ -223,3 +284,65 @@ def test_a_request_gives_its_heap_back_when_it_ends():
         worker.join()
         held = _rss_mb()
     assert held - _rss_mb() > 150
+
+
+def _fill(folder: Path, name: str, size: int, age: float) -> Path:
+    import os
+
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    then = time.time() - age
+    os.utime(path, (then, then))
+    return path
+
+
+def test_the_temp_folder_is_cut_back_to_its_cap_oldest_first_and_young_files_stay(tmp_path):
+    from srspace.tempfolder import TempFolder
+
+    bound = TempFolder(tmp_path, cap=3_000, lifetime=3600, grace=60)
+    old = [_fill(tmp_path, f"{'abc'[i]}/upload.png", 1000, age=1000 - i) for i in range(3)]  # oldest first
+    orphan = _fill(tmp_path, "tmpx1y2z3", 1000, age=1001)  # an aborted upload's temp file, the oldest
+    young = _fill(tmp_path, "d/result.png", 1000, age=5)  # a request is working with it
+    result = bound.sweep()
+    assert result.left <= 3_000 and young.exists() and old[2].exists() and old[1].exists()
+    assert not orphan.exists() and not old[0].exists() and not (tmp_path / "a").exists()  # emptied folders go too
+    assert not bound.admit(1) and bound.used == result.left  # at the cap: the next upload is refused
+
+
+def test_files_past_their_lifetime_go_whatever_the_cap(tmp_path):
+    from srspace.tempfolder import TempFolder
+
+    expired = _fill(tmp_path, "r/old.png", 10, age=2000)
+    fresh = _fill(tmp_path, "r/new.png", 10, age=100)
+    assert TempFolder(tmp_path, cap=10**9, lifetime=1800, grace=60).sweep().removed == 1
+    assert not expired.exists() and fresh.exists()
+
+
+def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_bound(models_dir, tmp_path):
+    """A real app with a 3 MB cap and a 2 s lifetime: 1 MB uploads until refused (503 with a
+    message), then, after a sweep, the folder is back under its cap and uploads work again."""
+    import os
+
+    import requests
+
+    from conftest import ROOT, running_app
+
+    temp = tmp_path / "temp"
+    env = dict(os.environ, SRSPACE_WEIGHTS="bundled", GRADIO_ANALYTICS_ENABLED="False", SRSPACE_TEMP=str(temp),
+               SRSPACE_TEMP_CAP_MB="3", SRSPACE_TEMP_LIFETIME_S="2")
+    payload = np.random.default_rng(0).integers(0, 256, 1_000_000, dtype=np.uint8).tobytes()
+    with running_app(ROOT, env, tmp_path / "app.log") as url:
+        folder = next(temp.iterdir())
+        codes = [requests.post(f"{url}gradio_api/upload", files={"files": (f"f{i}.png", payload)}, timeout=30)
+                 for i in range(8)]
+        assert [c.status_code for c in codes[:2]] == [200, 200]
+        refused = [c for c in codes if c.status_code == 503]
+        assert refused and "try again in a minute" in refused[0].json()["detail"]
+
+        def used() -> int:
+            return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+        assert _wait_for(lambda: used() <= 3 * 2**20, 30), f"{used()} bytes left after the sweeps"
+        assert _wait_for(lambda: requests.post(f"{url}gradio_api/upload", files={"files": ("again.png", payload)},
+                                               timeout=30).status_code == 200, 30)

@@ -12,19 +12,20 @@ from ..errors import shorten
 from ..results import write_pngs
 from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
 from ..web import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
-from .common import Server, bind, cache_folder, examples, weights_input
+from .common import Server, bind, cache_folder, client_of, examples, weights_input
 from .components import Choice, Factor, UploadedImage
 from .serving import request_log
 from .upscale_tab import factor_help
 
 
-def browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS):
+def browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None):
     """The server's two results for the Browser tab, as PNG files the page decodes exactly."""
     with request_log("browser_reference", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
-        request = server.upscaler.request(image, model, factor, weights, limit=None, choices=tuple(MODELS))
-        with server.lanes.ticket(min(request.out_pixels, COMPARE_MAX_OUTPUT_PIXELS) * 2) as ticket:  # one run per engine
+        asked = server.upscaler.request(image, model, factor, weights, limit=None, choices=tuple(MODELS))
+        pixels = min(asked.out_pixels, COMPARE_MAX_OUTPUT_PIXELS) * 2  # one run per engine
+        with server.lanes.ticket(pixels, client_of(request)) as ticket:
             ticket.wait(None)
-            ref = server.upscaler.browser_reference(request)
+            ref = server.upscaler.browser_reference(asked)
     if ref.ort_image is None:
         return None, None, ref.notice, ref.weights
     paths = write_pngs(cache_folder("browser"), {"onnxruntime.png": ref.ort_image, "pytorch.png": ref.torch_image})

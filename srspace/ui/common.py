@@ -83,9 +83,18 @@ def bind(handler, server: Server):
                 return handler(server, *args, **kwargs)
             except ImageInputError as exc:
                 raise _user_error(exc) from exc
-    functools.update_wrapper(bound, handler, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
-    bound.__signature__ = signature.replace(parameters=params)
+    functools.update_wrapper(bound, handler, updated=())  # name, docstring, annotations (gr.Request, gr.Progress)
+    bound.__signature__ = signature.replace(parameters=params)  # what Gradio and the API page read, not __wrapped__'s
     return bound
+
+
+def client_of(request: gr.Request | None) -> str | None:
+    """Who is asking, for the lanes' per-client bound: the first address a proxy forwarded (a
+    Space's visitors all arrive through one), else the connection's; None when called directly."""
+    if request is None:
+        return None
+    forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
+    return forwarded or (request.client.host if request.client else None)
 
 
 def stepping(steps, progress: gr.Progress, describe, outputs: int):

@@ -9,7 +9,7 @@ from ..engine_compare import HEAT_ANCHORS, HEAT_FULL_SCALE_LEVELS, CompareStats,
 from ..errors import shorten
 from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
 from ..web import MODEL_LABELS
-from .common import Server, bind, examples, stepping, weights_input
+from .common import Server, bind, client_of, examples, stepping, weights_input
 from .components import Choice, Factor, UploadedImage
 from .serving import request_log
 
@@ -38,7 +38,8 @@ def stat_rows(stats: CompareStats) -> list[list[str]]:
     ]
 
 
-def compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
+def compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+            progress=gr.Progress()):
     """Run the same image through PyTorch and ONNX Runtime and compare the two outputs.
 
     Returns both outputs, a heat map of their difference on a fixed scale (black: equal; brightest: 4 or more of 255 levels), and a table with the largest and mean difference, whether they agree within the export tolerance, and each engine's time.
@@ -50,12 +51,12 @@ def compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, progress
         weights: "best", "bundled" or "official", as for upscale.
     """
     with request_log("compare", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
-        request = server.upscaler.request(image, model, factor, weights, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
-        with server.lanes.ticket(request.out_pixels * 6) as ticket:  # 3 runs per engine
+        asked = server.upscaler.request(image, model, factor, weights, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
+        with server.lanes.ticket(asked.out_pixels * 6, client_of(request)) as ticket:  # 3 runs per engine
             while not ticket.wait(0.5):
                 progress(0.0, desc="waiting for a free lane")
                 yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            result = yield from stepping(compare_steps(server.upscaler, request), progress,
+            result = yield from stepping(compare_steps(server.upscaler, asked), progress,
                                          lambda done, total: f"runs: {done}/{total}", 4)
     yield result.ort_image, result.torch_image, result.heatmap, stat_rows(result.stats)
 

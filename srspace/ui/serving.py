@@ -1,5 +1,6 @@
 """What every request to the app goes through besides its handler: one log line when it ends,
-and ``X-Content-Type-Options: nosniff`` on every response."""
+``X-Content-Type-Options: nosniff`` on every response, and the upload gate (no new upload
+while the temp folder is at its cap)."""
 from __future__ import annotations
 
 import logging
@@ -59,3 +60,28 @@ class NoSniff:
             await send(message)
 
         return await self.app(scope, receive, sending)
+
+
+class UploadGate:
+    """ASGI middleware: an upload that would take the app's temp folder over its cap is refused
+    with 503 and a message before its bytes are read; the sweeps make room again."""
+
+    def __init__(self, app, folder):
+        self.app, self.folder = app, folder  # folder: a srspace.tempfolder.TempFolder
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/upload"):
+            headers = dict(scope.get("headers") or [])
+            try:
+                size = int(headers.get(b"content-length", b"0"))
+            except ValueError:
+                size = 0
+            if not self.folder.admit(size):
+                body = (b'{"detail": "The server\'s upload space is full for the moment: try again in a minute. '
+                        b'Files are kept for a short while only, so room comes back by itself."}')
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"60"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        return await self.app(scope, receive, send)

@@ -12,13 +12,13 @@ from . import browser_tab, compare_tab, models_tab, upscale_tab
 from .common import Server
 
 TITLE = "Super-resolution: PyTorch → ONNX → ONNX Runtime"
-CACHE_LIFETIME = (1800, 3600)  # request files older than an hour go, checked every 30 min
 
 
 def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None) -> gr.Blocks:
     """The app's page for ``upscaler``'s models (their files in ``models_dir``), admitting work through ``lanes``."""
     server = Server(upscaler, lanes or Lanes(), Path(models_dir))
-    with gr.Blocks(title=TITLE, delete_cache=CACHE_LIFETIME) as demo:
+    # the request files (uploads, results) are bounded by srspace.tempfolder, which app.py starts
+    with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(
             f"# {TITLE}\n"
             "Upscale an image ×1 to ×4 with SRCNN or ESPCN, exported from PyTorch to ONNX, proven equal to PyTorch "

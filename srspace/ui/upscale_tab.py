@@ -16,7 +16,7 @@ from ..quality_check import check_quality_steps, quality_request
 from ..quality_table import measured_sentence
 from ..results import write_upscale_files
 from ..web import MODEL_HELP, MODEL_LABELS
-from .common import Server, bind, cache_folder, examples, stepping, upload_name, waiting_line, weights_input
+from .common import Server, bind, cache_folder, client_of, examples, stepping, upload_name, waiting_line, weights_input
 from .components import Choice, Factor, UploadedImage
 from .serving import request_log
 
@@ -43,7 +43,8 @@ def factor_help(key: str, upscaler=None) -> str:
     return text
 
 
-def upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
+def upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+            progress=gr.Progress()):
     """Upscale an image with a super-resolution network (SRCNN or ESPCN) run by ONNX Runtime.
 
     Returns the upscaled image as a lossless PNG file named after the input, model and factor, a
@@ -57,19 +58,19 @@ def upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, progress
     """
     start = time.perf_counter()
     with request_log("upscale", model=shorten(model), factor=shorten(factor), weights=shorten(weights)) as record:
-        request = server.upscaler.request(image, model, factor, weights)  # from the header: nothing decoded yet
-        (w, h), (out_w, out_h) = request.size, request.out_size
+        asked = server.upscaler.request(image, model, factor, weights)  # from the header: nothing decoded yet
+        (w, h), (out_w, out_h) = asked.size, asked.out_size
         record.update(size=f"{w}x{h}->{out_w}x{out_h}")
-        with server.lanes.ticket(request.out_pixels) as ticket:
+        with server.lanes.ticket(asked.out_pixels, client_of(request)) as ticket:
             while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
                 yield gr.skip(), gr.skip(), waiting_line(ticket)
             queued = time.perf_counter() - start
             progress(0.0, desc="decoding the image")
-            result = yield from stepping(server.upscaler.upscale_steps(request), progress,
+            result = yield from stepping(server.upscaler.upscale_steps(asked), progress,
                                          lambda done, total: f"network, tile: {done}/{total}", 3)
             progress(1.0, desc="encoding the PNG")
             encode_start = time.perf_counter()
-            files = write_upscale_files(result, cache_folder("results"), upload_name(request.path))
+            files = write_upscale_files(result, cache_folder("results"), upload_name(asked.path))
             encoded = time.perf_counter() - encode_start
         record.update(ran=result.key, weights=result.weights or "-", network=f"{result.seconds:.2f}s", encode=f"{encoded:.2f}s")
         used = f" with the **{result.weights}** weights" if result.weights else ""
@@ -81,7 +82,8 @@ def upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, progress
         yield str(files.result), (str(files.baseline), str(files.preview)), "\n".join(lines)
 
 
-def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, progress=gr.Progress()):
+def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+                  progress=gr.Progress()):
     """Show why a network beats bicubic on your own image: it is downsized by the factor, upscaled back by bicubic and by every model, and each result is compared with the original.
 
     Returns zoomed crops of one detailed spot (original, bicubic, each model) and a table of Y-PSNR, SSIM and gain over bicubic.
@@ -92,14 +94,14 @@ def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, progress=
         weights: "best", "bundled" or "official", as for upscale.
     """
     with request_log("check_quality", factor=shorten(factor), weights=shorten(weights)):
-        request = quality_request(server.upscaler, image, factor, weights)
-        w, h = request.size
-        with server.lanes.ticket(w * h * (len(MODELS) + 1)) as ticket:  # every method runs once
+        asked = quality_request(server.upscaler, image, factor, weights)
+        w, h = asked.size
+        with server.lanes.ticket(w * h * (len(MODELS) + 1), client_of(request)) as ticket:  # every method runs once
             while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
                 progress(0.0, desc="waiting for a free lane")
                 yield gr.skip(), gr.skip()
             progress(0.0, desc="downsizing, then upscaling back with every method")
-            result = yield from stepping(check_quality_steps(server.upscaler, request, weights), progress,
+            result = yield from stepping(check_quality_steps(server.upscaler, asked, weights), progress,
                                          lambda done, total: f"methods: {done}/{total}", 2)
     rows = [[s.method, s.weights, round(s.psnr_y, 2), round(s.ssim_y, 4), round(s.gain, 2)] for s in result.scores]
     yield result.crops, {"headers": list(QUALITY_HEADERS), "data": rows}  # a plain value, as /compare's table

@@ -1,0 +1,108 @@
+"""The app's upload and result folder, kept within bounds: files live ``lifetime`` seconds at most,
+and the folder never stays over ``cap`` bytes for longer than one sweep (oldest files go first).
+
+Gradio writes every upload there (first as a ``tmp…`` file, then moved into a folder of its
+hash) and the app writes three files per upscale; an upload that is aborted half-way leaves its
+``tmp…`` file behind. Nothing younger than ``grace`` seconds is removed, so a request never
+loses the file it is working on; past that, the folder is the app's own (one per port) and
+everything in it may go. While the folder is at its cap, new uploads are refused before their
+bytes are read (``admit``, called by the app's upload gate): a flood cannot outrun the sweeps.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CAP_BYTES = 2 << 30  # 2 GiB: a flood of 100 MB uploads is cut back to this within one sweep
+LIFETIME_S = 1800  # a result can be downloaded for half an hour
+SWEEP_S = 10
+GRACE_S = 120  # what a request is still working on (or waiting with, in a lane) is never removed
+
+log = logging.getLogger("srspace")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    removed: int  # files
+    freed: int  # bytes
+    left: int  # bytes in the folder after the sweep
+
+
+@dataclass
+class TempFolder:
+    folder: Path
+    cap: int = CAP_BYTES
+    lifetime: float = LIFETIME_S
+    grace: float = GRACE_S
+
+    def __post_init__(self):
+        self.used = 0  # bytes: the last sweep's count plus the uploads admitted since
+        self._lock = threading.Lock()
+
+    def admit(self, size: int) -> bool:
+        """Whether an upload of ``size`` bytes (its Content-Length) fits under the cap; counted when it does."""
+        with self._lock:
+            if self.used + size > self.cap:
+                return False
+            self.used += size
+            return True
+
+    @classmethod
+    def from_env(cls, folder: Path) -> "TempFolder":
+        """The bounds an operator set (SRSPACE_TEMP_CAP_MB, SRSPACE_TEMP_LIFETIME_S), else the defaults."""
+        lifetime = float(os.environ.get("SRSPACE_TEMP_LIFETIME_S") or LIFETIME_S)
+        cap = int(float(os.environ.get("SRSPACE_TEMP_CAP_MB") or CAP_BYTES / 2**20) * 2**20)
+        return cls(Path(folder), cap, lifetime, min(GRACE_S, lifetime))
+
+    def sweep(self, now: float | None = None) -> Sweep:
+        """Remove what has outlived ``lifetime``, then the oldest files until the folder is under
+        ``cap``; never a file younger than ``grace``. Empty folders go too."""
+        now = time.time() if now is None else now
+        files = []
+        for root, _, names in os.walk(self.folder):
+            for name in names:
+                path = Path(root) / name
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # gone meanwhile (Gradio's own clean-up, a moved upload)
+                    continue
+                files.append((stat.st_mtime, stat.st_size, path))
+        files.sort()
+        total = sum(size for _, size, _ in files)
+        removed = freed = 0
+        for mtime, size, path in files:
+            age = now - mtime
+            if age < self.grace or (age < self.lifetime and total - freed <= self.cap):
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed, freed = removed + 1, freed + size
+        for root, dirs, _ in os.walk(self.folder, topdown=False):
+            for name in dirs:
+                try:
+                    (Path(root) / name).rmdir()  # only when empty
+                except OSError:
+                    pass
+        with self._lock:
+            self.used = total - freed
+        return Sweep(removed, freed, total - freed)
+
+    def start(self, every: float = SWEEP_S) -> threading.Thread:
+        """Sweep every ``every`` seconds, in a daemon thread, for the life of the process."""
+        def run() -> None:
+            while True:
+                time.sleep(every)
+                result = self.sweep()
+                if result.removed:
+                    log.info(f"temp folder: {result.removed} file(s), {result.freed / 2**20:.1f} MB removed; "
+                             f"{result.left / 2**20:.1f} MB left (cap {self.cap / 2**20:.0f} MB)")
+
+        thread = threading.Thread(target=run, name="srspace-temp-sweeper", daemon=True)
+        thread.start()
+        return thread
