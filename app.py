@@ -80,7 +80,7 @@ def main(argv=None) -> None:
 
     from srspace.upscaler import Upscaler
     from srspace.tempfolder import TempFolder
-    from srspace.ui.serving import NoSniff, UploadGate
+    from srspace.ui.serving import McpSizeGate, NoSniff, UploadGate
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
@@ -116,7 +116,9 @@ def main(argv=None) -> None:
         max_file_size=MAX_UPLOAD,
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
         # X-Content-Type-Options: nosniff on every response; no upload while the temp folder is full
-        app_kwargs={"middleware": [Middleware(NoSniff), Middleware(UploadGate, folder=bounds)]},
+        # and an MCP call too large for the MCP library is answered with a message, its session kept
+        app_kwargs={"middleware": [Middleware(NoSniff), Middleware(UploadGate, folder=bounds), Middleware(McpSizeGate)]},
+        show_error=True,  # every error reaches the client with its message, Gradio's own refusals included
         quiet=True,  # our own lines below: Gradio's advice to edit launch() does not apply to this app
     )
     print(f"Running on {demo.local_url}" + ("" if args.share else "  (python app.py --share for a public link)"))

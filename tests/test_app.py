@@ -249,3 +249,59 @@ def test_the_gallery_and_the_button_share_one_waiting_limit(upscaler, models_dir
     demo = build_demo(upscaler, models_dir)
     limits = [f.concurrency_limit for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "upscale"]
     assert len(limits) == 2 and set(limits) == {UPSCALE_WAITING}
+
+
+def _rest_call(url: str, data: list) -> str:
+    """A raw REST call (no gradio_client), as curl would make it: the event stream's text."""
+    import requests
+
+    event = requests.post(f"{url}gradio_api/call/upscale", json={"data": data}, timeout=30).json()["event_id"]
+    return requests.get(f"{url}gradio_api/call/upscale/{event}", timeout=120).text
+
+
+def test_raw_rest_calls_get_a_message_for_every_mistake(app_server):
+    import requests
+
+    [path] = requests.post(f"{app_server}gradio_api/upload", files={"files": FACE.open("rb")}, timeout=30).json()
+    image = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    assert "event: complete" in _rest_call(app_server, [image, "espcn_x3", 3, "best"])
+    cases = {
+        "three values": ([image, "espcn_x3", 3], "needed: 4, got: 3"),
+        "a number for the image": ([123, "espcn_x3", 3, "best"], "valid dictionary"),
+        "a path never uploaded": ([{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "espcn_x3", 3, "best"],
+                                  "not uploaded"),
+    }
+    for case, (data, message) in cases.items():
+        text = _rest_call(app_server, data)
+        assert "event: error" in text and '"error": null' not in text and message in text, (case, text[:300])
+
+
+def test_an_mcp_image_too_large_is_a_message_and_the_session_goes_on(app_server):
+    import asyncio
+    import base64
+    import io
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")  # about 4.3 MB of PNG: over the MCP library's 4 MB as base64
+    large = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    small = "data:image/png;base64," + base64.b64encode(FACE.read_bytes()).decode()
+
+    async def calls():
+        async with streamable_http_client(app_server + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                refused = await session.call_tool("upscale", {"image": large, "model": "bicubic", "factor": 1.0})
+                local = await session.call_tool("upscale", {"image": "/etc/passwd", "model": "bicubic", "factor": 2.0})
+                after = await session.call_tool("upscale", {"image": small, "model": "bicubic", "factor": 2.0})
+                return refused, local, after
+
+    refused, local, after = asyncio.run(calls())
+    said = " ".join(getattr(c, "text", "") for c in local.content)
+    assert local.isError and said and "verbose error reporting" not in said, said  # a refused path says why
+    text = " ".join(getattr(c, "text", "") for c in refused.content)
+    assert refused.isError and "MCP calls here take up to 4 MB" in text and "https:// URL" in text
+    assert not after.isError  # the same session, still working

@@ -1,8 +1,10 @@
 """What every request to the app goes through besides its handler: one log line when it ends,
-``X-Content-Type-Options: nosniff`` on every response, and the upload gate (no new upload
-while the temp folder is at its cap)."""
+``X-Content-Type-Options: nosniff`` on every response, the upload gate (no new upload while the
+temp folder is at its cap) and the MCP size gate (a too-large image is a tool error with a
+message, not an HTTP 413 that ends the client's session)."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import contextmanager
@@ -79,9 +81,57 @@ class UploadGate:
             if not self.folder.admit(size):
                 body = (b'{"detail": "The server\'s upload space is full for the moment: try again in a minute. '
                         b'Files are kept for a short while only, so room comes back by itself."}')
-                await send({"type": "http.response.start", "status": 503,
-                            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"60"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                await _respond(send, 503, "application/json", body)
                 return
         return await self.app(scope, receive, send)
+
+
+MCP_MAX_BODY = 4 << 20  # the MCP library's own limit on a request body (its default): a data: URL of ~3 MB
+MCP_READ_LIMIT = 160 << 20  # bodies read to answer with a message; larger ones get a plain 413
+
+
+class McpSizeGate:
+    """ASGI middleware: an MCP request larger than the MCP library takes (an image sent as a
+    data: URL of more than about 3 MB) is answered as a failed tool call whose text says what to
+    do, in JSON-RPC, so the client's session goes on; the library would answer HTTP 413."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if not (scope["type"] == "http" and scope["method"] == "POST" and "/gradio_api/mcp" in scope["path"]):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        try:
+            size = int(headers.get(b"content-length", b"0"))
+        except ValueError:
+            size = 0
+        if size <= MCP_MAX_BODY:
+            return await self.app(scope, receive, send)
+        text = (f"This request is {size / 2**20:.1f} MB; MCP calls here take up to {MCP_MAX_BODY / 2**20:.0f} MB, "
+                "that is an image of about 3 MB as a data: URL. Send a smaller image, or pass the image as an "
+                "https:// URL, which has no such limit (up to 100 MB).")
+        request_id = None
+        if size <= MCP_READ_LIMIT:
+            body = bytearray()
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            try:
+                request_id = json.loads(body).get("id")
+            except (ValueError, AttributeError):
+                request_id = None
+        if request_id is None:
+            await _respond(send, 413, "text/plain", text.encode())
+            return
+        reply = {"jsonrpc": "2.0", "id": request_id,
+                 "result": {"content": [{"type": "text", "text": text}], "isError": True}}
+        await _respond(send, 200, "application/json", json.dumps(reply).encode())
+
+
+async def _respond(send, status: int, content_type: str, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
