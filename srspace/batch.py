@@ -1,5 +1,7 @@
 """Upscale many files with the app's own pipeline: files, folders and list files in, one result
-per input out, resumable (finished results are skipped, nothing half-written is ever left).
+per input out, resumable (finished results are skipped, nothing half-written is ever left: a
+killed run's ``.part`` files are removed by the next), and safe to run twice into one folder at
+once (a lock per result: each image is done once).
 
 The work per file is ``Upscaler.upscale`` (what the app's /upscale runs) followed by
 ``results.encode``, which the app's /upscale also uses for its download, so a result here and the
@@ -7,9 +9,11 @@ app's download of the same input are the same bytes.
 """
 from __future__ import annotations
 
+import glob
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -106,11 +110,53 @@ def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "
     return jobs
 
 
+@contextmanager
+def result_lock(target: Path):
+    """Whether this process may write ``target``: True while it holds the result's lock file
+    (``.NAME.lock`` beside it), False when another run holds it. Where locks are not available
+    (not POSIX), always True."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one run at a time into a folder
+        yield True
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.parent / f".{target.name}.lock"
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.unlink(missing_ok=True)  # whoever opens it later checks the result after locking
+
+
+def remove_stale_parts(target: Path) -> int:
+    """The half-written ``.NAME.*.part`` files a killed run left for ``target``; call it holding
+    the result's lock (no live run is writing one then). How many were removed."""
+    stale = list(target.parent.glob(f".{glob.escape(target.name)}.*.part"))
+    for part in stale:
+        part.unlink(missing_ok=True)
+    return len(stale)
+
+
 def process(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str,
             progress: Callable[[int, int], None] | None = None, node: str = "") -> Outcome:
-    """One job: skipped when its result exists; a bad input or a failed write is an outcome, not a crash."""
+    """One job: skipped when its result exists or another run is writing it; a bad input or a
+    failed write is an outcome, not a crash."""
     if job.target.exists():
         return Outcome(job, "skipped", node=node)
+    with result_lock(job.target) as mine:
+        if not mine or job.target.exists():  # another run writes it, or has just written it
+            return Outcome(job, "skipped", node=node)
+        remove_stale_parts(job.target)
+        return _upscale_job(upscaler, job, key, factor, weights, fmt, progress, node)
+
+
+def _upscale_job(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str, progress, node: str) -> Outcome:
     if not job.source.is_file():  # gone since the run was planned
         return Outcome(job, "failed", error=f"{job.source} no longer exists (moved or deleted during the run)", node=node)
     start = time.perf_counter()
@@ -122,7 +168,7 @@ def process(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str,
         write_atomically(encode(result.image, fmt), job.target)
     except ImageInputError as exc:
         return Outcome(job, "failed", time.perf_counter() - start, error=str(exc), node=node)
-    except OSError as exc:  # the format cannot hold this mode (16-bit WebP), disk full, no permission
+    except OSError as exc:  # disk full, no permission
         return Outcome(job, "failed", time.perf_counter() - start, error=f"cannot write {job.target}: {exc}", node=node)
     w, h = result.image.size
     return Outcome(job, "done", time.perf_counter() - start, w * h / 1e6, node=node)

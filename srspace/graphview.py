@@ -12,6 +12,7 @@ import html
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import onnx
@@ -94,11 +95,13 @@ def to_dot(path: Path) -> str:
     return "\n".join(lines)
 
 
-def render_svg(path: Path) -> str:
-    """The graph in ``path`` as SVG text, cached beside it (``<file>.<hash of the DOT>.svg``)."""
+def render_svg(path: Path, cache: Path | None = None) -> str:
+    """The graph in ``path`` as SVG text, cached in ``cache`` (default: a folder of the system's
+    temp dir; never beside the model, where the app serves files) as ``<hash of the DOT>.svg``."""
     path = Path(path)
     source = to_dot(path)
-    cached = path.with_suffix(f".{hashlib.sha256(source.encode()).hexdigest()[:12]}.svg")
+    folder = Path(cache) if cache is not None else Path(tempfile.gettempdir()) / "srspace-graphs"
+    cached = folder / f"{path.stem}.{hashlib.sha256(source.encode()).hexdigest()[:12]}.svg"
     if cached.exists():
         return cached.read_text()
     dot = shutil.which("dot")
@@ -108,5 +111,6 @@ def render_svg(path: Path) -> str:
     if run.returncode != 0:
         raise GraphViewError(f"Graphviz could not draw {path.name}: {run.stderr.strip()[:200]}")
     svg = run.stdout[run.stdout.find("<svg"):]  # no XML prolog: the SVG is inlined in the page
+    folder.mkdir(parents=True, exist_ok=True)
     cached.write_text(svg)
     return svg

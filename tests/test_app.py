@@ -305,3 +305,19 @@ def test_an_mcp_image_too_large_is_a_message_and_the_session_goes_on(app_server)
     text = " ".join(getattr(c, "text", "") for c in refused.content)
     assert refused.isError and "MCP calls here take up to 4 MB" in text and "https:// URL" in text
     assert not after.isError  # the same session, still working
+
+
+def test_an_upload_without_a_file_name_works_and_its_result_is_named_image(app_server):
+    import io
+
+    import requests
+
+    png = io.BytesIO()
+    Image.new("RGB", (20, 20), "red").save(png, "PNG")
+    body = (b'--XyZ\r\nContent-Disposition: form-data; name="files"; filename=""\r\nContent-Type: image/png\r\n\r\n'
+            + png.getvalue() + b"\r\n--XyZ--\r\n")
+    upload = requests.post(f"{app_server}gradio_api/upload", data=body, timeout=30,
+                           headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert upload.status_code == 200, upload.text
+    text = _rest_call(app_server, [{"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}, "bicubic", 2, "best"])
+    assert "event: complete" in text and "/image_bicubic_x2.png" in text, text[:500]

@@ -191,3 +191,28 @@ def test_two_inputs_that_would_write_one_result_are_refused(inputs, tmp_path, we
     assert code == 2 and "would both write" in capsys.readouterr().err
     assert main(["upscale", "@" + str(tmp_path / "missing.txt"), "--out", str(tmp_path / "out")]) == 2
     assert "no such list file" in capsys.readouterr().err
+
+
+def test_a_killed_runs_part_files_are_removed_by_the_next(inputs, tmp_path, weights_env, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".face_bicubic_x2.png.k1ll3d.part"  # what write_atomically leaves when SIGKILLed mid-write
+    stale.write_bytes(b"half a png")
+    assert main(["upscale", str(inputs / "face.png"), "--out", str(out), "--model", "bicubic", "--factor", "2"]) == 0
+    assert not stale.exists() and (out / "face_bicubic_x2.png").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["face_bicubic_x2.png"]  # no lock or part file left either
+
+
+def test_a_result_another_run_is_writing_is_left_to_it(models_dir, tmp_path):
+    """Two runs into one folder: the second finds the result's lock held and skips the image, so
+    each image is computed once (the lock is per open file: a second open conflicts, even here)."""
+    from srspace.batch import Job, process, result_lock
+    from srspace.upscaler import Upscaler
+
+    job = Job(FACE, tmp_path / "out" / "face_bicubic_x2.png")
+    upscaler = Upscaler(models_dir)
+    with result_lock(job.target) as first:
+        assert first
+        outcome = process(upscaler, job, "bicubic", 2.0, "best", "png")
+        assert outcome.status == "skipped" and not job.target.exists()  # not computed a second time
+    assert process(upscaler, job, "bicubic", 2.0, "best", "png").status == "done"

@@ -26,12 +26,14 @@ def test_fixed_models_show_their_depth_to_space(models_dir):
     assert 'label="output\\nbatch×1×3*height×3*width"' in dot
 
 
-def test_svg_is_rendered_and_cached(models_dir, tmp_path):
+def test_svg_is_rendered_and_cached_where_the_app_does_not_serve_files(models_dir, tmp_path):
     if shutil.which("dot") is None:
         pytest.skip("Graphviz is not installed (apt-get install graphviz)")
-    onnx_file = tmp_path / "srcnn_x3.onnx"
+    onnx_file = tmp_path / "models" / "srcnn_x3.onnx"
+    onnx_file.parent.mkdir()
     shutil.copy(model_path(models_dir, "bundled", "srcnn_x3"), onnx_file)
-    svg = render_svg(onnx_file)
+    svg = render_svg(onnx_file, cache=tmp_path / "graphs")
     assert svg.startswith("<svg") and "DepthToSpace" in svg
-    [cached] = tmp_path.glob("srcnn_x3.*.svg")
-    assert cached.read_text() == svg and render_svg(onnx_file) == svg
+    [cached] = (tmp_path / "graphs").glob("srcnn_x3.*.svg")
+    assert cached.read_text() == svg and render_svg(onnx_file, cache=tmp_path / "graphs") == svg
+    assert not list(onnx_file.parent.glob("*.svg"))  # nothing beside the model, in the folder the app serves

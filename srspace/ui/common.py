@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,12 +117,15 @@ def waiting_line(ticket: Ticket) -> str:
             f"of their own (results up to {SMALL_PIXELS / 1e6:.0f} MP) and are not held up by large ones.")
 
 
-GRADIO_UNNAMED = "file"  # the name Gradio gives an upload that came without one (a data: URL)
+# The names Gradio gives an upload that came without one: "file.png" (a data: URL), or its temp
+# file's own, "tmp" and random letters without a suffix (a multipart part with an empty name).
+GRADIO_MADE_UP = re.compile(r"file(\.\w+)?|tmp[a-z0-9_]{6,}")
 
 
 def upload_name(path: Path) -> str:
     """The name a visitor gave the uploaded file; "" when Gradio made one up, so results say "image"."""
-    return "" if Path(path).stem == GRADIO_UNNAMED else Path(path).name
+    name = Path(path).name
+    return "" if GRADIO_MADE_UP.fullmatch(name) else name
 
 
 def cache_folder(kind: str) -> Path:
