@@ -22,7 +22,7 @@ from .decoding import InputImage, load_image, peek_size
 from .engines import OrtEngine, TorchEngine
 from .errors import ImageInputError, shorten
 from .manifest import read_manifest
-from .pipeline import Progress, bicubic, drain, resample, upscale_array, upscale_steps
+from .pipeline import Progress, bicubic, counted, drain, resample, upscale_array, upscale_steps
 from .quality_table import Pick, best_model, best_set, load_table, pick_note
 from .request import Request, check_factor, check_key, check_output_size, factor_notice
 from .weights import WeightsError, recorded_state_dicts
@@ -195,15 +195,18 @@ class Upscaler:
         return to_pil(from_nchw(resample(gray, size[0] / img.width, (size[1], size[0]))), None, True)
 
 
-    def browser_reference(self, request: Request, limit: int = COMPARE_MAX_OUTPUT_PIXELS) -> BrowserReference:
+    def browser_reference_steps(self, request: Request, limit: int = COMPARE_MAX_OUTPUT_PIXELS):
         """The server's results for the Browser tab, ONNX Runtime's and PyTorch's, through the same
-        pipeline as ``upscale`` (the page runs that pipeline too). Past ``limit`` output pixels
-        only the browser runs: the reference then holds no images and a notice saying why."""
+        pipeline as ``upscale`` (the page runs that pipeline too), yielding (tiles done, tiles in
+        all) between tiles so a caller can stop there. Past ``limit`` output pixels only the
+        browser runs: the reference then holds no images and a notice saying why."""
         if request.out_pixels > limit:
             (out_w, out_h) = request.out_size
             return BrowserReference(None, None, 0.0, request.factor, request.weights,
                                     notice=f"The result is {out_w}x{out_h}; the server compares up to "
                                            f"{limit / 1e6:.0f} MP, so this time only your browser runs it.")
-        ort_result = drain(self.upscale_steps(request, "onnxruntime"))
-        torch_result = drain(self.upscale_steps(request, "pytorch"))
-        return BrowserReference(ort_result.image, torch_result.image, ort_result.seconds, request.factor, request.weights)
+        results = {}
+        for i, engine in enumerate(("onnxruntime", "pytorch")):
+            results[engine] = yield from counted(self.upscale_steps(request, engine), i, 2)
+        return BrowserReference(results["onnxruntime"].image, results["pytorch"].image, results["onnxruntime"].seconds,
+                                request.factor, request.weights)

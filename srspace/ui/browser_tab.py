@@ -12,26 +12,31 @@ from ..errors import shorten
 from ..results import write_pngs
 from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
 from ..web import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
-from .common import Server, bind, cache_folder, client_of, examples, weights_input
+from .common import Server, bind, cache_folder, client_of, examples, stepping, weights_input
 from .components import Choice, Factor, UploadedImage
 from .serving import request_log
 from .upscale_tab import factor_help
 
 
-def browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None):
+def browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+                      progress=gr.Progress()):
     """The server's two results for the Browser tab, as PNG files the page decodes exactly."""
     with request_log("browser_reference", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
         asked = server.upscaler.request(image, model, factor, weights, limit=None, choices=tuple(MODELS))
         pixels = min(asked.out_pixels, COMPARE_MAX_OUTPUT_PIXELS) * 2  # one run per engine
         with server.lanes.ticket(pixels, client_of(request)) as ticket:
-            ticket.wait(None)
-            ref = server.upscaler.browser_reference(asked)
+            while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
+                progress(0.0, desc="waiting for a free lane")
+                yield (gr.skip(),) * 4
+            ref = yield from stepping(server.upscaler.browser_reference_steps(asked), progress,
+                                      lambda done, total: f"server engines: {done}/{total}", 4)
     if ref.ort_image is None:
-        return None, None, ref.notice, ref.weights
+        yield None, None, ref.notice, ref.weights
+        return
     paths = write_pngs(cache_folder("browser"), {"onnxruntime.png": ref.ort_image, "pytorch.png": ref.torch_image})
     w, h = ref.ort_image.size
     info = f"{w}x{h} at x{ref.factor:g}, network **{ref.seconds * 1000:.0f} ms** (ONNX Runtime, server, {ref.weights} weights)"
-    return str(paths[0]), str(paths[1]), info, ref.weights
+    yield str(paths[0]), str(paths[1]), info, ref.weights
 
 
 def build(server: Server) -> None:
