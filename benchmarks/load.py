@@ -2,6 +2,7 @@
 the largest accepted request per model, and memory over many mixed requests from many clients.
 
     python benchmarks/load.py [--requests 200] [--clients 16] [--small 12]
+    python benchmarks/load.py --flood [--large 16]
 
 Starts `python app.py` on a free loopback port and drives it through gradio_client:
 1. a 3000x2000 x2 request (a 24 MP result) alone: the client's wall time against the network's
@@ -12,11 +13,16 @@ Starts `python app.py` on a free loopback port and drives it through gradio_clie
 3. --requests mixed requests (sizes, models, factors) from --clients concurrent clients: the
    server's idle RSS after the first tenth (warm-up) and at the end, and its peak (up to three
    requests run at once: two small, one large).
+With --flood instead: --large clients (each its own address, as behind a Space's proxy) ask
+at once for the largest result (5000x5000 at x1, srcnn_x3) while one more client sends small
+requests: how many large ones are refused at once and how fast, the small requests' p50/p95,
+the server's peak RSS, and its temp folder's size after the flood and after a sweep.
 Linux only (reads /proc/PID/status).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import socket
 import statistics
@@ -62,8 +68,9 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
 
 
-def start_server(port: int) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
+def start_server(port: int, temp: Path | None = None) -> subprocess.Popen:
+    env = dict(os.environ, **({"SRSPACE_TEMP": str(temp)} if temp else {}))
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(600):
@@ -81,6 +88,55 @@ def percentiles(times: list[float]) -> str:
     return f"p50 {statistics.median(times):.2f} s, p95 {q[18]:.2f} s (n={len(times)})"
 
 
+def folder_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def flood(url: str, pid: int, tmp: Path, temp: Path, large_count: int, small_count: int) -> None:
+    """--large clients ask for the largest result at once; small requests go on beside them."""
+    from gradio_client import Client, handle_file
+
+    big, small = tmp / "flood.png", tmp / "small.png"
+    photo(5000, 5000, 4).save(big)
+    photo(100, 110, 1).save(small)
+    small_client = Client(url, verbose=False, headers={"X-Forwarded-For": "10.9.1.1"})
+    small_client.predict(handle_file(str(small)), "srcnn_dynamic", 2.0, api_name="/upscale")  # warm-up
+    reset_peak(pid)
+    outcomes: list[tuple[str, float]] = []
+
+    def large(i: int) -> None:
+        start = time.perf_counter()
+        try:
+            Client(url, verbose=False, headers={"X-Forwarded-For": f"10.9.0.{i}"}).predict(
+                handle_file(str(big)), "srcnn_x3", 1.0, api_name="/upscale")
+            outcomes.append(("done", time.perf_counter() - start))
+        except Exception as exc:  # noqa: BLE001 - the refusal is what is measured
+            outcomes.append(("busy" if "try again" in str(exc) else f"error: {str(exc)[:80]}", time.perf_counter() - start))
+
+    threads = [threading.Thread(target=large, args=(i,)) for i in range(large_count)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(3.0)  # the uploads are in, the first large job runs
+    beside = []
+    while any(t.is_alive() for t in threads) and len(beside) < small_count:
+        t0 = time.perf_counter()
+        small_client.predict(handle_file(str(small)), "srcnn_dynamic", 2.0, api_name="/upscale")
+        beside.append(time.perf_counter() - t0)
+    for t in threads:
+        t.join()
+    total = time.perf_counter() - start
+    refused = [s for kind, s in outcomes if kind == "busy"]
+    done = [s for kind, s in outcomes if kind == "done"]
+    errors = [kind for kind, _ in outcomes if kind.startswith("error")]
+    print(f"flood of {large_count} large requests (5000x5000 x1, srcnn_x3) from {large_count} addresses: "
+          f"{len(done)} done (slowest {max(done, default=0):.0f} s), {len(refused)} refused as busy "
+          f"(answered within {max(refused, default=0):.1f} s), {len(errors)} other errors {errors[:2]}; all in {total:.0f} s")
+    print(f"small requests (100x110 x2) during the flood: {percentiles(beside) if len(beside) > 1 else beside}")
+    print(f"peak server RSS during the flood: {status_mb(pid, 'VmHWM'):.0f} MB; "
+          f"temp folder after it: {folder_mb(temp):.0f} MB")
+
+
 def main(argv=None) -> int:
     from gradio_client import Client, handle_file
 
@@ -89,16 +145,23 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--small", type=int, default=12, help="small requests per latency measurement")
     parser.add_argument("--skip-largest", action="store_true", help="skip the per-model largest requests")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the mixed requests (idle RSS after each)")
+    parser.add_argument("--flood", action="store_true", help="a flood of large requests beside small ones, only")
+    parser.add_argument("--large", type=int, default=16, help="--flood: large requests at once")
     args = parser.parse_args(argv)
 
     port = free_port()
-    server = start_server(port)
+    temp_root = Path(tempfile.mkdtemp(prefix="srspace-load-"))
+    server = start_server(port, temp_root)
     url = f"http://127.0.0.1:{port}/"
     pid = server.pid
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             print(f"idle server RSS: {status_mb(pid, 'VmRSS'):.0f} MB")
+            if args.flood:
+                flood(url, pid, tmp, temp_root / str(port), args.large, args.small)
+                return 0
             small = tmp / "small.png"
             photo(100, 110, 1).save(small)
             client = Client(url, verbose=False)
@@ -154,15 +217,21 @@ def main(argv=None) -> int:
                 photo(w, h, i).save(path)
                 jobs.append((path, ("srcnn_dynamic", "srcnn_x3", "espcn_x3", "bicubic")[i % 4],
                              round(float(rng.uniform(1.0, 4.0)), 1)))
-            clients = [Client(url, verbose=False) for _ in range(args.clients)]
-            rss, done = [], [0]
+            # each client its own address, as a Space's visitors arrive: one large request each at a time
+            clients = [Client(url, verbose=False, headers={"X-Forwarded-For": f"10.8.0.{i}"}) for i in range(args.clients)]
+            rss, busy = [], [0]
             lock = threading.Lock()
 
             def mixed(i: int):
                 path, key, factor = jobs[i]
-                clients[i % args.clients].predict(handle_file(str(path)), key, factor, api_name="/upscale")
+                try:
+                    clients[i % args.clients].predict(handle_file(str(path)), key, factor, api_name="/upscale")
+                except Exception as exc:  # noqa: BLE001 - "busy, try again" is an answer, counted
+                    if "try again" not in str(exc):
+                        raise
+                    with lock:
+                        busy[0] += 1
                 with lock:
-                    done[0] += 1
                     rss.append(status_mb(pid, "VmRSS"))
 
             reset_peak(pid)
@@ -170,12 +239,15 @@ def main(argv=None) -> int:
             warm_up = max(1, args.requests // 10)
             with ThreadPoolExecutor(args.clients) as pool:  # the first tenth warms up; RSS is read idle after it
                 list(pool.map(mixed, range(warm_up)))
-                warm = status_mb(pid, "VmRSS")
-                list(pool.map(mixed, range(warm_up, args.requests)))
-            end = status_mb(pid, "VmRSS")
-            print(f"{args.requests} mixed requests from {args.clients} clients in {time.perf_counter() - start:.0f} s: "
-                  f"idle RSS after warm-up {warm:.0f} MB, at the end {end:.0f} MB, growth {end - warm:+.0f} MB; "
-                  f"highest at a request's end {max(rss):.0f} MB, peak {status_mb(pid, 'VmHWM'):.0f} MB")
+                idle = [status_mb(pid, "VmRSS")]
+                for _ in range(args.rounds):
+                    list(pool.map(mixed, range(warm_up, args.requests)))
+                    time.sleep(1.0)
+                    idle.append(status_mb(pid, "VmRSS"))
+            print(f"{args.rounds} round(s) of {args.requests - warm_up} mixed requests from {args.clients} clients in "
+                  f"{time.perf_counter() - start:.0f} s ({busy[0]} answered busy): idle RSS after warm-up and after each "
+                  f"round {', '.join(f'{v:.0f}' for v in idle)} MB; highest at a request's end {max(rss):.0f} MB, "
+                  f"peak {status_mb(pid, 'VmHWM'):.0f} MB")
     finally:
         server.terminate()
         server.wait(timeout=30)

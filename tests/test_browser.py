@@ -226,7 +226,7 @@ def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width
         shot("upscale-after")
         view.locator("#quality-button").click()
         view.wait_for_function("() => document.querySelectorAll('#quality-crops img').length >= 5", timeout=60_000)
-        view.locator("#quality-crops").scroll_into_view_if_needed()
+        assert _in_view(view, "#quality-crops img", height), "the quality check's crops are off-screen"
         crop = view.locator("#quality-crops img").first.bounding_box()
         assert crop["width"] >= min(150, width / 3), f"quality crops shrank to {crop['width']:.0f} px"
         shot("quality-after")

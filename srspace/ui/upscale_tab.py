@@ -107,6 +107,8 @@ def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, request: 
     yield result.crops, {"headers": list(QUALITY_HEADERS), "data": rows}  # a plain value, as /compare's table
 
 
+# the quality check's results (with its progress) in view at once: on a phone they are far below the button
+SCROLL_TO_QUALITY = "() => document.querySelector('#quality-results')?.scrollIntoView({behavior: 'smooth', block: 'start'})"
 ZOOM_JS = "(download, pair) => window.srspaceShowZoom && window.srspaceShowZoom(download, pair)"
 # after the button's run: the zoom view, and the visitor's own wait (click to result) under the note
 WAITED_JS = """(download, pair) => {
@@ -149,7 +151,7 @@ def build(server: Server) -> None:
                         "clearly visible difference at 200%). **SSIM-Y**: structural similarity, 1 = identical. "
                         "**gain**: PSNR-Y over bicubic's.", elem_classes=["quality-legend"])
     check.click(lambda: gr.Row(visible=True), None, quality_results, queue=False, api_visibility="private").then(
-        do_check, [image, factor, weights], [q_crops, q_table], api_name="check_quality")
+        None, js=SCROLL_TO_QUALITY).then(do_check, [image, factor, weights], [q_crops, q_table], api_name="check_quality")
     # the visitor's own clock: from the click to the result, queue and transfers included
     run.click(None, js="() => { window.srspaceClicked = performance.now(); }")
     run.click(lambda: (None, None, ""), None, [download, slider, info], queue=False, api_visibility="private").then(
