@@ -60,7 +60,8 @@ class TempFolder:
 
     def sweep(self, now: float | None = None) -> Sweep:
         """Remove what has outlived ``lifetime``, then the oldest files until the folder is under
-        ``cap``; never a file younger than ``grace``. Empty folders go too."""
+        ``cap``; never a file younger than ``grace``. Empty folders go too, once as old as ``grace``
+        (a request makes its folder, then writes into it)."""
         now = time.time() if now is None else now
         files = []
         for root, _, names in os.walk(self.folder):
@@ -85,8 +86,10 @@ class TempFolder:
             removed, freed = removed + 1, freed + size
         for root, dirs, _ in os.walk(self.folder, topdown=False):
             for name in dirs:
+                folder = Path(root) / name
                 try:
-                    (Path(root) / name).rmdir()  # only when empty
+                    if now - folder.stat().st_mtime >= self.grace:  # a request's new folder, still empty, stays
+                        folder.rmdir()  # only when empty
                 except OSError:
                     pass
         with self._lock:

@@ -321,3 +321,20 @@ def test_an_upload_without_a_file_name_works_and_its_result_is_named_image(app_s
     assert upload.status_code == 200, upload.text
     text = _rest_call(app_server, [{"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}, "bicubic", 2, "best"])
     assert "event: complete" in text and "/image_bicubic_x2.png" in text, text[:500]
+
+
+def test_a_server_without_a_weight_set_says_so_in_one_line_and_never_offers_it(models_dir):
+    from srspace.ui.common import Server, WEIGHT_CHOICES
+    from srspace.ui.models_tab import quality_text
+    from srspace.upscaler import Upscaler
+
+    bundled_only = Upscaler(models_dir, weight_sets=["bundled"])
+    server = Server(bundled_only, None, models_dir)
+    line = server.weight_line
+    assert "no official weights" in line and "Models tab" in line and "\n" not in line
+    table = quality_text(bundled_only.quality, list(bundled_only.engines))
+    assert "official" not in table and "**" not in table.split("auto")[0]  # no bold "best" among one set
+    demo = build_demo(bundled_only, models_dir)
+    weights = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Weights"]
+    offered = {value for b in weights for _, value in b.choices}
+    assert offered == {"best", "bundled"} and set(WEIGHT_CHOICES) >= offered

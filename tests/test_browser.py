@@ -216,6 +216,15 @@ def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width
         assert view.evaluate(OVERFLOW_JS) == [], f"{name}: sticks out at {width} px"
         view.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=False)
 
+    def open_tab(name: str, example: str) -> None:
+        """The tab as a visitor first sees it (a screenshot), then one of its gallery's rows picked."""
+        view.get_by_role("tab", name=name).click()
+        view.wait_for_timeout(700)
+        view.evaluate("window.scrollTo(0, 0)")
+        shot(name.lower())
+        view.locator("div[role=tabpanel]:visible tr", has_text=example).first.click()
+        view.wait_for_timeout(500)
+
     try:
         view.goto(app_server)
         view.wait_for_selector("text=Gallery (click one to run it)")
@@ -231,23 +240,13 @@ def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width
         assert crop["width"] >= min(150, width / 3), f"quality crops shrank to {crop['width']:.0f} px"
         shot("quality-after")
 
-        view.get_by_role("tab", name="Compare").click()
-        view.wait_for_timeout(700)
-        view.evaluate("window.scrollTo(0, 0)")
-        shot("compare")
-        view.locator("div[role=tabpanel]:visible tr", has_text="ESPCN").first.click()
-        view.wait_for_timeout(500)
+        open_tab("Compare", "ESPCN")
         view.get_by_role("button", name="Compare").click()
         view.wait_for_function("() => document.querySelector('#compare-table').innerText.includes('✓ yes')", timeout=60_000)
         assert view.locator("#heat-scale").is_visible() and "of 255 levels" in view.locator("#heat-scale").inner_text()
         shot("compare-after")
 
-        view.get_by_role("tab", name="Browser").click()
-        view.wait_for_timeout(700)
-        view.evaluate("window.scrollTo(0, 0)")
-        shot("browser")
-        view.locator("div[role=tabpanel]:visible tr", has_text="ESPCN").first.click()
-        view.wait_for_timeout(500)
+        open_tab("Browser", "ESPCN")
         view.locator("#browser-button").click()
         view.wait_for_selector("#browser-maxdiff", timeout=120_000)
         result = view.locator("#browser-result").bounding_box()

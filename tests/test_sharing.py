@@ -306,7 +306,13 @@ def test_the_temp_folder_is_cut_back_to_its_cap_oldest_first_and_young_files_sta
     young = _fill(tmp_path, "d/result.png", 1000, age=5)  # a request is working with it
     result = bound.sweep()
     assert result.left <= 3_000 and young.exists() and old[2].exists() and old[1].exists()
-    assert not orphan.exists() and not old[0].exists() and not (tmp_path / "a").exists()  # emptied folders go too
+    assert not orphan.exists() and not old[0].exists()
+    fresh = tmp_path / "results" / "f00d"
+    fresh.mkdir(parents=True)  # a request's folder, made a moment ago, its files not written yet
+    bound.sweep()
+    assert fresh.is_dir() and (tmp_path / "a").is_dir()  # emptied just now: it stays a while
+    bound.sweep(now=time.time() + 61)
+    assert not (tmp_path / "a").exists() and not fresh.exists() and young.exists()  # empty and old: gone
     assert not bound.admit(1) and bound.used == result.left  # at the cap: the next upload is refused
 
 
