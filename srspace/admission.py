@@ -28,9 +28,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from .contract import SMALL_RESULT_PIXELS
 from .errors import ImageInputError
 
-SMALL_PIXELS = 2_000_000  # results up to this size take the small lane
+SMALL_PIXELS = SMALL_RESULT_PIXELS  # results up to this size take the small lane
 SMALL_SLOTS = 2
 LARGE_SLOTS = 1
 LARGE_WAITING = 3  # large requests that may wait behind the running ones, from all clients together

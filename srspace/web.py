@@ -22,7 +22,7 @@ import mimetypes
 from functools import lru_cache
 from pathlib import Path
 
-from .contract import (BUNDLED_SET, OFFICIAL_SET, AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP, FACTOR_DECIMALS, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE,
+from .contract import (BUNDLED_SET, OFFICIAL_SET, AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP, FACTOR_DECIMALS, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE, SMALL_RESULT_PIXELS,
                        MODELS, ROOT, WEIGHT_SETS, model_path)
 from .pipeline import ANTIALIAS_A, halo, tile_side
 from .quality_table import best_model, best_set, gain_grid, load_table, pick_note, signed
@@ -173,7 +173,7 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
                        for w in sets},
         "limits": {"minSide": MIN_SIDE, "maxInputPixels": MAX_INPUT_PIXELS, "maxOutputPixels": MAX_OUTPUT_PIXELS,
                    "minFactor": MIN_FACTOR, "maxFactor": MAX_FACTOR, "factorStep": FACTOR_STEP,
-                   "factorDecimals": FACTOR_DECIMALS},
+                   "factorDecimals": FACTOR_DECIMALS, "smallResultPixels": SMALL_RESULT_PIXELS},
         "kernel": {"cubicA": CUBIC_A, "antialiasA": ANTIALIAS_A},
         "factors": factor_rules(sets, table),
         "defaults": {"model": AUTO_KEY, "factor": 2.5},

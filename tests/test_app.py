@@ -333,7 +333,7 @@ def test_a_server_without_a_weight_set_says_so_in_one_line_and_never_offers_it(m
     line = server.weight_line
     assert "no official weights" in line and "Models tab" in line and "\n" not in line
     table = quality_text(bundled_only.quality, list(bundled_only.engines))
-    assert "official" not in table and "**" not in table.split("auto")[0]  # no bold "best" among one set
+    assert "official" not in table and "**" not in table.split("| **`auto`**")[0]  # no bold "best" among one set
     demo = build_demo(bundled_only, models_dir)
     weights = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Weights"]
     offered = {value for b in weights for _, value in b.choices}

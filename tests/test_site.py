@@ -101,6 +101,7 @@ def test_building_without_npm_files_or_models_is_a_clear_error(models_dir, tmp_p
 @pytest.mark.parametrize("key,factor,height,width", [
     ("srcnn_dynamic", 2.5, 900, 1200), ("srcnn_dynamic", 1.3, 1000, 700), ("srcnn_dynamic", 3.7, 300, 911),
     ("srcnn_x3", 2.0, 600, 902), ("espcn_x3", 3.0, 900, 1200), ("espcn_x3", 1.7, 2000, 1500), (BICUBIC_KEY, 3.0, 800, 800),
+    ("srcnn_x3", 1.5, 700, 900), ("espcn_x3", 1.2, 1000, 1000),  # small results: tiles of half the side
 ])
 def test_the_page_cuts_the_same_tiles_as_the_server(site_page, key, factor, height, width):
     """tiling.tile_steps against the page's tilePlan: the same input windows and output shares."""
@@ -110,8 +111,9 @@ def test_the_page_cuts_the_same_tiles_as_the_server(site_page, key, factor, heig
         windows.append(x.shape[2:])
         return np.zeros((1, 1, *(int(np.floor(np.float32(n) * np.float32(factor))) for n in x.shape[2:])), np.float32)
 
+    out_pixels = int(np.floor(np.float32(height) * np.float32(factor))) * int(np.floor(np.float32(width) * np.float32(factor)))
     steps = tile_steps(network, np.zeros((1, 1, height, width), np.float32), factor, halo(key, factor),
-                       tile_side(key, factor), lambda y0, y1, x0, x1, block: shares.append([y0, y1, x0, x1]))
+                       tile_side(key, factor, out_pixels), lambda y0, y1, x0, x1, block: shares.append([y0, y1, x0, x1]))
     for _ in steps:
         pass
     plan = site_page.evaluate("""async ([key, factor, h, w]) => {

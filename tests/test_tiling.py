@@ -85,3 +85,14 @@ def test_integer_bicubic_upsample_is_exactly_pytorch_bicubic():
     for factor in (2, 3, 4):
         expected = F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False)
         torch.testing.assert_close(BicubicUpsample(factor)(x), expected, rtol=0, atol=3e-6)
+
+
+def test_small_results_get_network_tiles_of_half_the_side():
+    from srspace.contract import SMALL_RESULT_PIXELS
+    from srspace.pipeline import tile_side
+
+    for key in ("srcnn_dynamic", "srcnn_x3", "espcn_x3"):
+        full = tile_side(key, 2.5)
+        assert tile_side(key, 2.5, SMALL_RESULT_PIXELS) == full // 2  # a quarter of the activations' memory
+        assert tile_side(key, 2.5, SMALL_RESULT_PIXELS + 1) == full
+    assert tile_side("bicubic", 2.5, 100) is None

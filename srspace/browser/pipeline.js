@@ -172,8 +172,11 @@ export function spans(length, tile, pad, factor, p, q) {
 export function tilePlan(cfg, key, factor, height, width) {
   const f = cfg.factors[factorKey(cfg, factor)];
   if (!f) throw new RangeError(`no tiling rule for factor ${factor}`);
-  const { p, q } = f, { halo, tile: side } = f.models[key];
+  const { p, q } = f, { halo } = f.models[key];
   const oh = outputSize(height, factor), ow = outputSize(width, factor);
+  // pipeline.tile_side: a small result's network tiles have half the side (bicubic's never change)
+  const full = f.models[key].tile;
+  const side = key !== cfg.bicubicKey && oh * ow <= cfg.limits.smallResultPixels ? Math.floor(full / 2) : full;
   if (height <= side && width <= side) {
     return [{ y0: 0, y1: height, x0: 0, x1: width, oy0: 0, oy1: oh, ox0: 0, ox1: ow, ty: 0, tx: 0 }];
   }
