@@ -10,7 +10,8 @@ slot until its work has really stopped.
 - the *large* lane runs one job at a time: the memory bound of the largest accepted request
   holds however many arrive;
 - the *small* lane (results up to ``SMALL_PIXELS``) runs beside it, so a gallery example is
-  answered in about a second while a 24 MP job is on its way.
+  answered in about a second while a 24 MP job is on its way: two at a time, one while a large
+  job runs (the largest job, 1.7 GB, and one small one stay under 2 GB together).
 
 Admission is by cost, not by count: at most ``LARGE_WAITING`` large requests wait behind the
 running one, and one client has at most ``LARGE_PER_CLIENT`` large request running or waiting.
@@ -34,6 +35,7 @@ from .errors import ImageInputError
 SMALL_PIXELS = SMALL_RESULT_PIXELS  # results up to this size take the small lane
 SMALL_SLOTS = 2
 LARGE_SLOTS = 1
+SMALL_BESIDE_LARGE = 1  # small requests that run while a large one does: the whole server stays under 2 GB
 LARGE_WAITING = 3  # large requests that may wait behind the running ones, from all clients together
 LARGE_PER_CLIENT = 1  # large requests one client may have running or waiting
 SECONDS_PER_MP = 0.6  # the first guess of a large request's time per result MP (2 cores, SRCNN); then measured
@@ -80,6 +82,7 @@ class Ticket:
 class Lanes:
     small_pixels: int = SMALL_PIXELS
     slots: dict[str, int] = field(default_factory=lambda: {"small": SMALL_SLOTS, "large": LARGE_SLOTS})
+    small_beside_large: int = SMALL_BESIDE_LARGE
     large_waiting: int = LARGE_WAITING
     large_per_client: int = LARGE_PER_CLIENT
     seconds_per_mp: float = SECONDS_PER_MP  # updated as large requests finish
@@ -134,9 +137,15 @@ class Lanes:
         queue = self._queues[ticket.lane]
         with self._lock:
             if not ticket.admitted and self._lock.wait_for(
-                    lambda: ticket in queue and queue.index(ticket) < self.slots[ticket.lane], timeout):
+                    lambda: ticket in queue and queue.index(ticket) < self._slots_now(ticket.lane), timeout):
                 ticket.admitted, ticket.started = True, time.monotonic()
             return ticket.admitted
+
+    def _slots_now(self, lane: str) -> int:
+        """The lane's slots at this moment: the small lane has fewer while a large job runs."""
+        if lane == "small" and any(t.admitted for t in self._queues["large"]):
+            return min(self.slots["small"], self.small_beside_large)
+        return self.slots[lane]
 
     def _ahead(self, ticket: Ticket) -> int:
         with self._lock:

@@ -197,6 +197,21 @@ def test_a_flood_of_large_requests_is_refused_with_a_time_and_small_ones_still_p
             assert tiny.wait(0.1)  # the small lane does not wait behind any of it
 
 
+def test_one_small_request_runs_beside_a_large_one_two_otherwise():
+    """Memory: the largest job (1.7 GB) and one small one stay under 2 GB; two small ones and a
+    large one did not (2.4 GB)."""
+    lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
+    with lanes.ticket(10_000) as large, lanes.ticket(50) as first, lanes.ticket(50) as second:
+        assert first.wait(0) and not large.admitted  # no large job running yet: two small ones may run
+        assert second.wait(0)
+    with lanes.ticket(10_000) as large:
+        assert large.wait(0)
+        with lanes.ticket(50) as first, lanes.ticket(50) as second:
+            assert first.wait(0) and not second.wait(0.05)  # beside a large job: one at a time
+    with lanes.ticket(50) as first, lanes.ticket(50) as second:
+        assert first.wait(0) and second.wait(0)  # the large job ended: two again
+
+
 def test_one_client_has_one_large_request_at_a_time():
     from srspace.admission import Busy
 
