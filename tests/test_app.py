@@ -104,7 +104,8 @@ def test_models_tab_cards(upscaler, models_dir):
             assert ("Residual gain g(s)" in card) == (MODELS[key].network == "srcnn")
             for op in expected_ops[key]:
                 assert op in card, (key, op)
-    assert "always upsamples x3" in factor_help("espcn_x3") and "exactly this factor" in factor_help("srcnn_dynamic")
+    assert "×3" in factor_help("espcn_x3") and "exactly the factor you choose" in factor_help("srcnn_dynamic")
+    assert "held-out photographs: +" in factor_help("espcn_x3", upscaler)  # with its measured gain
 
 
 def test_api_endpoints_are_named_and_ordered(upscaler, models_dir):

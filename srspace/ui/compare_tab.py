@@ -91,7 +91,7 @@ def build(server: Server) -> None:
         c_ort = gr.Image(label="ONNX Runtime", type="pil", format="png", interactive=False, min_width=160)
         c_torch = gr.Image(label="PyTorch", type="pil", format="png", interactive=False, min_width=160)
         with gr.Column(min_width=160):
-            c_heat = gr.Image(label="Difference |ONNX Runtime − PyTorch|", type="pil", format="png", interactive=False)
+            c_heat = gr.Image(label="Difference (heat map)", type="pil", format="png", interactive=False)
             gr.HTML(heat_scale_html())
     gr.Markdown("The heat map shows the difference per pixel on a fixed scale: black where both engines give the "
                 f"same 8-bit value, the brightest colour at {HEAT_FULL_SCALE_LEVELS:g} levels of 255 or more. "

@@ -38,18 +38,18 @@ def gain_chart(table: dict, sets) -> str:
     values = [gain[k, w, f] for k, w in series for f in factors]
     step = 0.5  # dB between grid lines
     top, bottom = step * math.ceil(max(values) / step), min(0.0, step * math.floor(min(values) / step))
-    width, height, left, right, up, down = 640, 300, 44, 12, 12, 34
+    width, height, left, right, up, down = 480, 260, 50, 14, 12, 40
     x = lambda f: left + (f - factors[0]) / (factors[-1] - factors[0]) * (width - left - right)  # noqa: E731
     y = lambda v: up + (top - v) / (top - bottom) * (height - up - down)  # noqa: E731
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="gain over bicubic by factor" '
-             'style="width:100%;max-width:720px;height:auto;font:12px system-ui,sans-serif">']
+             'style="width:100%;max-width:720px;height:auto;font:15px system-ui,sans-serif">']
     tick = bottom
     while tick <= top + 1e-9:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>'
                      f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#555">{tick:+.1f}</text>')
         tick += step
     for f in factors:
-        parts.append(f'<text x="{x(f):.1f}" y="{height - down + 18}" text-anchor="middle" fill="#555">×{f:g}</text>')
+        parts.append(f'<text x="{x(f):.1f}" y="{height - down + 20}" text-anchor="middle" fill="#555">×{f:g}</text>')
     parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end" fill="#555">factor</text>')
     legend = []
     for i, (key, w) in enumerate(series):

@@ -10,7 +10,7 @@ import time
 
 import gradio as gr
 
-from ..contract import AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
+from ..contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
 from ..errors import shorten
 from ..quality_check import check_quality_steps, quality_request
 from ..quality_table import measured_sentence
@@ -23,21 +23,10 @@ from .serving import request_log
 UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
 QUALITY_HEADERS = ("method", "weights", "PSNR-Y (dB)", "SSIM-Y", "gain (dB)")
 
-FACTOR_HELP = {
-    "dynamic": "The network upsamples by exactly this factor (one ONNX file, factor as a graph input).",
-    "fixed": "This network always upsamples x3; the result is then resized bicubically to the chosen factor.",
-}
-
-
 def factor_help(key: str, upscaler=None) -> str:
     """Model ``key`` in plain words where it is chosen: what it is, how it applies the factor, and
     (given the ``upscaler`` serving it) how much it gained on the held-out photographs."""
-    if key == AUTO_KEY:
-        text = MODEL_HELP[AUTO_KEY] + " The note says which ran and why."
-    elif key == BICUBIC_KEY:
-        text = MODEL_HELP[BICUBIC_KEY]
-    else:
-        text = f"{MODEL_HELP[key]} {FACTOR_HELP['dynamic' if MODELS[key].dynamic else 'fixed']}"
+    text = MODEL_HELP[key] + (" The note says which ran and why." if key == AUTO_KEY else "")
     if upscaler is not None:
         text = f"{text} {measured_sentence(upscaler.quality, key, upscaler.engines)}".rstrip()
     return text
