@@ -70,6 +70,9 @@ def main(argv=None) -> None:
     args = parse_args(argv)  # before anything heavy: --help answers at once
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("srspace").setLevel(logging.INFO)  # one line per request
+    from srspace.admission import limit_heap_arenas
+
+    limit_heap_arenas()  # before any thread starts: the whole server stays under 2 GB
     temp = own_temp_dir(args.port)
     os.environ["GRADIO_TEMP_DIR"] = str(temp)  # before Gradio reads it
     import gradio as gr

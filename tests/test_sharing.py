@@ -285,6 +285,14 @@ def _rss_mb() -> float:
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's heap: malloc_trim")
+def test_the_c_heap_is_limited_to_two_arenas_on_glibc():
+    from srspace.admission import limit_heap_arenas
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert limit_heap_arenas() is True
+
+
 def test_a_request_gives_its_heap_back_when_it_ends():
     # a request's work leaves the C heap full of free pages pinned by a few live blocks (here:
     # 2 KB blocks, past Python's own allocator, one in 500 kept); its end hands them back
