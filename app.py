@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     logging.getLogger("srspace").setLevel(logging.INFO)  # one line per request
     from srspace.admission import limit_heap_arenas
 
-    limit_heap_arenas()  # before any thread starts: the whole server stays under 2 GB
+    limit_heap_arenas()  # before any thread starts: threads share 2 heaps, which are trimmed as requests end
     temp = own_temp_dir(args.port)
     os.environ["GRADIO_TEMP_DIR"] = str(temp)  # before Gradio reads it
     import gradio as gr

@@ -127,7 +127,7 @@ def tile_side(key: str, factor: float, out_pixels: int | None = None) -> int | N
     work, and ESPCN then runs at the full SGEMM rate). A result of ``out_pixels`` up to
     SMALL_RESULT_PIXELS gets half the side: a quarter of the memory (618 -> 177 MB for srcnn_x3)
     for 7-11% more time on SRCNN (ESPCN is faster), so small requests beside a large one keep
-    the server under 2 GB.
+    the server near 2 GB.
     """
     if key == BICUBIC_KEY:
         return None

@@ -186,7 +186,8 @@ def test_the_tracked_files_alone_start_the_app_offline(tmp_path):
         shutil.copy2(ROOT / name, space / name)
     env = dict(os.environ, SRSPACE_CACHE=str(tmp_path / "cache"), SRSPACE_MIRROR="http://127.0.0.1:9/",
                SRSPACE_TEMP=str(tmp_path / "temp"), GRADIO_ANALYTICS_ENABLED="False")
-    env.pop("SRSPACE_WEIGHTS", None)
+    for name in ("SRSPACE_WEIGHTS", "SRSPACE_MODELS"):  # the Space's own defaults: models/ inside it
+        env.pop(name, None)
     with running_app(space, env, tmp_path / "app.log", timeout=300) as url:
         client = Client(url, verbose=False)
         path, _, info = client.predict(handle_file(str(space / "examples" / "astronaut_face.png")), "srcnn_dynamic",
