@@ -25,6 +25,7 @@ from .errors import ImageInputError
 from .request import check_factor, check_key
 from .results import FORMATS, encode, result_name, write_atomically
 
+
 class BatchError(ValueError):
     """The batch cannot start: a missing input, an unknown format; the message says which."""
 
