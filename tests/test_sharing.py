@@ -348,6 +348,8 @@ def test_files_past_their_lifetime_go_whatever_the_cap(tmp_path):
     assert not expired.exists() and fresh.exists()
 
 
+@pytest.mark.server
+@pytest.mark.slow  # starts an app of its own
 def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_bound(models_dir, tmp_path):
     """A real app with a 3 MB cap and a 2 s lifetime: 1 MB uploads until refused (503 with a
     message), then, after a sweep, the folder is back under its cap and uploads work again."""
