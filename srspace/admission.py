@@ -9,7 +9,7 @@ slot until its work has really stopped.
 
 - the *large* lane runs one job at a time: the memory bound of the largest accepted request
   holds however many arrive;
-- the *small* lane (results up to ``SMALL_PIXELS``) runs beside it, so a gallery example is
+- the *small* lane (results up to ``SMALL_RESULT_PIXELS``) runs beside it, so a gallery example is
   answered in about a second while a 24 MP job is on its way: two at a time, one while a large
   job runs (the largest job, 1.7 GB, and two small ones passed 2 GB; with one, 1.9-2.1 GB at
   the peak of mixed load).
@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from .contract import SMALL_RESULT_PIXELS
 from .errors import ImageInputError
 
-SMALL_PIXELS = SMALL_RESULT_PIXELS  # results up to this size take the small lane
 SMALL_SLOTS = 2
 LARGE_SLOTS = 1
 SMALL_BESIDE_LARGE = 1  # small requests that run while a large one does: the whole server stays near 2 GB
@@ -90,10 +89,15 @@ class Ticket:
         """Requests in this lane that run or wait before this one."""
         return self.lanes._ahead(self)
 
+    @property
+    def waiting_ahead(self) -> int:
+        """Requests that must start before this one may: those ahead, less the lane's free slots."""
+        return self.lanes._ahead(self) - self.lanes.slots_now(self.lane) + 1
+
 
 @dataclass
 class Lanes:
-    small_pixels: int = SMALL_PIXELS
+    small_pixels: int = SMALL_RESULT_PIXELS  # results up to this size take the small lane
     slots: dict[str, int] = field(default_factory=lambda: {"small": SMALL_SLOTS, "large": LARGE_SLOTS})
     small_beside_large: int = SMALL_BESIDE_LARGE
     large_waiting: int = LARGE_WAITING
@@ -150,11 +154,11 @@ class Lanes:
         queue = self._queues[ticket.lane]
         with self._lock:
             if not ticket.admitted and self._lock.wait_for(
-                    lambda: ticket in queue and queue.index(ticket) < self._slots_now(ticket.lane), timeout):
+                    lambda: ticket in queue and queue.index(ticket) < self.slots_now(ticket.lane), timeout):
                 ticket.admitted, ticket.started = True, time.monotonic()
             return ticket.admitted
 
-    def _slots_now(self, lane: str) -> int:
+    def slots_now(self, lane: str) -> int:
         """The lane's slots at this moment: the small lane has fewer while a large job runs."""
         if lane == "small" and any(t.admitted for t in self._queues["large"]):
             return min(self.slots["small"], self.small_beside_large)

@@ -14,8 +14,8 @@ from .decoding import load_image
 from .metrics import psnr
 from .pipeline import counted, drain, upscale_steps
 from .request import Request
+from .upscaler import ENGINES
 
-ENGINES = ("onnxruntime", "pytorch")
 # The heat map's fixed scale: this many 8-bit levels of difference are its brightest colour, so
 # float noise (1e-6) stays black and a real difference shows, whatever the image.
 HEAT_FULL_SCALE_LEVELS = 4.0
@@ -67,12 +67,6 @@ def heatmap(diff: np.ndarray, full_scale: float = HEAT_FULL_SCALE_LEVELS / 255.0
     frac = (pos - lo)[..., None]
     rgb = HEAT_ANCHORS[lo] * (1 - frac) + HEAT_ANCHORS[lo + 1] * frac
     return Image.fromarray(rgb.astype(np.uint8))
-
-
-def colour_bar(width: int = 256, height: int = 14) -> Image.Image:
-    """The heat map's scale, left (0) to right (full scale), for the page's legend."""
-    ramp = np.linspace(0.0, HEAT_FULL_SCALE_LEVELS / 255.0, width, dtype=np.float32)
-    return heatmap(np.repeat(ramp[None, :, None], height, axis=0))
 
 
 def compare_steps(upscaler, request: Request, runs: int = 3):

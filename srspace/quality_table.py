@@ -99,7 +99,7 @@ def measure(engines: dict[str, object], images, factors=FACTORS, log=print) -> l
 def measured_sentence(table: dict | None, key: str, sets) -> str:
     """Model ``key``'s measured gain over bicubic in one sentence (for ``auto``: what it picks),
     with the set ``best`` picks among ``sets`` at each factor; "" without figures."""
-    if not table:
+    if not table or key == BICUBIC_KEY:
         return ""
     factors, gain = gain_grid(table)
     if key in MODELS:
@@ -107,7 +107,7 @@ def measured_sentence(table: dict | None, key: str, sets) -> str:
     else:
         values = [best_model(f, sets, table).gain for f in factors]
     values = [v for v in values if v is not None]
-    if not values or key == BICUBIC_KEY:
+    if not values:
         return ""
     return (f"Measured on {len(table['images'])} held-out photographs: {signed(min(values))} to {signed(max(values))} dB "
             f"over bicubic from ×{factors[0]:g} to ×{factors[-1]:g} (more is sharper; +1 dB shows clearly at 200%).")

@@ -65,14 +65,10 @@ def write_upscale_files(result, folder: Path, source_name: str) -> UpscaleFiles:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / result_name(source_name, result.key, result.factor, "png")
     path.write_bytes(encode(result.image, "png"))
-    sides = []
-    for name, side in (("bicubic.png", result.baseline), ("preview.png", result.preview)):
-        if side is result.image:
-            sides.append(path)
-        else:
-            (folder / name).write_bytes(encode(side, "png"))
-            sides.append(folder / name)
-    return UpscaleFiles(path, *sides)
+    sides = {name: side for name, side in (("bicubic.png", result.baseline), ("preview.png", result.preview))
+             if side is not result.image}  # a side that is the result itself is its download
+    written = dict(zip(sides, write_pngs(folder, sides)))
+    return UpscaleFiles(path, written.get("bicubic.png", path), written.get("preview.png", path))
 
 
 def write_pngs(folder: Path, images: dict[str, Image.Image]) -> list[Path]:

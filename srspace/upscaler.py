@@ -28,6 +28,7 @@ from .request import Request, check_factor, check_key, check_output_size, factor
 from .weights import WeightsError, recorded_state_dicts
 
 PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
+ENGINES = ("onnxruntime", "pytorch")  # an EngineSet's keys: the served engine first
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # the server's reference runs (Compare, Browser tabs): both engines run
 
 
@@ -194,7 +195,6 @@ class Upscaler:
         gray = to_nchw(img.pixels)  # 16-bit: one float plane, no alpha
         return to_pil(from_nchw(resample(gray, size[0] / img.width, (size[1], size[0]))), None, True)
 
-
     def browser_reference_steps(self, request: Request, limit: int = COMPARE_MAX_OUTPUT_PIXELS):
         """The server's results for the Browser tab, ONNX Runtime's and PyTorch's, through the same
         pipeline as ``upscale`` (the page runs that pipeline too), yielding (tiles done, tiles in
@@ -206,7 +206,7 @@ class Upscaler:
                                     notice=f"The result is {out_w}x{out_h}; the server compares up to "
                                            f"{limit / 1e6:.0f} MP, so this time only your browser runs it.")
         results = {}
-        for i, engine in enumerate(("onnxruntime", "pytorch")):
-            results[engine] = yield from counted(self.upscale_steps(request, engine), i, 2)
+        for i, engine in enumerate(ENGINES):
+            results[engine] = yield from counted(self.upscale_steps(request, engine), i, len(ENGINES))
         return BrowserReference(results["onnxruntime"].image, results["pytorch"].image, results["onnxruntime"].seconds,
                                 request.factor, request.weights)

@@ -22,8 +22,9 @@ import mimetypes
 from functools import lru_cache
 from pathlib import Path
 
-from .contract import (BUNDLED_SET, OFFICIAL_SET, AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, GALLERY, MAX_FACTOR, MIN_FACTOR, FACTOR_STEP, FACTOR_DECIMALS, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_SIDE, SMALL_RESULT_PIXELS,
-                       MODELS, ROOT, WEIGHT_SETS, model_path)
+from .contract import (AUTO_KEY, BICUBIC_KEY, BUNDLED_SET, CHOICES, CUBIC_A, EXAMPLES_DIR, FACTOR_DECIMALS,
+                       FACTOR_STEP, GALLERY, MAX_FACTOR, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_FACTOR, MIN_SIDE,
+                       MODELS, OFFICIAL_SET, ROOT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path)
 from .pipeline import ANTIALIAS_A, halo, tile_side
 from .quality_table import best_model, best_set, gain_grid, load_table, pick_note, signed
 from .tiling import as_fraction, auto_tile

@@ -208,6 +208,7 @@ def test_one_small_request_runs_beside_a_large_one_two_otherwise():
         assert large.wait(0)
         with lanes.ticket(50) as first, lanes.ticket(50) as second:
             assert first.wait(0) and not second.wait(0.05)  # beside a large job: one at a time
+            assert second.waiting_ahead == 1  # what its waiting line says: the one small request running
     with lanes.ticket(50) as first, lanes.ticket(50) as second:
         assert first.wait(0) and second.wait(0)  # the large job ended: two again
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from ..admission import SMALL_PIXELS, Lanes, Ticket
-from ..contract import BEST_WEIGHTS, BUNDLED_SET, EXAMPLES_DIR, GALLERY, OFFICIAL_SET
+from ..admission import Lanes, Ticket
+from ..contract import BEST_WEIGHTS, EXAMPLES_DIR, GALLERY, SMALL_RESULT_PIXELS, WEIGHT_SETS
 from ..errors import ImageInputError
 from ..upscaler import Upscaler
+from ..web import WEIGHT_LABELS
 from .components import Choice
 
 
@@ -31,7 +32,7 @@ class Server:
     @property
     def weight_line(self) -> str:
         """The one visitor-facing line about weights, where they are chosen."""
-        missing = [w for w in (BUNDLED_SET, OFFICIAL_SET) if w not in self.upscaler.engines]
+        missing = [w for w in WEIGHT_SETS if w not in self.upscaler.engines]
         line = ("**Best measured** runs, for each model and factor, the weights with the larger gain on held-out "
                 "photographs; the others are this project's own training and the tutorials' original checkpoints.")
         if missing:
@@ -39,11 +40,7 @@ class Server:
         return line
 
 
-WEIGHT_CHOICES = {
-    BEST_WEIGHTS: "Best measured for the model",
-    BUNDLED_SET: "Trained by this project",
-    OFFICIAL_SET: "The tutorials' original checkpoints",
-}
+WEIGHT_CHOICES = {BEST_WEIGHTS: "Best measured for the model", **WEIGHT_LABELS}
 
 
 def weights_input(server: Server, elem_id: str | None = None) -> Choice:
@@ -112,9 +109,8 @@ def stepping(steps, progress: gr.Progress, describe, outputs: int):
 
 def waiting_line(ticket: Ticket) -> str:
     """Where a waiting request stands, in words."""
-    ahead = ticket.ahead - ticket.lanes.slots[ticket.lane] + 1
-    return (f"⏳ Waiting for the {ticket.lane}-image lane: {ahead} request(s) ahead of yours. Small images have a lane "
-            f"of their own (results up to {SMALL_PIXELS / 1e6:.0f} MP) and are not held up by large ones.")
+    return (f"⏳ Waiting for the {ticket.lane}-image lane: {ticket.waiting_ahead} request(s) ahead of yours. Small images "
+            f"have a lane of their own (results up to {SMALL_RESULT_PIXELS / 1e6:.0f} MP) and are not held up by large ones.")
 
 
 # The names Gradio gives an upload that came without one: "file.png" (a data: URL), or its temp

@@ -52,7 +52,7 @@ def gain_chart(table: dict, sets) -> str:
         parts.append(f'<text x="{x(f):.1f}" y="{height - down + 20}" text-anchor="middle" fill="#555">×{f:g}</text>')
     parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end" fill="#555">factor</text>')
     legend = []
-    for i, (key, w) in enumerate(series):
+    for key, w in series:
         colour, dash = SERIES_COLOURS[list(MODELS).index(key) % len(SERIES_COLOURS)], DASHES[list(WEIGHT_SETS).index(w) % 2]
         points = " ".join(f"{x(f):.1f},{y(gain[key, w, f]):.1f}" for f in factors)
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2.5" stroke-dasharray="{dash}">'

@@ -9,6 +9,8 @@ import logging
 import time
 from contextlib import contextmanager
 
+from mcp.server.streamable_http_manager import DEFAULT_MAX_REQUEST_BODY_SIZE
+
 from ..errors import ImageInputError
 
 log = logging.getLogger("srspace")
@@ -73,12 +75,7 @@ class UploadGate:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/upload"):
-            headers = dict(scope.get("headers") or [])
-            try:
-                size = int(headers.get(b"content-length", b"0"))
-            except ValueError:
-                size = 0
-            if not self.folder.admit(size):
+            if not self.folder.admit(_content_length(scope)):
                 body = (b'{"detail": "The server\'s upload space is full for the moment: try again in a minute. '
                         b'Files are kept for a short while only, so room comes back by itself."}')
                 await _respond(send, 503, "application/json", body)
@@ -86,7 +83,7 @@ class UploadGate:
         return await self.app(scope, receive, send)
 
 
-MCP_MAX_BODY = 4 << 20  # the MCP library's own limit on a request body (its default): a data: URL of ~3 MB
+MCP_MAX_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE  # the MCP library's limit on a request body (4 MiB): a data: URL of ~3 MB
 MCP_READ_LIMIT = 160 << 20  # bodies read to answer with a message; larger ones get a plain 413
 
 
@@ -101,11 +98,7 @@ class McpSizeGate:
     async def __call__(self, scope, receive, send):
         if not (scope["type"] == "http" and scope["method"] == "POST" and "/gradio_api/mcp" in scope["path"]):
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        try:
-            size = int(headers.get(b"content-length", b"0"))
-        except ValueError:
-            size = 0
+        size = _content_length(scope)
         if size <= MCP_MAX_BODY:
             return await self.app(scope, receive, send)
         text = (f"This request is {size / 2**20:.1f} MB; MCP calls here take up to {MCP_MAX_BODY / 2**20:.0f} MB, "
@@ -129,6 +122,14 @@ class McpSizeGate:
         reply = {"jsonrpc": "2.0", "id": request_id,
                  "result": {"content": [{"type": "text", "text": text}], "isError": True}}
         await _respond(send, 200, "application/json", json.dumps(reply).encode())
+
+
+def _content_length(scope) -> int:
+    """A request's declared body size (0 when it declares none, or nonsense)."""
+    try:
+        return int(dict(scope.get("headers") or []).get(b"content-length", b"0"))
+    except ValueError:
+        return 0
 
 
 async def _respond(send, status: int, content_type: str, body: bytes) -> None:
