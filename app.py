@@ -83,7 +83,7 @@ def main(argv=None) -> None:
 
     from srspace.upscaler import Upscaler
     from srspace.tempfolder import TempFolder
-    from srspace.ui.serving import McpSizeGate, NoSniff, UploadGate
+    from srspace.ui.serving import McpSizeGate, NoSniff, UploadGate, install_header_deadline
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
@@ -102,6 +102,7 @@ def main(argv=None) -> None:
     upscaler = Upscaler(models_dir, weight_sets=wanted_sets(weights))
     bounds = TempFolder.from_env(temp)  # uploads and results: a cap and a lifetime, swept in the background
     bounds.start()
+    install_header_deadline()  # a connection that sends no whole request head in 20 s is closed
     gr.set_static_paths(paths=static_paths())  # the Browser tab's modules, and onnxruntime-web when installed
     demo = build_demo(upscaler, models_dir)
     demo.queue(default_concurrency_limit=1)

@@ -22,7 +22,7 @@ import torch
 from .contract import BICUBIC_KEY, CUBIC_A, MODELS, SMALL_RESULT_PIXELS, output_shape
 from .colour import from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
 from .networks import cubic_kernel
-from .tiling import auto_tile, tile_steps
+from .tiling import SMALL_TILE_OUTPUT_SIDE, TILE_OUTPUT_SIDE, auto_tile, tile_steps
 
 Progress = Callable[[int, int], None]
 Steps = Generator[tuple[int, int], None, np.ndarray]
@@ -117,24 +117,31 @@ def halo(key: str, factor: float) -> int:
     return reach
 
 
-def tile_side(key: str, factor: float, out_pixels: int | None = None) -> int | None:
+def tile_side(key: str, factor: float, out_pixels: int | None = None, output_side: int | None = None) -> int | None:
     """Input tile side for ``key``'s chain at ``factor`` (None: bicubic, which needs no tiles).
 
     SRCNN's 64-channel activations are at output resolution: its tiles hold about
-    TILE_OUTPUT_SIDE squared output pixels. ESPCN's are at input resolution, so the same memory
-    takes 9x the output; its output-resolution steps (colour merge, resample) bound it to half
-    SRCNN's scale instead: a 512-pixel input tile at x3 (a smaller tile's halo costs 11% more
-    work, and ESPCN then runs at the full SGEMM rate). A result of ``out_pixels`` up to
-    SMALL_RESULT_PIXELS gets half the side: a quarter of the memory (618 -> 177 MB for srcnn_x3)
-    for 7-11% more time on SRCNN (ESPCN is faster), so small requests beside a large one keep
-    the server near 2 GB.
+    ``output_side`` squared output pixels (TILE_OUTPUT_SIDE, or SMALL_TILE_OUTPUT_SIDE for a
+    result of ``out_pixels`` up to SMALL_RESULT_PIXELS). ESPCN's are at input resolution, so
+    the same memory takes 9x the output; its output-resolution steps (colour merge, resample)
+    bound it to half SRCNN's scale instead. Small results get smaller tiles so that small
+    requests beside a large one add little to the server's memory (benchmarks/tiles.py).
     """
     if key == BICUBIC_KEY:
         return None
+    if output_side is None:
+        small = out_pixels is not None and out_pixels <= SMALL_RESULT_PIXELS
+        output_side = SMALL_TILE_OUTPUT_SIDE if small else TILE_OUTPUT_SIDE
     spec = MODELS[key]
     scale = max(factor, spec.network_factor(factor))
-    side = auto_tile(scale / 2 if spec.subpixel else scale)
-    return side // 2 if out_pixels is not None and out_pixels <= SMALL_RESULT_PIXELS else side
+    return auto_tile(scale / 2 if spec.subpixel else scale, output_side)
+
+
+def long_tiles(key: str) -> bool:
+    """Whether a strip's tiles may be long for ``key`` (``tiling.tile_shape``): not for a graph
+    that upsamples by a dense matrix per axis (srcnn_dynamic, whose factor is an input), since
+    that matrix grows with the square of the tile's length (benchmarks/tiles.py)."""
+    return key == BICUBIC_KEY or not MODELS[key].dynamic
 
 
 def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | None = None,
@@ -158,7 +165,7 @@ def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | 
         work, fn = fn, lambda x: work(np.multiply(x, np.float32(1 / 255.0), out=x))
     batch = arr.transpose(2, 0, 1)[None]  # a view: each tile is copied out on its own
     side = tile or tile_side(key, factor, result.shape[0] * result.shape[1])
-    yield from tile_steps(fn, batch, factor, halo(key, factor), side, store)
+    yield from tile_steps(fn, batch, factor, halo(key, factor), side, store, long_tiles(key))
     return result
 
 

@@ -7,13 +7,17 @@ hash) and the app writes three files per upscale; an upload that is aborted half
 loses the file it is working on; past that, the folder is the app's own (one per port) and
 everything in it may go. While the folder is at its cap, new uploads are refused before their
 bytes are read (``admit``, called by the app's upload gate): a flood cannot outrun the sweeps.
+One client (an address) may upload a quarter of the cap per lifetime, so that one visitor
+cannot take the whole folder and leave the others a "try again in a minute".
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +25,18 @@ CAP_BYTES = 2 << 30  # 2 GiB: a flood of 100 MB uploads is cut back to this with
 LIFETIME_S = 1800  # a result can be downloaded for half an hour
 SWEEP_S = 10
 GRACE_S = 120  # what a request is still working on (or waiting with, in a lane) is never removed
+CLIENT_SHARE = 0.25  # of the cap: what one client may upload per lifetime (512 MB per half hour)
 
 log = logging.getLogger("srspace")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an upload may not be written now: the folder is ``full``, or its client has uploaded its
+    share; and in how many seconds to try again."""
+
+    full: bool
+    retry_s: int
 
 
 @dataclass(frozen=True)
@@ -41,15 +55,34 @@ class TempFolder:
 
     def __post_init__(self):
         self.used = 0  # bytes: the last sweep's count plus the uploads admitted since
+        self.client_cap = int(self.cap * CLIENT_SHARE)
+        self._uploads: dict[str, deque[tuple[float, int]]] = {}  # client -> (when, bytes) within the lifetime
         self._lock = threading.Lock()
 
-    def admit(self, size: int) -> bool:
-        """Whether an upload of ``size`` bytes (its Content-Length) fits under the cap; counted when it does."""
+    def admit(self, size: int, client: str | None = None, now: float | None = None) -> Refusal | None:
+        """Whether an upload of ``size`` bytes (its Content-Length) from ``client`` (an address;
+        None: unknown) may be written: None when it may, and it is counted; else why not."""
+        now = time.time() if now is None else now
         with self._lock:
             if self.used + size > self.cap:
-                return False
+                return Refusal(full=True, retry_s=SWEEP_S * 6)
+            if client is not None:
+                recent = self._recent(client, now)
+                if recent and sum(b for _, b in recent) + size > self.client_cap:
+                    return Refusal(full=False, retry_s=math.ceil(recent[0][0] + self.lifetime - now))
+                if size:
+                    self._uploads.setdefault(client, deque()).append((now, size))
             self.used += size
-            return True
+            return None
+
+    def _recent(self, client: str, now: float) -> deque[tuple[float, int]]:
+        """``client``'s uploads still within the lifetime (older ones are gone from the folder)."""
+        recent = self._uploads.get(client, deque())
+        while recent and recent[0][0] <= now - self.lifetime:
+            recent.popleft()
+        if not recent:
+            self._uploads.pop(client, None)
+        return recent
 
     @classmethod
     def from_env(cls, folder: Path) -> "TempFolder":
@@ -94,6 +127,8 @@ class TempFolder:
                     pass
         with self._lock:
             self.used = total - freed
+            for client in list(self._uploads):  # forget clients whose uploads have all expired
+                self._recent(client, now)
         return Sweep(removed, freed, total - freed)
 
     def start(self, every: float = SWEEP_S) -> threading.Thread:

@@ -17,10 +17,11 @@ import numpy as np
 
 from .contract import FACTOR_DECIMALS, output_size
 
-# Output pixels per tile at most (about 0.6 MP): SRCNN's 64-channel activations for
-# one tile then stay near 150 MB.
-TILE_OUTPUT_SIDE = 768
-
+# Output pixels per tile at most (576 squared, 0.33 MP): SRCNN's 64-channel activations for one
+# tile then stay near 85 MB, and a whole tile's run near 420 MB; 768 took 700 MB for no gain in
+# speed (benchmarks/tiles.py).
+TILE_OUTPUT_SIDE = 576
+SMALL_TILE_OUTPUT_SIDE = 384  # a small result's tiles (pipeline.tile_side): 177 MB for srcnn_x3
 
 
 def as_fraction(factor: float) -> Fraction:
@@ -28,9 +29,24 @@ def as_fraction(factor: float) -> Fraction:
     return Fraction(float(np.float32(factor))).limit_denominator(10 ** FACTOR_DECIMALS)
 
 
-def auto_tile(factor: float) -> int:
-    """Input tile side that keeps a tile's output near TILE_OUTPUT_SIDE squared."""
-    return max(16, int(TILE_OUTPUT_SIDE / factor))
+def auto_tile(factor: float, output_side: int = TILE_OUTPUT_SIDE) -> int:
+    """Input tile side that keeps a tile's output near ``output_side`` squared."""
+    return max(16, int(output_side / factor))
+
+
+def tile_shape(height: int, width: int, side: int, long_tiles: bool = True) -> tuple[int, int]:
+    """The input tile (rows, columns) for an image of ``height`` x ``width`` and tiles of about
+    ``side`` squared: square, except where one side of the image fits in a tile and
+    ``long_tiles`` allows. Such a strip has no halo across it, so its tiles are as long as the
+    same area allows: a 1,000,000 x 8 strip in tiles of 192 (srcnn_x3 at x1) runs in 218 tiles
+    about 4600 long rather than 5209 of 192, each paying a run's fixed cost. (Not for a graph
+    whose upsample is a dense matrix per axis, srcnn_dynamic's: building it costs the square of
+    the tile's length.)"""
+    if long_tiles and height <= side < width:
+        return height, max(side, side * side // height)
+    if long_tiles and width <= side < height:
+        return max(side, side * side // width), width
+    return side, side
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -84,14 +100,15 @@ def tile_steps(
     pad: int,
     tile: int | None = None,
     store: Store | None = None,
+    long_tiles: bool = True,
 ) -> Generator[tuple[int, int], None, np.ndarray | None]:
     """Run ``fn`` (NCHW in -> NCHW out, scale ``factor``) over ``batch`` in overlapping tiles,
     yielding ``(done, total)`` after each tile.
 
     ``pad`` is the context (input pixels) a tile needs on each side, ``tile`` the input tile
-    side (None: automatic). ``store(y0, y1, x0, x1, block)`` receives each tile's exact share
-    of the output; without it the NCHW result is assembled and returned. A batch that fits in
-    one tile runs whole.
+    side (None: automatic; a strip's are longer where ``long_tiles`` allows, ``tile_shape``).
+    ``store(y0, y1, x0, x1, block)`` receives each tile's exact share of the output; without it
+    the NCHW result is assembled and returned. A batch that fits in one tile runs whole.
     """
     n, _, height, width = batch.shape
     tile = tile or auto_tile(factor)
@@ -105,10 +122,10 @@ def tile_steps(
 
     frac = as_fraction(factor)
     p, q = frac.numerator, frac.denominator
-    tile = _round_up(tile, q)
+    tile_h, tile_w = (_round_up(side, q) for side in tile_shape(height, width, tile, long_tiles))
     pad = _round_up(pad, q)
-    rows = _spans(height, _even(height, tile, q), pad, factor)
-    cols = _spans(width, _even(width, tile, q), pad, factor)
+    rows = _spans(height, _even(height, tile_h, q), pad, factor)
+    cols = _spans(width, _even(width, tile_w, q), pad, factor)
     result = None
     total, done = len(rows) * len(cols), 0
     for _, _, py0, py1, oy0, oy1 in rows:

@@ -25,7 +25,7 @@ from pathlib import Path
 from .contract import (AUTO_KEY, BICUBIC_KEY, BUNDLED_SET, CHOICES, CUBIC_A, EXAMPLES_DIR, FACTOR_DECIMALS,
                        FACTOR_STEP, GALLERY, MAX_FACTOR, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_FACTOR, MIN_SIDE,
                        MODELS, OFFICIAL_SET, ROOT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path)
-from .pipeline import ANTIALIAS_A, halo, tile_side
+from .pipeline import ANTIALIAS_A, halo, long_tiles, tile_side
 from .quality_table import best_model, best_set, gain_grid, load_table, pick_note, signed
 from .tiling import as_fraction, auto_tile
 
@@ -118,7 +118,7 @@ def _pick(factor: float, sets, table: dict | None) -> dict:
 
 
 def factor_rules(weight_sets, table: dict | None) -> dict:
-    """Per factor in steps of the contract's resolution (0.01): p/q, each choice's halo and tile side (as tiling.tile_steps
+    """Per factor in steps of the contract's resolution (0.01): p/q, each choice's halo and tile sides (a large and a small result's, as tiling.tile_steps
     uses them), and the weight set ``best`` picks per model among ``weight_sets``."""
     rules = {}
     scale = 10 ** FACTOR_DECIMALS
@@ -127,7 +127,8 @@ def factor_rules(weight_sets, table: dict | None) -> dict:
         frac = as_fraction(factor)
         rules[f"{factor:.{FACTOR_DECIMALS}f}"] = {
             "p": frac.numerator, "q": frac.denominator,
-            "models": {key: {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor)}
+            "models": {key: {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor),
+                             "smallTile": tile_side(key, factor, SMALL_RESULT_PIXELS) or auto_tile(factor)}
                        for key in (*MODELS, BICUBIC_KEY)},
             "best": {key: best_set(key, factor, weight_sets, table or {}) for key in MODELS},
             # what auto runs, for "best" (every set) and for each set alone
@@ -169,6 +170,7 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
         "help": MODEL_HELP,
         "specs": {key: {"channels": s.channels, "fixedFactor": s.fixed_factor, "network": s.network, "luma": s.luma}
                   for key, s in MODELS.items()},
+        "longTiles": {key: long_tiles(key) for key in (*MODELS, BICUBIC_KEY)},  # pipeline.long_tiles
         "models": {w: {key: {"url": model_urls[w][key]} for key in MODELS} for w in sets},
         "weightSets": {w: {"label": WEIGHT_LABELS[w], "text": WEIGHT_SETS[w][0].upper() + WEIGHT_SETS[w][1:] + "."}
                        for w in sets},

@@ -147,6 +147,10 @@ def running_app(folder: Path, env: dict, log_path: Path, args=(), timeout: float
                 proc.kill()
 
 
+APP_HEADER_TIMEOUT_S = 8  # the test app's deadline for a request head: past uvicorn's 5 s keep-alive, so
+# pooled idle connections are closed by uvicorn as usual, not by the deadline
+
+
 @pytest.fixture(scope="session")
 def app_server(models_dir, official_cache, tmp_path_factory):
     """`python app.py --mcp` on a free loopback port, as a user starts it; yields its URL, a str
@@ -158,7 +162,7 @@ def app_server(models_dir, official_cache, tmp_path_factory):
     leftover.write_bytes(b"old")
     log_path = tmp_path_factory.mktemp("app-log") / "app.log"
     env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False",
-               SRSPACE_TEMP=str(temp_root))
+               SRSPACE_TEMP=str(temp_root), SRSPACE_HEADER_TIMEOUT_S=str(APP_HEADER_TIMEOUT_S))
     with running_app(ROOT, env, log_path, ["--mcp"], port=port) as url:
         served = Served(url)
         served.log, served.temp, served.leftover = log_path, temp_root / str(port), leftover

@@ -150,6 +150,97 @@ def test_every_response_says_nosniff(app_server, models_dir):
         assert response.status_code == 200 and response.headers["x-content-type-options"] == "nosniff", url
 
 
+def _closed_within(sock, seconds: float) -> bool:
+    """Whether the server closes ``sock`` within ``seconds`` (reading what it sends meanwhile)."""
+    import socket
+
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except socket.timeout:
+            continue
+        except ConnectionError:
+            return True
+    return False
+
+
+def test_a_connection_without_a_whole_request_head_is_closed_and_slow_bodies_are_not():
+    """uvicorn with the app's protocol, a 1 s deadline: silent and trickling connections are closed;
+    a request whose head came in time keeps its connection for a slow body."""
+    import socket
+
+    import uvicorn
+
+    from conftest import _free_port
+    from srspace.ui.serving import HeaderDeadline
+
+    class Quick(HeaderDeadline):
+        deadline_s = 1.0
+
+    async def app(scope, receive, send):  # answers with the length of the body it read
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
+        await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=Quick, lifespan="off",
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert _wait_for(lambda: server.started, 10)
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        trickle = socket.create_connection(("127.0.0.1", port))
+        trickle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        slow_body = socket.create_connection(("127.0.0.1", port))
+        slow_body.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nConnection: close\r\n\r\n")
+        for _ in range(8):  # 8 bytes over 2.4 s: the head came in time, the body is slow but arrives
+            time.sleep(0.3)
+            slow_body.sendall(b"x")
+            try:
+                trickle.sendall(b"X-Slow: 1\r\n")  # a header line now and then, never the end of the head
+            except OSError:
+                pass
+        assert all(_closed_within(s, 0.5) for s in [trickle, *silent])
+        answer = b""
+        while chunk := slow_body.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"8")
+        with socket.create_connection(("127.0.0.1", port)) as prompt:  # a whole request at once: answered
+            prompt.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert prompt.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.slow  # waits out the app's deadline
+def test_the_app_closes_half_open_connections_and_still_answers(app_server):
+    import socket
+    from urllib.parse import urlparse
+
+    import requests
+
+    from conftest import APP_HEADER_TIMEOUT_S
+
+    address = urlparse(app_server).hostname, urlparse(app_server).port
+    start = time.monotonic()
+    half_open = [socket.create_connection(address) for _ in range(200)]
+    for sock in half_open[::2]:
+        sock.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\n")  # half the heads begun, none ended
+    assert all(_closed_within(s, APP_HEADER_TIMEOUT_S + 10) for s in half_open)
+    assert APP_HEADER_TIMEOUT_S - 1 < time.monotonic() - start < APP_HEADER_TIMEOUT_S + 10
+    assert requests.get(app_server, timeout=10).status_code == 200
+
+
 def test_lanes_admit_in_order_and_report_honest_positions():
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     holder = lanes.ticket(10_000)
@@ -337,7 +428,22 @@ def test_the_temp_folder_is_cut_back_to_its_cap_oldest_first_and_young_files_sta
     assert fresh.is_dir() and (tmp_path / "a").is_dir()  # emptied just now: it stays a while
     bound.sweep(now=time.time() + 61)
     assert not (tmp_path / "a").exists() and not fresh.exists() and young.exists()  # empty and old: gone
-    assert not bound.admit(1) and bound.used == result.left  # at the cap: the next upload is refused
+    assert bound.admit(1).full and bound.used == result.left  # at the cap: the next upload is refused
+
+
+def test_one_client_uploads_at_most_its_share_and_others_still_can(tmp_path):
+    from srspace.tempfolder import TempFolder
+
+    bound = TempFolder(tmp_path, cap=4_000, lifetime=1800, grace=60)  # a client's share: 1000 bytes per 1800 s
+    assert bound.admit(600, "10.0.0.1", now=0) is None
+    refused = bound.admit(500, "10.0.0.1", now=100)
+    assert refused is not None and not refused.full and refused.retry_s == 1700  # when its first upload expires
+    assert bound.admit(500, "10.0.0.2", now=100) is None and bound.admit(500, None, now=100) is None  # others go on
+    assert bound.admit(500, "10.0.0.1", now=1801) is None  # its first upload has expired
+    full = bound.admit(3_000, "10.0.0.3", now=1801)
+    assert full is not None and full.full  # the folder's own cap comes first
+    bound.sweep(now=10_000)  # clients whose uploads have all expired are forgotten
+    assert bound.admit(900, "10.0.0.1", now=10_000) is None
 
 
 def test_files_past_their_lifetime_go_whatever_the_cap(tmp_path):
@@ -364,10 +470,18 @@ def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_
     env = dict(os.environ, SRSPACE_WEIGHTS="bundled", GRADIO_ANALYTICS_ENABLED="False", SRSPACE_TEMP=str(temp),
                SRSPACE_TEMP_CAP_MB="3", SRSPACE_TEMP_LIFETIME_S="2")
     payload = np.random.default_rng(0).integers(0, 256, 1_000_000, dtype=np.uint8).tobytes()
+
+    def upload(name: str, client: str):
+        return requests.post(f"{url}gradio_api/upload", files={"files": (name, payload)},
+                             headers={"X-Forwarded-For": client}, timeout=30)
+
     with running_app(ROOT, env, tmp_path / "app.log") as url:
         folder = next(temp.iterdir())
-        codes = [requests.post(f"{url}gradio_api/upload", files={"files": (f"f{i}.png", payload)}, timeout=30)
-                 for i in range(8)]
+        # one client: its share is a quarter of the cap (0.75 MB here), so its second upload is refused
+        first, second = upload("mine.png", "10.7.0.1"), upload("mine2.png", "10.7.0.1")
+        assert first.status_code == 200 and second.status_code == 429
+        assert "Each visitor may upload up to" in second.json()["detail"] and int(second.headers["retry-after"]) > 0
+        codes = [upload(f"f{i}.png", f"10.7.1.{i}") for i in range(8)]  # a flood from many addresses
         assert [c.status_code for c in codes[:2]] == [200, 200]
         refused = [c for c in codes if c.status_code == 503]
         assert refused and "try again in a minute" in refused[0].json()["detail"]
@@ -376,5 +490,4 @@ def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_
             return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
         assert _wait_for(lambda: used() <= 3 * 2**20, 30), f"{used()} bytes left after the sweeps"
-        assert _wait_for(lambda: requests.post(f"{url}gradio_api/upload", files={"files": ("again.png", payload)},
-                                               timeout=30).status_code == 200, 30)
+        assert _wait_for(lambda: upload("again.png", "10.7.2.1").status_code == 200, 30)

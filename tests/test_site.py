@@ -19,7 +19,7 @@ from srspace.contract import BICUBIC_KEY, CHOICES, EXAMPLES_DIR, MODELS
 from srspace.serve import serve_in_thread, site_headers
 from srspace.site import HEADERS, build_site, front_matter
 from srspace.tiling import tile_steps
-from srspace.pipeline import halo, tile_side
+from srspace.pipeline import halo, long_tiles, tile_side
 from srspace.web import BROWSER_MAX_DIFF_LEVELS, PIN, SiteError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,9 @@ def test_building_without_npm_files_or_models_is_a_clear_error(models_dir, tmp_p
 @pytest.mark.parametrize("key,factor,height,width", [
     ("srcnn_dynamic", 2.5, 900, 1200), ("srcnn_dynamic", 1.3, 1000, 700), ("srcnn_dynamic", 3.7, 300, 911),
     ("srcnn_x3", 2.0, 600, 902), ("espcn_x3", 3.0, 900, 1200), ("espcn_x3", 1.7, 2000, 1500), (BICUBIC_KEY, 3.0, 800, 800),
-    ("srcnn_x3", 1.5, 700, 900), ("espcn_x3", 1.2, 1000, 1000),  # small results: tiles of half the side
+    ("srcnn_x3", 1.5, 700, 900), ("espcn_x3", 1.2, 1000, 1000),  # small results: smaller tiles
+    ("srcnn_x3", 1.0, 8, 5000), ("espcn_x3", 2.5, 3000, 20), ("srcnn_dynamic", 1.3, 40, 3000),  # strips
+    ("bicubic", 2.0, 6, 4000),
 ])
 def test_the_page_cuts_the_same_tiles_as_the_server(site_page, key, factor, height, width):
     """tiling.tile_steps against the page's tilePlan: the same input windows and output shares."""
@@ -113,7 +115,8 @@ def test_the_page_cuts_the_same_tiles_as_the_server(site_page, key, factor, heig
 
     out_pixels = int(np.floor(np.float32(height) * np.float32(factor))) * int(np.floor(np.float32(width) * np.float32(factor)))
     steps = tile_steps(network, np.zeros((1, 1, height, width), np.float32), factor, halo(key, factor),
-                       tile_side(key, factor, out_pixels), lambda y0, y1, x0, x1, block: shares.append([y0, y1, x0, x1]))
+                       tile_side(key, factor, out_pixels), lambda y0, y1, x0, x1, block: shares.append([y0, y1, x0, x1]),
+                       long_tiles(key))
     for _ in steps:
         pass
     plan = site_page.evaluate("""async ([key, factor, h, w]) => {

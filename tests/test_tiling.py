@@ -80,6 +80,44 @@ def test_tiles_are_of_few_shapes_and_cover_the_image_with_little_waste(height, w
     assert work <= 1.05 * (height + 2 * (pad + q) * rows) * (width + 2 * (pad + q) * cols)
 
 
+@pytest.mark.parametrize("height,width,factor", [(8, 5000, 1.0), (5000, 8, 2.5), (40, 3000, 1.3), (3000, 50, 3.0)])
+def test_strips_run_in_long_tiles_of_a_square_tiles_area(height, width, factor):
+    # a strip has no halo across it: square tiles would pay a run's fixed cost thousands of times
+    shapes = []
+
+    def network(tile: np.ndarray) -> np.ndarray:
+        shapes.append(tile.shape[2:])
+        return np.zeros((1, 1, output_size(tile.shape[2], factor), output_size(tile.shape[3], factor)), np.float32)
+
+    side, pad = 100, halo("srcnn_x3", factor)
+    q = as_fraction(factor).denominator
+    drain(tile_steps(network, np.zeros((1, 1, height, width), np.uint8), factor, pad, tile=side))
+    short, long = min(height, width), max(height, width)
+    assert len(shapes) == -(-long // (side * side // short))  # not -(-long // side)
+    assert {min(h, w) for h, w in shapes} == {short}  # each tile spans the strip's short side
+    assert sum(h * w for h, w in shapes) <= 1.05 * (long + 2 * (pad + q) * len(shapes)) * short
+
+
+def test_a_dense_matrix_upsample_keeps_square_tiles_on_strips():
+    # srcnn_dynamic's graph builds an output x input matrix per axis: long tiles would cost its square
+    from srspace.pipeline import long_tiles
+
+    shapes = []
+    network = lambda t: shapes.append(t.shape[2:]) or np.zeros((1, 1, *(2 * n for n in t.shape[2:])), np.float32)  # noqa: E731
+    assert not long_tiles("srcnn_dynamic") and long_tiles("srcnn_x3") and long_tiles("bicubic")
+    drain(tile_steps(network, np.zeros((1, 1, 8, 5000), np.uint8), 2.0, 8, tile=100, long_tiles=long_tiles("srcnn_dynamic")))
+    assert max(w for _, w in shapes) <= 100 + 2 * 8
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_strips_tiled_equal_untiled(ort_engine, key):
+    for height, width in ((5, 300), (300, 7)):
+        img = _image(height, width, seed=4)
+        for factor in (1.3, 3.0):
+            whole = upscale_array(ort_engine, key, img, factor)
+            np.testing.assert_allclose(upscale_array(ort_engine, key, img, factor, tile=16), whole, rtol=1e-4, atol=2e-5)
+
+
 def test_integer_bicubic_upsample_is_exactly_pytorch_bicubic():
     x = torch.rand(2, 3, 19, 26)
     for factor in (2, 3, 4):
@@ -87,12 +125,13 @@ def test_integer_bicubic_upsample_is_exactly_pytorch_bicubic():
         torch.testing.assert_close(BicubicUpsample(factor)(x), expected, rtol=0, atol=3e-6)
 
 
-def test_small_results_get_network_tiles_of_half_the_side():
+def test_small_results_get_smaller_network_tiles():
     from srspace.contract import SMALL_RESULT_PIXELS
     from srspace.pipeline import tile_side
 
     for key in ("srcnn_dynamic", "srcnn_x3", "espcn_x3"):
         full = tile_side(key, 2.5)
-        assert tile_side(key, 2.5, SMALL_RESULT_PIXELS) == full // 2  # a quarter of the activations' memory
+        small = tile_side(key, 2.5, SMALL_RESULT_PIXELS)
+        assert small**2 <= full**2 / 2  # at most half the activations' memory
         assert tile_side(key, 2.5, SMALL_RESULT_PIXELS + 1) == full
     assert tile_side("bicubic", 2.5, 100) is None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT
+from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT, SMALL_RESULT_PIXELS
 from srspace.pipeline import halo, tile_side
 from srspace.quality_table import best_model, best_set, load_table, pick_note
 from srspace.tiling import as_fraction, auto_tile
@@ -54,7 +54,8 @@ def test_the_config_carries_the_python_rules_at_every_factor():
         frac = as_fraction(factor)
         assert (rule["p"], rule["q"]) == (frac.numerator, frac.denominator)
         for key in (*MODELS, BICUBIC_KEY):
-            assert rule["models"][key] == {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor)}
+            assert rule["models"][key] == {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor),
+                                           "smallTile": tile_side(key, factor, SMALL_RESULT_PIXELS) or auto_tile(factor)}
         for key in MODELS:  # only the sets the page has
             assert rule["best"][key] == best_set(key, factor, ["bundled"], table) == "bundled"
         pick = best_model(factor, ["bundled"], table)  # what auto runs, with its sentence

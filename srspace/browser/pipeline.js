@@ -147,6 +147,14 @@ function even(length, tile, q) {
   return roundUp(Math.ceil(length / count), q);
 }
 
+/** tiling.tile_shape: square tiles, except that a strip (one side within a tile) gets tiles as
+ * long as the same area allows, where `longTiles` allows. */
+export function tileShape(height, width, side, longTiles) {
+  if (longTiles && height <= side && side < width) return [height, Math.max(side, Math.floor(side * side / height))];
+  if (longTiles && width <= side && side < height) return [Math.max(side, Math.floor(side * side / width)), width];
+  return [side, side];
+}
+
 /** tiling._spans: per tile along one axis [core start, core end, padded start, padded end,
  * output start, output end]. */
 export function spans(length, tile, pad, factor, p, q) {
@@ -172,17 +180,16 @@ export function spans(length, tile, pad, factor, p, q) {
 export function tilePlan(cfg, key, factor, height, width) {
   const f = cfg.factors[factorKey(cfg, factor)];
   if (!f) throw new RangeError(`no tiling rule for factor ${factor}`);
-  const { p, q } = f, { halo } = f.models[key];
+  const { p, q } = f, model = f.models[key], { halo } = model;
   const oh = outputSize(height, factor), ow = outputSize(width, factor);
-  // pipeline.tile_side: a small result's network tiles have half the side (bicubic's never change)
-  const full = f.models[key].tile;
-  const side = key !== cfg.bicubicKey && oh * ow <= cfg.limits.smallResultPixels ? Math.floor(full / 2) : full;
+  // pipeline.tile_side: a small result's network tiles are smaller (bicubic's never change)
+  const side = oh * ow <= cfg.limits.smallResultPixels ? model.smallTile : model.tile;
   if (height <= side && width <= side) {
     return [{ y0: 0, y1: height, x0: 0, x1: width, oy0: 0, oy1: oh, ox0: 0, ox1: ow, ty: 0, tx: 0 }];
   }
-  const tile = roundUp(side, q), pad = roundUp(halo, q);
-  const rows = spans(height, even(height, tile, q), pad, factor, p, q);
-  const cols = spans(width, even(width, tile, q), pad, factor, p, q);
+  const [tileH, tileW] = tileShape(height, width, side, cfg.longTiles[key]).map((s) => roundUp(s, q)), pad = roundUp(halo, q);
+  const rows = spans(height, even(height, tileH, q), pad, factor, p, q);
+  const cols = spans(width, even(width, tileW, q), pad, factor, p, q);
   const plan = [];
   for (const [, , y0, y1, oy0, oy1] of rows) {
     for (const [, , x0, x1, ox0, ox1] of cols) {

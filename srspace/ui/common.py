@@ -19,6 +19,7 @@ from ..errors import ImageInputError
 from ..upscaler import Upscaler
 from ..web import WEIGHT_LABELS
 from .components import Choice
+from .serving import client_address
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,10 @@ def bind(handler, server: Server):
 
 
 def client_of(request: gr.Request | None) -> str | None:
-    """Who is asking, for the lanes' per-client bound: the first address a proxy forwarded (a
-    Space's visitors all arrive through one), else the connection's; None when called directly."""
+    """Who is asking, for the lanes' per-client bound (``serving.client_address``); None when called directly."""
     if request is None:
         return None
-    forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
-    return forwarded or (request.client.host if request.client else None)
+    return client_address(request.headers.get("x-forwarded-for"), request.client.host if request.client else None)
 
 
 def stepping(steps, progress: gr.Progress, describe, outputs: int):

@@ -1,15 +1,20 @@
 """What every request to the app goes through besides its handler: one log line when it ends,
 ``X-Content-Type-Options: nosniff`` on every response, the upload gate (no new upload while the
-temp folder is at its cap) and the MCP size gate (a too-large image is a tool error with a
-message, not an HTTP 413 that ends the client's session)."""
+temp folder is at its cap, or its client has uploaded its share), the MCP size gate (a
+too-large image is a tool error with a message, not an HTTP 413 that ends the client's
+session) and a deadline for a request's head on every connection."""
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import time
 from contextlib import contextmanager
 
+import uvicorn.config
 from mcp.server.streamable_http_manager import DEFAULT_MAX_REQUEST_BODY_SIZE
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ..errors import ImageInputError
 
@@ -67,20 +72,80 @@ class NoSniff:
 
 
 class UploadGate:
-    """ASGI middleware: an upload that would take the app's temp folder over its cap is refused
-    with 503 and a message before its bytes are read; the sweeps make room again."""
+    """ASGI middleware: an upload that would take the app's temp folder over its cap, or its client
+    over its share of it, is refused before its bytes are read: 503 or 429, with a message and
+    Retry-After; the sweeps make room again."""
 
     def __init__(self, app, folder):
         self.app, self.folder = app, folder  # folder: a srspace.tempfolder.TempFolder
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/upload"):
-            if not self.folder.admit(_content_length(scope)):
-                body = (b'{"detail": "The server\'s upload space is full for the moment: try again in a minute. '
-                        b'Files are kept for a short while only, so room comes back by itself."}')
-                await _respond(send, 503, "application/json", body)
+            headers = dict(scope.get("headers") or [])
+            peer = (scope.get("client") or (None,))[0]
+            client = client_address(headers.get(b"x-forwarded-for", b"").decode("latin-1"), peer)
+            refusal = self.folder.admit(_content_length(scope), client)
+            if refusal is not None:
+                if refusal.full:
+                    status, text = 503, ("The server's upload space is full for the moment: try again in a minute. "
+                                         "Files are kept for a short while only, so room comes back by itself.")
+                else:
+                    lifetime = self.folder.lifetime
+                    per = f"{lifetime / 60:.0f} minutes" if lifetime >= 120 else f"{lifetime:.0f} s"
+                    status, text = 429, (f"Each visitor may upload up to {self.folder.client_cap / 2**20:.0f} MB per "
+                                         f"{per}, so that the server has room for everyone, and this upload would "
+                                         f"pass that: try again in about {max(1, math.ceil(refusal.retry_s / 60))} min.")
+                await _respond(send, status, "application/json", json.dumps({"detail": text}).encode(),
+                               [(b"retry-after", str(refusal.retry_s).encode())])
                 return
         return await self.app(scope, receive, send)
+
+
+def client_address(forwarded: str | None, peer: str | None) -> str | None:
+    """Who is asking: the first address of an X-Forwarded-For header (a Space's visitors all arrive
+    through its proxy), else the connection's own; None when neither is known."""
+    return (forwarded or "").split(",")[0].strip() or peer
+
+
+HEADER_TIMEOUT_S = 20.0  # a request's head must arrive within this (Apache's mod_reqtimeout gives 20-40 s)
+
+
+class HeaderDeadline(AutoHTTPProtocol):
+    """uvicorn's HTTP protocol (h11 or httptools, whichever it picked) with a deadline: a
+    connection that has not sent a whole request head within ``deadline_s`` seconds of opening,
+    or of its last request, is closed. uvicorn alone keeps a half-open connection for ever (its
+    keep-alive timeout starts only after a response), so a thousand of them would hold a
+    thousand sockets; Gradio's ``launch()`` offers no uvicorn settings, hence ``install``."""
+
+    deadline_s = HEADER_TIMEOUT_S
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._seen = self.cycle  # the request in progress when armed (uvicorn makes one cycle per request)
+        self._deadline = self.loop.call_later(self.deadline_s, self._check)
+
+    def _check(self) -> None:
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return  # closed, or upgraded to a WebSocket, which has timeouts of its own
+        if self.cycle is not self._seen or (self.cycle is not None and not self.cycle.response_complete):
+            self._arm()  # a request came, or one is still being answered: the deadline starts again
+        else:
+            self.transport.close()
+
+    def connection_lost(self, exc) -> None:
+        self._deadline.cancel()
+        super().connection_lost(exc)
+
+
+def install_header_deadline(deadline_s: float | None = None) -> None:
+    """Serve every uvicorn server of this process with ``HeaderDeadline`` (``deadline_s``, else
+    $SRSPACE_HEADER_TIMEOUT_S, else HEADER_TIMEOUT_S): uvicorn's protocol table is the one place
+    to choose the protocol class when Gradio builds the server's config."""
+    HeaderDeadline.deadline_s = float(deadline_s or os.environ.get("SRSPACE_HEADER_TIMEOUT_S") or HEADER_TIMEOUT_S)
+    uvicorn.config.HTTP_PROTOCOLS["auto"] = f"{__name__}:HeaderDeadline"
 
 
 MCP_MAX_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE  # the MCP library's limit on a request body (4 MiB): a data: URL of ~3 MB
@@ -132,7 +197,8 @@ def _content_length(scope) -> int:
         return 0
 
 
-async def _respond(send, status: int, content_type: str, body: bytes) -> None:
+async def _respond(send, status: int, content_type: str, body: bytes, headers=()) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()),
+                            *headers]})
     await send({"type": "http.response.body", "body": body})
