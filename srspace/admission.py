@@ -11,8 +11,8 @@ slot until its work has really stopped.
   holds however many arrive;
 - the *small* lane (results up to ``SMALL_RESULT_PIXELS``) runs beside it, so a gallery example is
   answered in about a second while a 24 MP job is on its way: two at a time, one while a large
-  job runs (the largest job, 1.7 GB, and two small ones passed 2 GB; with one, 1.9-2.1 GB at
-  the peak of mixed load).
+  job runs (with the largest job the whole server then peaks at 1.07 GB, and at 1.43 GB under
+  mixed load from 16 clients; benchmarks/load.py).
 
 Admission is by cost, not by count: at most ``LARGE_WAITING`` large requests wait behind the
 running one, and one client has at most ``LARGE_PER_CLIENT`` large request running or waiting.
@@ -35,7 +35,7 @@ from .errors import ImageInputError
 
 SMALL_SLOTS = 2
 LARGE_SLOTS = 1
-SMALL_BESIDE_LARGE = 1  # small requests that run while a large one does: the whole server stays near 2 GB
+SMALL_BESIDE_LARGE = 1  # small requests that run while a large one does: the whole server stays under 2 GB
 LARGE_WAITING = 3  # large requests that may wait behind the running ones, from all clients together
 LARGE_PER_CLIENT = 1  # large requests one client may have running or waiting
 SECONDS_PER_MP = 0.6  # the first guess of a large request's time per result MP (2 cores, SRCNN); then measured

@@ -38,9 +38,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".g
 MIN_SIDE = 8  # pixels; smaller inputs carry too little for a network to work on
 MAX_INPUT_PIXELS = 40_000_000
 MAX_OUTPUT_PIXELS = 25_000_000  # about 6100 x 4100; tiling keeps the server's memory bounded
-# Results up to this size are small: a lane of their own on the server, and network tiles of half
-# the side (a quarter of the activations' memory), so that small requests beside a large one
-# keep the whole server near 2 GB.
+# Results up to this size are small: a lane of their own on the server, and smaller network tiles
+# (tiling.SMALL_TILE_OUTPUT_SIDE), so that small requests beside a large one add little memory.
 SMALL_RESULT_PIXELS = 2_000_000
 
 # Each network's convolution kernel sides, first layer first: its receptive field (networks.py builds them).
