@@ -195,12 +195,18 @@ def test_a_connection_without_a_whole_request_head_is_closed_and_slow_bodies_are
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    opened = []
+
+    def connect() -> socket.socket:
+        opened.append(socket.create_connection(("127.0.0.1", port), timeout=5))  # a server that hangs fails the test
+        return opened[-1]
+
     try:
         assert _wait_for(lambda: server.started, 10)
-        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
-        trickle = socket.create_connection(("127.0.0.1", port))
+        silent = [connect() for _ in range(20)]
+        trickle = connect()
         trickle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        slow_body = socket.create_connection(("127.0.0.1", port))
+        slow_body = connect()
         slow_body.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nConnection: close\r\n\r\n")
         for _ in range(8):  # 8 bytes over 2.4 s: the head came in time, the body is slow but arrives
             time.sleep(0.3)
@@ -214,10 +220,12 @@ def test_a_connection_without_a_whole_request_head_is_closed_and_slow_bodies_are
         while chunk := slow_body.recv(4096):
             answer += chunk
         assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"8")
-        with socket.create_connection(("127.0.0.1", port)) as prompt:  # a whole request at once: answered
-            prompt.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert prompt.recv(4096).startswith(b"HTTP/1.1 200")
+        prompt = connect()  # a whole request at once: answered
+        prompt.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert prompt.recv(4096).startswith(b"HTTP/1.1 200")
     finally:
+        for sock in opened:
+            sock.close()
         server.should_exit = True
         thread.join(10)
 
@@ -234,11 +242,15 @@ def test_the_app_closes_half_open_connections_and_still_answers(app_server):
     address = urlparse(app_server).hostname, urlparse(app_server).port
     start = time.monotonic()
     half_open = [socket.create_connection(address) for _ in range(200)]
-    for sock in half_open[::2]:
-        sock.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\n")  # half the heads begun, none ended
-    assert all(_closed_within(s, APP_HEADER_TIMEOUT_S + 10) for s in half_open)
-    assert APP_HEADER_TIMEOUT_S - 1 < time.monotonic() - start < APP_HEADER_TIMEOUT_S + 10
-    assert requests.get(app_server, timeout=10).status_code == 200
+    try:
+        for sock in half_open[::2]:
+            sock.sendall(b"POST /gradio_api/upload HTTP/1.1\r\nHost: x\r\n")  # half the heads begun, none ended
+        assert all(_closed_within(s, APP_HEADER_TIMEOUT_S + 10) for s in half_open)
+        assert APP_HEADER_TIMEOUT_S - 1 < time.monotonic() - start < APP_HEADER_TIMEOUT_S + 10
+        assert requests.get(app_server, timeout=10).status_code == 200
+    finally:
+        for sock in half_open:
+            sock.close()
 
 
 def test_lanes_admit_in_order_and_report_honest_positions():

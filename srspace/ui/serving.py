@@ -115,7 +115,8 @@ class HeaderDeadline(AutoHTTPProtocol):
     connection that has not sent a whole request head within ``deadline_s`` seconds of opening,
     or of its last request, is closed. uvicorn alone keeps a half-open connection for ever (its
     keep-alive timeout starts only after a response), so a thousand of them would hold a
-    thousand sockets; Gradio's ``launch()`` offers no uvicorn settings, hence ``install``."""
+    thousand sockets; Gradio's ``launch()`` offers no uvicorn settings, hence
+    ``install_header_deadline``."""
 
     deadline_s = HEADER_TIMEOUT_S
 
