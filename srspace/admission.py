@@ -92,7 +92,7 @@ class Ticket:
     @property
     def waiting_ahead(self) -> int:
         """Requests that must start before this one may: those ahead, less the lane's free slots."""
-        return self.lanes._ahead(self) - self.lanes.slots_now(self.lane) + 1
+        return self.ahead - self.lanes.slots_now(self.lane) + 1
 
 
 @dataclass

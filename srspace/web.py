@@ -118,8 +118,9 @@ def _pick(factor: float, sets, table: dict | None) -> dict:
 
 
 def factor_rules(weight_sets, table: dict | None) -> dict:
-    """Per factor in steps of the contract's resolution (0.01): p/q, each choice's halo and tile sides (a large and a small result's, as tiling.tile_steps
-    uses them), and the weight set ``best`` picks per model among ``weight_sets``."""
+    """Per factor in steps of the contract's resolution (0.01): p/q, each choice's halo and tile
+    sides (a large and a small result's, as tiling.tile_steps uses them), and the weight set
+    ``best`` picks per model among ``weight_sets``."""
     rules = {}
     scale = 10 ** FACTOR_DECIMALS
     for step in range(round(MIN_FACTOR * scale), round(MAX_FACTOR * scale) + 1):

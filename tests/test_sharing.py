@@ -301,8 +301,8 @@ def test_a_flood_of_large_requests_is_refused_with_a_time_and_small_ones_still_p
 
 
 def test_one_small_request_runs_beside_a_large_one_two_otherwise():
-    """Memory: the largest job (1.7 GB) and one small one stay under 2 GB; two small ones and a
-    large one did not (2.4 GB)."""
+    """Memory: one small request beside the largest job keeps the server well under 2 GB (two small
+    ones and a large one passed it, 2.4 GB, with the 768-pixel tiles of the time)."""
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     with lanes.ticket(10_000) as large, lanes.ticket(50) as first, lanes.ticket(50) as second:
         assert first.wait(0) and not large.admitted  # no large job running yet: two small ones may run

@@ -12,7 +12,7 @@ from ..errors import shorten
 from ..results import write_pngs
 from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
 from ..web import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
-from .common import Server, bind, cache_folder, client_of, examples, stepping, weights_input
+from .common import Server, bind, cache_folder, client_of, examples, stepping, wait_for_lane, weights_input
 from .components import Choice, Factor, UploadedImage
 from .serving import request_log
 from .upscale_tab import factor_help
@@ -25,9 +25,7 @@ def browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS
         asked = server.upscaler.request(image, model, factor, weights, limit=None, choices=tuple(MODELS))
         pixels = min(asked.out_pixels, COMPARE_MAX_OUTPUT_PIXELS) * 2  # one run per engine
         with server.lanes.ticket(pixels, client_of(request)) as ticket:
-            while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
-                progress(0.0, desc="waiting for a free lane")
-                yield (gr.skip(),) * 4
+            yield from wait_for_lane(ticket, progress, 4)
             ref = yield from stepping(server.upscaler.browser_reference_steps(asked), progress,
                                       lambda done, total: f"server engines: {done}/{total}", 4)
     if ref.ort_image is None:

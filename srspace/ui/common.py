@@ -106,6 +106,14 @@ def stepping(steps, progress: gr.Progress, describe, outputs: int):
         yield (gr.skip(),) * outputs
 
 
+def wait_for_lane(ticket: Ticket, progress: gr.Progress, outputs: int):
+    """Wait for ``ticket``'s turn, shown as progress, with a yield to Gradio every half second,
+    where a cancelled or abandoned request stops."""
+    while not ticket.wait(0.5):
+        progress(0.0, desc="waiting for a free lane")
+        yield (gr.skip(),) * outputs
+
+
 def waiting_line(ticket: Ticket) -> str:
     """Where a waiting request stands, in words."""
     return (f"⏳ Waiting for the {ticket.lane}-image lane: {ticket.waiting_ahead} request(s) ahead of yours. Small images "

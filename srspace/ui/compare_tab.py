@@ -9,7 +9,7 @@ from ..engine_compare import HEAT_ANCHORS, HEAT_FULL_SCALE_LEVELS, CompareStats,
 from ..errors import shorten
 from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
 from ..web import MODEL_LABELS
-from .common import Server, bind, client_of, examples, stepping, weights_input
+from .common import Server, bind, client_of, examples, stepping, wait_for_lane, weights_input
 from .components import Choice, Factor, UploadedImage
 from .serving import request_log
 
@@ -53,9 +53,7 @@ def compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, request:
     with request_log("compare", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
         asked = server.upscaler.request(image, model, factor, weights, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
         with server.lanes.ticket(asked.out_pixels * 6, client_of(request)) as ticket:  # 3 runs per engine
-            while not ticket.wait(0.5):
-                progress(0.0, desc="waiting for a free lane")
-                yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield from wait_for_lane(ticket, progress, 4)
             result = yield from stepping(compare_steps(server.upscaler, asked), progress,
                                          lambda done, total: f"runs: {done}/{total}", 4)
     yield result.ort_image, result.torch_image, result.heatmap, stat_rows(result.stats)

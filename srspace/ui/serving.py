@@ -84,7 +84,7 @@ class UploadGate:
             headers = dict(scope.get("headers") or [])
             peer = (scope.get("client") or (None,))[0]
             client = client_address(headers.get(b"x-forwarded-for", b"").decode("latin-1"), peer)
-            refusal = self.folder.admit(_content_length(scope), client)
+            refusal = self.folder.admit(_content_length(headers), client)
             if refusal is not None:
                 if refusal.full:
                     status, text = 503, ("The server's upload space is full for the moment: try again in a minute. "
@@ -164,7 +164,7 @@ class McpSizeGate:
     async def __call__(self, scope, receive, send):
         if not (scope["type"] == "http" and scope["method"] == "POST" and "/gradio_api/mcp" in scope["path"]):
             return await self.app(scope, receive, send)
-        size = _content_length(scope)
+        size = _content_length(dict(scope.get("headers") or []))
         if size <= MCP_MAX_BODY:
             return await self.app(scope, receive, send)
         text = (f"This request is {size / 2**20:.1f} MB; MCP calls here take up to {MCP_MAX_BODY / 2**20:.0f} MB, "
@@ -190,10 +190,10 @@ class McpSizeGate:
         await _respond(send, 200, "application/json", json.dumps(reply).encode())
 
 
-def _content_length(scope) -> int:
-    """A request's declared body size (0 when it declares none, or nonsense)."""
+def _content_length(headers: dict[bytes, bytes]) -> int:
+    """A request's declared body size, from its headers (0 when it declares none, or nonsense)."""
     try:
-        return int(dict(scope.get("headers") or []).get(b"content-length", b"0"))
+        return int(headers.get(b"content-length", b"0"))
     except ValueError:
         return 0
 

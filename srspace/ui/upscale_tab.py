@@ -16,7 +16,8 @@ from ..quality_check import check_quality_steps, quality_request
 from ..quality_table import measured_sentence
 from ..results import write_upscale_files
 from ..web import MODEL_HELP, MODEL_LABELS
-from .common import Server, bind, cache_folder, client_of, examples, stepping, upload_name, waiting_line, weights_input
+from .common import (Server, bind, cache_folder, client_of, examples, stepping, upload_name, wait_for_lane, waiting_line,
+                     weights_input)
 from .components import Choice, Factor, UploadedImage
 from .serving import request_log
 
@@ -86,9 +87,7 @@ def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, request: 
         asked = quality_request(server.upscaler, image, factor, weights)
         w, h = asked.size
         with server.lanes.ticket(w * h * (len(MODELS) + 1), client_of(request)) as ticket:  # every method runs once
-            while not ticket.wait(0.5):  # each yield is a point where a cancelled request stops
-                progress(0.0, desc="waiting for a free lane")
-                yield gr.skip(), gr.skip()
+            yield from wait_for_lane(ticket, progress, 2)
             progress(0.0, desc="downsizing, then upscaling back with every method")
             result = yield from stepping(check_quality_steps(server.upscaler, asked, weights), progress,
                                          lambda done, total: f"methods: {done}/{total}", 2)
