@@ -1,4 +1,4 @@
-"""Export the Space's three ONNX models to models/<weights>/ and prove them equal to PyTorch.
+"""Export the Space's ONNX models (SRCNN x3 and any-factor, ESPCN x2, x3, x4) to models/<weights>/ and prove them equal to PyTorch.
 
     python export_models.py [--weight-sets auto|official|bundled] [--force] [--prune] [--models-dir DIR]
 

@@ -15,7 +15,9 @@ slot until its work has really stopped.
   mixed load from 16 clients; benchmarks/load.py).
 
 Admission is by cost, not by count: at most ``LARGE_WAITING`` large requests wait behind the
-running one, and one client has at most ``LARGE_PER_CLIENT`` large request running or waiting.
+running one, and one client has at most ``LARGE_PER_CLIENT`` large request running or waiting
+(and ``SMALL_PER_CLIENT`` small ones: one visitor's flood of small requests is refused at once,
+so another visitor's small request is served within seconds).
 Past that a request is refused at once with "busy, try again in about N s" (N from the work
 queued and the rate measured on the requests before), instead of holding one of the app's
 request slots for minutes: a flood of large requests can never fill the slots small ones need.
@@ -38,6 +40,7 @@ LARGE_SLOTS = 1
 SMALL_BESIDE_LARGE = 1  # small requests that run while a large one does: the whole server stays under 2 GB
 LARGE_WAITING = 3  # large requests that may wait behind the running ones, from all clients together
 LARGE_PER_CLIENT = 1  # large requests one client may have running or waiting
+SMALL_PER_CLIENT = 2  # small requests one client may have running or waiting: a flood from one visitor is refused
 SECONDS_PER_MP = 0.6  # the first guess of a large request's time per result MP (2 cores, SRCNN); then measured
 
 
@@ -102,6 +105,7 @@ class Lanes:
     small_beside_large: int = SMALL_BESIDE_LARGE
     large_waiting: int = LARGE_WAITING
     large_per_client: int = LARGE_PER_CLIENT
+    small_per_client: int = SMALL_PER_CLIENT
     seconds_per_mp: float = SECONDS_PER_MP  # updated as large requests finish
 
     def __post_init__(self):
@@ -119,8 +123,7 @@ class Lanes:
         ticket = Ticket(self.lane_for(pixels), self, pixels, client)
         with self._lock:
             queue = self._queues[ticket.lane]
-            if ticket.lane == "large":
-                self._check_room(queue, client)
+            self._check_room(ticket.lane, queue, client)
             queue.append(ticket)
         try:
             yield ticket
@@ -133,7 +136,13 @@ class Lanes:
                 self._lock.notify_all()
             give_back_heap()  # what the request's work held, given back before the next one grows
 
-    def _check_room(self, queue: list[Ticket], client: str | None) -> None:
+    def _check_room(self, lane: str, queue: list[Ticket], client: str | None) -> None:
+        mine = sum(t.client == client for t in queue) if client is not None else 0
+        if lane == "small":
+            if mine >= self.small_per_client:
+                raise Busy(f"You already have {mine} images in progress here; at most {self.small_per_client} at a time, "
+                           "so that others get their turn: try again when one of them is done.")
+            return
         wait = self.seconds_left(queue)
         again = f"try again in about {wait} s"
         if client is not None and sum(t.client == client for t in queue) >= self.large_per_client:

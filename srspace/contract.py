@@ -45,6 +45,9 @@ SMALL_RESULT_PIXELS = 2_000_000
 # Each network's convolution kernel sides, first layer first: its receptive field (networks.py builds them).
 KERNELS = {"srcnn": (9, 1, 5), "espcn": (5, 3, 3, 3)}
 
+# The sub-pixel network is exported natively at each of these factors (one model, one weights file each).
+ESPCN_FACTORS = (2, 3, 4)
+
 # Bicubic as PyTorch does it (align_corners=False, half-pixel centres): Keys' kernel with a = -0.75.
 CUBIC_A = -0.75
 
@@ -65,6 +68,11 @@ class ModelSpec:
     @property
     def input_names(self) -> tuple[str, ...]:
         return (INPUT_NAME,) if self.fixed_factor else (INPUT_NAME, FACTOR_NAME)
+
+    @property
+    def weights_name(self) -> str:
+        """The weights it takes: SRCNN's two models share one set of weights, each ESPCN factor has its own."""
+        return self.network if self.network == "srcnn" else self.key
 
     @property
     def dynamic(self) -> bool:
@@ -109,18 +117,34 @@ MODELS: dict[str, ModelSpec] = {
             title="SRCNN, any factor",
             description="The same SRCNN; the factor is a graph input [1,1,s,s] from which the graph builds its cubic interpolation matrices (applied by MatMul) and the correction's gain.",
         ),
-        ModelSpec(
-            key="espcn_x3",
-            filename="espcn_x3.onnx",
-            network="espcn",
-            fixed_factor=3,
-            channels=1,
-            subpixel=True,
-            title="ESPCN ×3 (sub-pixel)",
-            description="ESPCN of PyTorch's ONNX Runtime tutorial: Y channel, PixelShuffle(3).",
+        *(
+            ModelSpec(
+                key=f"espcn_x{f}",
+                filename=f"espcn_x{f}.onnx",
+                network="espcn",
+                fixed_factor=f,
+                channels=1,
+                subpixel=True,
+                title=f"ESPCN ×{f} (sub-pixel)",
+                description=f"ESPCN of PyTorch's ONNX Runtime tutorial at upscale_factor {f}: Y channel, PixelShuffle({f}).",
+            )
+            for f in ESPCN_FACTORS
         ),
     )
 }
+
+WEIGHT_NAMES = tuple(dict.fromkeys(spec.weights_name for spec in MODELS.values()))  # srcnn, espcn_x2, ...
+
+
+def weights_spec(name: str) -> ModelSpec:
+    """The first model that takes weights ``name``: its network and native factor (a bare "espcn",
+    the tutorial's own name, is its x3)."""
+    name = "espcn_x3" if name == "espcn" else name
+    for spec in MODELS.values():
+        if spec.weights_name == name:
+            return spec
+    raise KeyError(f"unknown weights {name!r}; choose one of {', '.join(WEIGHT_NAMES)}")
+
 
 # The weight sets a model can be exported with; each set's models live in models/<set>/.
 BUNDLED_SET = "bundled"
@@ -130,6 +154,13 @@ WEIGHT_SETS = {
     OFFICIAL_SET: "the tutorials' original checkpoints: OpenMMLab SRCNN trained at ×4, PyTorch's ESPCN",
 }
 BEST_WEIGHTS = "best"  # what a user gets by default: per network, the set that measured best
+# The weights each set holds (weights_name): the tutorials published SRCNN and ESPCN x3 only.
+SET_WEIGHTS = {BUNDLED_SET: WEIGHT_NAMES, OFFICIAL_SET: ("srcnn", "espcn_x3")}
+
+
+def set_models(weights: str) -> tuple[str, ...]:
+    """The model keys weight set ``weights`` holds."""
+    return tuple(key for key, spec in MODELS.items() if spec.weights_name in SET_WEIGHTS[weights])
 
 
 def models_folder() -> Path:
@@ -167,12 +198,13 @@ def factor_tensor_value(factor: float) -> np.ndarray:
     return np.array([1.0, 1.0, factor, factor], dtype=np.float32)
 
 
-# The example gallery of every page: file in examples/, model, factor, what it shows.
+# The example gallery of every page: file in examples/, factor, what it shows. A row sets the image
+# and the factor; the model stays the visitor's choice (auto by default).
 GALLERY = (
-    ("astronaut_face.png", "srcnn_dynamic", 2.5, "A face"),
-    ("text.png", "espcn_x3", 3.0, "Text"),
-    ("brick.png", "srcnn_x3", 3.0, "Brick texture"),
-    ("chelsea.png", "srcnn_dynamic", 4.0, "Fur"),
-    ("coffee.png", "espcn_x3", 2.0, "Still life"),
-    ("rocket.png", "bicubic", 3.0, "Sky and smoke"),
+    ("astronaut_face.png", 2.5, "A face"),
+    ("text.png", 3.0, "Text"),
+    ("brick.png", 3.0, "Brick texture"),
+    ("chelsea.png", 4.0, "Fur"),
+    ("coffee.png", 2.0, "Still life"),
+    ("rocket.png", 3.0, "Sky and smoke"),
 )

@@ -64,12 +64,21 @@ class OrtEngine:
 
     name = "onnxruntime"
 
-    def __init__(self, models_dir: Path, keys=tuple(MODELS), threads: int | None = None):
+    def __init__(self, models_dir: Path, keys=None, threads: int | None = None):
+        """Sessions for ``keys`` (default: every model whose file is in ``models_dir``: a set holds
+        the models it has weights for)."""
+        if keys is None:
+            keys = tuple(key for key, spec in MODELS.items() if (Path(models_dir) / spec.filename).exists())
+            if not keys:
+                raise FileNotFoundError(f"no exported models in {models_dir}: run export_models.py")
         opts = session_options(threads)
         self.sessions = {
             key: ort.InferenceSession(str(Path(models_dir) / MODELS[key].filename), opts, providers=PROVIDERS)
             for key in keys
         }
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.sessions
 
     def run(self, key: str, batch: np.ndarray, factor: float | None = None, shrink: bool = False) -> np.ndarray:
         """The model's output for ``batch``; ``shrink`` hands the arena's free regions back after the run."""
@@ -94,15 +103,20 @@ class TorchEngine:
         self.modules = {key: module.eval() for key, module in modules.items()}
 
     @classmethod
-    def from_state_dicts(cls, state_dicts: dict[str, dict], keys=tuple(MODELS)) -> "TorchEngine":
-        """Build the modules of ``keys`` from per-network state dicts ({"srcnn": ..., "espcn": ...})."""
+    def from_state_dicts(cls, state_dicts: dict[str, dict], keys=None) -> "TorchEngine":
+        """Build the modules of ``keys`` (default: every model whose weights are given) from state
+        dicts per weights name ({"srcnn": ..., "espcn_x3": ...})."""
+        keys = keys or tuple(key for key, spec in MODELS.items() if spec.weights_name in state_dicts)
         modules = {}
         for key in keys:
             spec = MODELS[key]
             module = build_network(spec.network, spec.fixed_factor)
-            module.load_state_dict(state_dicts[spec.network])
+            module.load_state_dict(state_dicts[spec.weights_name])
             modules[key] = module
         return cls(modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.modules
 
     def run(self, key: str, batch: np.ndarray, factor: float | None = None) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))

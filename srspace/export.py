@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import contract, networks
-from .contract import (BUNDLED_SET, OFFICIAL_SET, MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, ModelSpec,
+from .contract import (BUNDLED_SET, OFFICIAL_SET, MANIFEST_NAME, MODELS, MODELS_DIR, OPSET, OUTPUT_NAME, PARITY_ATOL, PARITY_RTOL, WEIGHT_SETS, ModelSpec, SET_WEIGHTS, set_models,
                        factor_tensor_value, model_path)
 from .engines import OrtEngine, TorchEngine
 from .manifest import read_manifest
@@ -163,7 +163,7 @@ def describe(path: Path) -> dict:
 def _weights_record(w: LoadedWeights) -> dict:
     """Where a model's weights came from; for SRCNN also its residual gain and how that was obtained."""
     record = {"source": w.source, "file": w.path.name, "sha256": w.sha256}
-    if w.network == "srcnn":
+    if w.name == "srcnn":
         record["residual_gain"] = [round(float(v), 6) for v in w.state_dict[SRCNN.GAIN_KEY]]
         fitted = official_gain_record()
         if fitted and fitted["checkpoint_sha256"] == w.sha256:
@@ -184,16 +184,17 @@ def set_problem(models_dir: Path, manifest: dict, name: str, weights_too: bool =
     """Why the exported set ``name`` of ``manifest`` cannot be used as it is, or None: every ONNX
     file present and as recorded, and (``weights_too``) the weights its PyTorch twins reload."""
     entries = manifest["sets"][name]
-    for key, spec in MODELS.items():
+    for key in set_models(name):
+        spec = MODELS[key]
         path = model_path(models_dir, name, key)
         if key not in entries or not path.exists():
             return f"{name}/{spec.filename} is missing"
         if sha256_file(path) != entries[key]["sha256"]:
             return f"{name}/{spec.filename} does not match its manifest (corrupt or changed)"
     if weights_too:
-        for network, record in recorded_weights(manifest, name):
-            if not recorded_intact(network, record):
-                return f"the {name} {network} weights changed or are gone"
+        for weights_name, record in recorded_weights(manifest, name):
+            if not recorded_intact(weights_name, record):
+                return f"the {name} {weights_name} weights changed or are gone"
     return None
 
 
@@ -223,15 +224,17 @@ def stale_reason(models_dir: Path = MODELS_DIR, weights: str = "auto") -> str | 
 
 
 def export_set(models_dir: Path, weights: str, loaded: dict[str, LoadedWeights], log=print) -> dict:
-    """Export, check and verify the three models of one weight set into ``models_dir/weights``."""
-    torch_engine = TorchEngine.from_state_dicts({n: w.state_dict for n, w in loaded.items()})
+    """Export, check and verify the models of one weight set into ``models_dir/weights``."""
+    keys = set_models(weights)
+    torch_engine = TorchEngine.from_state_dicts({n: w.state_dict for n, w in loaded.items()}, keys)
     folder = Path(models_dir) / weights
     folder.mkdir(parents=True, exist_ok=True)
     entries = {}
-    for key, spec in MODELS.items():
+    for key in keys:
+        spec = MODELS[key]
         path = model_path(models_dir, weights, key)
         tmp = path.with_suffix(".onnx.tmp")
-        export_onnx(spec, torch_engine.modules[key], tmp, loaded[spec.network])
+        export_onnx(spec, torch_engine.modules[key], tmp, loaded[spec.weights_name])
         onnx.checker.check_model(str(tmp), full_check=True)
         os.replace(tmp, path)
         parity = check_parity(spec, torch_engine, OrtEngine(folder, keys=(key,)))
@@ -242,7 +245,7 @@ def export_set(models_dir: Path, weights: str, loaded: dict[str, LoadedWeights],
             "sha256": sha256_file(path),
             "bytes": path.stat().st_size,
             **describe(path),
-            "weights": _weights_record(loaded[spec.network]),
+            "weights": _weights_record(loaded[spec.weights_name]),
             "parity": {"rtol": PARITY_RTOL, "atol": PARITY_ATOL, "cases": parity},
         }
     return entries
@@ -295,14 +298,13 @@ def _export(models_dir: Path, weights: str, reason: str, log, force: bool = Fals
     if old.get("fingerprint") != code_fingerprint():
         old = {}  # made by other code: nothing is carried over
     (models_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a half-finished export never looks fresh
-    networks_needed = sorted({s.network for s in MODELS.values()})
     sets, unavailable = {}, {}
     for name in wanted_sets(weights):
         if not force and _usable(models_dir, old, name):
             sets[name] = old["sets"][name]
             continue
         try:
-            loaded = {net: resolve(net, name) for net in networks_needed}
+            loaded = {n: resolve(n, name) for n in SET_WEIGHTS[name]}
         except WeightsError as exc:
             if weights != "auto" or name == BUNDLED_SET:
                 raise
@@ -314,7 +316,7 @@ def _export(models_dir: Path, weights: str, reason: str, log, force: bool = Fals
             log(unavailable[name])
             continue
         for w in loaded.values():
-            log(f"{name} {w.network}: {w.path.name} (sha256 {w.sha256[:12]})")
+            log(f"{name} {w.name}: {w.path.name} (sha256 {w.sha256[:12]})")
         sets[name] = export_set(models_dir, name, loaded, log)
     for name in WEIGHT_SETS:
         if name in sets:

@@ -1,6 +1,7 @@
 """The held-out photographs and the figure weights are judged by on them: gain over plain bicubic."""
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -28,9 +29,10 @@ def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
     return img[y : y + side, x : x + side]
 
 
-def degrade(hr: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
+def degrade(hr: np.ndarray, factor: float, jpeg_quality: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(LR, HR crop): HR cropped so the size rule maps the LR size back onto it, then
-    downscaled with PIL's antialiased bicubic and quantised to 8 bits."""
+    downscaled with PIL's antialiased bicubic and quantised to 8 bits; with ``jpeg_quality``,
+    the LR is then saved as a JPEG of that quality (PIL's encoder, 4:2:0) and read back."""
     lh, lw = int(hr.shape[0] / factor), int(hr.shape[1] / factor)
     while output_size(lh, factor) > hr.shape[0]:
         lh -= 1
@@ -38,15 +40,22 @@ def degrade(hr: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
         lw -= 1
     hr = hr[: output_size(lh, factor), : output_size(lw, factor)]
     lr = Image.fromarray(to_uint8(hr)).resize((lw, lh), Image.BICUBIC)
+    if jpeg_quality:
+        buf = io.BytesIO()
+        lr.save(buf, "JPEG", quality=jpeg_quality)
+        buf.seek(0)
+        lr = Image.open(buf).convert("RGB")
     return to_float(lr), hr
 
 
-def gain_over_bicubic(engine, key: str, images: list[np.ndarray], factor: float) -> dict[str, float]:
-    """Mean Y-PSNR of ``key`` and of bicubic, ``ceil(factor)`` pixels shaved, over RGB ``images``."""
+def gain_over_bicubic(engine, key: str, images: list[np.ndarray], factor: float,
+                      jpeg_quality: int | None = None) -> dict[str, float]:
+    """Mean Y-PSNR of ``key`` and of bicubic, ``ceil(factor)`` pixels shaved, over RGB ``images``
+    (their LR saved as JPEG of ``jpeg_quality`` when given)."""
     shave = math.ceil(factor)
     model, base = [], []
     for hr in images:
-        lr, hr = degrade(hr, factor)
+        lr, hr = degrade(hr, factor, jpeg_quality)
         model.append(psnr_y(upscale_array(engine, key, lr, factor), hr, shave))
         base.append(psnr_y(upscale_array(engine, BICUBIC_KEY, lr, factor), hr, shave))
     m, b = float(np.mean(model)), float(np.mean(base))

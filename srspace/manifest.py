@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .contract import MANIFEST_NAME, MODELS, MODELS_DIR, WEIGHT_SETS
+from .contract import MANIFEST_NAME, MODELS_DIR, WEIGHT_SETS, set_models
 
 # The manifest's layout, as the exporter writes it and every reader relies on: a key
 # with a type, a nested layout, or a list of one layout ([layout]). float accepts ints too.
@@ -28,14 +28,14 @@ def _fits(value, layout) -> bool:
 
 def manifest_fits(manifest) -> bool:
     """True when ``manifest`` has the layout every reader relies on: known weight sets, each
-    with every model's entry, values of the right types (a damaged manifest of any other shape
+    with an entry for every model it holds (contract.set_models), values of the right types (a damaged manifest of any other shape
     means a re-export, never a crash at start)."""
     if not _fits(manifest, _MANIFEST) or not set(manifest["sets"]) <= set(WEIGHT_SETS):
         return False
     if not all(isinstance(v, str) for v in manifest["unavailable"].values()):
         return False
-    for entries in manifest["sets"].values():
-        if not isinstance(entries, dict) or set(entries) != set(MODELS):
+    for name, entries in manifest["sets"].items():
+        if not isinstance(entries, dict) or set(entries) != set(set_models(name)):
             return False
         for entry in entries.values():
             if not _fits(entry, _ENTRY) or entry["weights"]["source"] not in WEIGHT_SETS:

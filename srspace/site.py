@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .contract import EXAMPLES_DIR, GALLERY, MODELS, model_path
+from .contract import EXAMPLES_DIR, GALLERY, MODELS, model_path, set_models
 from .manifest import read_manifest
 from .quality_table import QUALITY_PATH
 from .web import BROWSER_DIR, DIST_DIR, SITE_MODULES, PIN, SiteError, browser_config, check_dist, ort_config
@@ -86,15 +86,15 @@ def build_site(out: Path, models_dir: Path, dist: Path = DIST_DIR) -> dict:
         urls = {}
         for weights in sets:
             urls[weights] = {}
-            for key in MODELS:
+            for key in set_models(weights):
                 path = model_path(models_dir, weights, key)
                 _copy(path, staging / "models" / weights / path.name)
                 urls[weights][key] = f"models/{weights}/{path.name}"
         examples = []
-        for name, key, factor, label in GALLERY:
+        for name, factor, label in GALLERY:
             if (EXAMPLES_DIR / name).exists():
                 _copy(EXAMPLES_DIR / name, staging / "examples" / name)
-                examples.append({"url": f"examples/{name}", "model": key, "factor": factor, "label": label})
+                examples.append({"url": f"examples/{name}", "factor": factor, "label": label})
         if QUALITY_PATH.exists():
             _copy(QUALITY_PATH, staging / "quality.json")
         config = browser_config(urls, ort_config("ort/", local=True), examples)

@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from .colour import from_nchw, to_nchw, to_pil
-from .contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MAX_OUTPUT_PIXELS, MODELS_DIR, WEIGHT_SETS,
-                       output_size)
+from .contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MAX_OUTPUT_PIXELS, MODELS_DIR, OFFICIAL_SET,
+                       WEIGHT_SETS, output_size)
 from .decoding import InputImage, load_image, peek_size
 from .engines import OrtEngine, TorchEngine
 from .errors import ImageInputError, shorten
@@ -29,6 +29,8 @@ from .weights import WeightsError, recorded_state_dicts
 
 PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
 ENGINES = ("onnxruntime", "pytorch")  # an EngineSet's keys: the served engine first
+# Why a set lacks a model, said when one is asked for by hand.
+WEIGHT_GAPS = {OFFICIAL_SET: "the tutorial published ESPCN at x3 only; "}
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # the server's reference runs (Compare, Browser tabs): both engines run
 
 
@@ -91,7 +93,8 @@ class Upscaler:
             raise FileNotFoundError(f"no models in {models_dir}: run export_models.py")
         self.manifest = manifest
         self.engines = {
-            weights: EngineSet(manifest, weights, OrtEngine(Path(models_dir) / weights, threads=threads))
+            weights: EngineSet(manifest, weights, OrtEngine(Path(models_dir) / weights, tuple(manifest["sets"][weights]),
+                                                            threads=threads))
             for weights in manifest["sets"] if weight_sets is None or weights in weight_sets
         }
         if not self.engines:
@@ -106,9 +109,16 @@ class Upscaler:
     def weight_set(self, key: str, factor: float, weights=None) -> str:
         """The weight set a request for model ``key`` at ``factor`` runs with: ``weights``, or for
         "best" (or nothing) the set that measured better for that model at the nearest measured factor."""
+        having = [w for w in self.engines if key in self.engines[w]["onnxruntime"]]
         if weights in (None, "", BEST_WEIGHTS):
-            return best_set(key, factor, self.engines, self.quality or {})
-        return self.served(weights)
+            if not having:
+                raise ImageInputError(f"No weight set served here has {key}; choose another model.")
+            return best_set(key, factor, having, self.quality or {})
+        weights = self.served(weights)
+        if weights not in having:
+            raise ImageInputError(f"The {weights} weights have no {key}: {WEIGHT_GAPS.get(weights, '')}"
+                                  f"choose weights '{BEST_WEIGHTS}' or {' or '.join(repr(w) for w in having)}.")
+        return weights
 
     def served(self, weights) -> str:
         """``weights`` if it names a set this server serves, else a message saying what is."""

@@ -22,9 +22,9 @@ import mimetypes
 from functools import lru_cache
 from pathlib import Path
 
-from .contract import (AUTO_KEY, BICUBIC_KEY, BUNDLED_SET, CHOICES, CUBIC_A, EXAMPLES_DIR, FACTOR_DECIMALS,
+from .contract import (AUTO_KEY, BICUBIC_KEY, BUNDLED_SET, CHOICES, CUBIC_A, ESPCN_FACTORS, EXAMPLES_DIR, FACTOR_DECIMALS,
                        FACTOR_STEP, GALLERY, MAX_FACTOR, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_FACTOR, MIN_SIDE,
-                       MODELS, OFFICIAL_SET, ROOT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path)
+                       MODELS, OFFICIAL_SET, ROOT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path, set_models)
 from .pipeline import ANTIALIAS_A, halo, long_tiles, tile_side
 from .quality_table import best_model, best_set, gain_grid, load_table, pick_note, signed
 from .tiling import as_fraction, auto_tile
@@ -45,14 +45,15 @@ MODEL_LABELS = ({AUTO_KEY: "Best measured for this factor (auto)"}
 # One plain sentence per choice: what it is and when it is the better pick.
 MODEL_HELP = {
     AUTO_KEY: "Runs, for your factor, the network and weights with the largest measured gain over bicubic on "
-              "held-out photographs (the quality table): mostly ESPCN, whose ×3 result, resized, beats the "
-              "any-factor SRCNN at most factors.",
+              "held-out photographs (the quality table): mostly ESPCN at the native factor (×2, ×3 or ×4) "
+              "that measured best for yours, resized to it.",
     "srcnn_dynamic": "SRCNN that takes the factor as an input (one ONNX file for every factor): it sharpens for "
                      "exactly the factor you choose. The OpenMMLab deployment tutorial's model.",
     "srcnn_x3": "SRCNN trained at a fixed ×3; at other factors its ×3 result is resized bicubically to your factor.",
-    "espcn_x3": "ESPCN, the sub-pixel network of PyTorch's ONNX Runtime tutorial: sharpens brightness at ×3 (colour "
-                "is upscaled bicubically), then resized to your factor. The fastest network, and on photographs "
-                "the largest measured gain.",
+    **{f"espcn_x{f}": f"ESPCN, the sub-pixel network of PyTorch's ONNX Runtime tutorial, trained for ×{f}: sharpens "
+                      f"brightness at ×{f} (colour is upscaled bicubically), then resized to your factor if it differs. "
+                      "The fastest network, and at its own factor the largest measured gain."
+       for f in ESPCN_FACTORS},
     BICUBIC_KEY: "Plain bicubic interpolation: the baseline every network is measured against.",
 }
 WEIGHT_LABELS = {BUNDLED_SET: "Trained by this project", OFFICIAL_SET: "The tutorials' original checkpoints"}
@@ -159,7 +160,7 @@ def quality_html(table: dict | None, weight_sets) -> str:
 
 def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: list[dict] | None = None) -> dict:
     """The config of the browser engine and page. ``model_urls``: per weight set and model key the
-    .onnx file's URL; ``ort``: ``ort_config``; ``examples``: the gallery (url, model, factor, label)."""
+    .onnx file's URL; ``ort``: ``ort_config``; ``examples``: the gallery (url, factor, label)."""
     table = load_table()
     sets = [w for w in WEIGHT_SETS if w in model_urls]
     return {
@@ -172,7 +173,7 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
         "specs": {key: {"channels": s.channels, "fixedFactor": s.fixed_factor, "network": s.network, "luma": s.luma}
                   for key, s in MODELS.items()},
         "longTiles": {key: long_tiles(key) for key in (*MODELS, BICUBIC_KEY)},  # pipeline.long_tiles
-        "models": {w: {key: {"url": model_urls[w][key]} for key in MODELS} for w in sets},
+        "models": {w: {key: {"url": url} for key, url in model_urls[w].items()} for w in sets},
         "weightSets": {w: {"label": WEIGHT_LABELS[w], "text": WEIGHT_SETS[w][0].upper() + WEIGHT_SETS[w][1:] + "."}
                        for w in sets},
         "limits": {"minSide": MIN_SIDE, "maxInputPixels": MAX_INPUT_PIXELS, "maxOutputPixels": MAX_OUTPUT_PIXELS,
@@ -197,9 +198,9 @@ def app_config(models_dir: Path, weight_sets) -> dict:
     """The config for the Gradio app's page: its own file URLs; onnxruntime-web from this server
     when installed, else from the CDN (checked against the pin)."""
     local = local_dist_available()
-    urls = {w: {key: file_url(model_path(models_dir, w, key)) for key in MODELS} for w in weight_sets}
-    examples = [{"url": file_url(EXAMPLES_DIR / name), "model": key, "factor": factor, "label": label}
-                for name, key, factor, label in GALLERY if (EXAMPLES_DIR / name).exists()]
+    urls = {w: {key: file_url(model_path(models_dir, w, key)) for key in set_models(w)} for w in weight_sets}
+    examples = [{"url": file_url(EXAMPLES_DIR / name), "factor": factor, "label": label}
+                for name, factor, label in GALLERY if (EXAMPLES_DIR / name).exists()]
     return browser_config(urls, ort_config(file_url(DIST_DIR) + "/" if local else CDN_BASE, local), examples)
 
 

@@ -16,7 +16,7 @@ import requests
 import torch
 from tqdm import tqdm
 
-from .contract import OFFICIAL_SET, MODELS, WEIGHT_SETS
+from .contract import OFFICIAL_SET, MODELS, WEIGHT_SETS, weights_spec
 from .networks import SRCNN, build_network
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -32,7 +32,7 @@ class WeightsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    network: str
+    name: str  # the weights it holds: "srcnn", "espcn_x3" (contract.ModelSpec.weights_name)
     url: str
 
     @property
@@ -45,30 +45,35 @@ class Checkpoint:
         return Path(self.filename).stem.rsplit("-", 1)[-1]
 
 
+# The tutorials' checkpoints: OpenMMLab's SRCNN (trained at x4) and PyTorch's ESPCN, which exists at x3 only;
+# the official set therefore has no espcn_x2 and espcn_x4.
 OFFICIAL = {
     "srcnn": Checkpoint(
         "srcnn",
         "https://download.openmmlab.com/mmediting/restorers/srcnn/srcnn_x4k915_1x16_1000k_div2k_20200608-4186f232.pth",
     ),
-    "espcn": Checkpoint("espcn", "https://s3.amazonaws.com/pytorch/test_data/export/superres_epoch100-44c6958e.pth"),
+    "espcn_x3": Checkpoint("espcn_x3", "https://s3.amazonaws.com/pytorch/test_data/export/superres_epoch100-44c6958e.pth"),
 }
 
 
 @dataclass(frozen=True)
 class LoadedWeights:
-    network: str
+    name: str  # "srcnn", "espcn_x2", ... (contract.ModelSpec.weights_name)
     state_dict: dict
     source: str  # the weight set: "official" or "bundled"
     path: Path
     sha256: str
 
 
-def official_checkpoint(network: str) -> Checkpoint:
-    """The official checkpoint of ``network``; $SRSPACE_MIRROR (a URL prefix) serves the same
+def official_checkpoint(name: str) -> Checkpoint:
+    """The official checkpoint of weights ``name``; $SRSPACE_MIRROR (a URL prefix) serves the same
     files from elsewhere (a local mirror, a firewall's proxy, the tests' loopback server)."""
-    ckpt = OFFICIAL[network]
+    if name not in OFFICIAL:
+        raise WeightsError(f"there is no official checkpoint for {name}: the tutorials published "
+                           f"{' and '.join(OFFICIAL)} only; use the bundled weights")
+    ckpt = OFFICIAL[name]
     mirror = os.environ.get("SRSPACE_MIRROR")
-    return Checkpoint(network, f"{mirror.rstrip('/')}/{ckpt.filename}") if mirror else ckpt
+    return Checkpoint(name, f"{mirror.rstrip('/')}/{ckpt.filename}") if mirror else ckpt
 
 
 PERSISTENT_STORAGE = Path("/data")  # a Hugging Face Space's persistent storage, when it has some
@@ -155,8 +160,9 @@ def download(
     )
 
 
-def adapt_state_dict(obj: dict, network: str) -> dict[str, torch.Tensor]:
-    """Map a checkpoint of either official layout onto our network's keys.
+def adapt_state_dict(obj: dict, name: str) -> dict[str, torch.Tensor]:
+    """Map a checkpoint of either official layout onto the keys of weights ``name`` ("srcnn",
+    "espcn_x2", ...; a bare "espcn" is the tutorial's x3).
 
     MMEditing nests the weights in ``state_dict`` with a ``generator.`` prefix; PyTorch's
     example saves a flat dict. ``module.`` prefixes (DataParallel) are dropped too. Our
@@ -167,20 +173,23 @@ def adapt_state_dict(obj: dict, network: str) -> dict[str, torch.Tensor]:
     if any(k.startswith("generator.") for k in obj):
         obj = {k[len("generator.") :]: v for k, v in obj.items() if k.startswith("generator.")}
     obj = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
-    expected = build_network(network, 3).state_dict()
+    spec = weights_spec(name)
+    network = spec.network
+    expected = build_network(network, spec.fixed_factor).state_dict()
     if network == "srcnn":  # official SRCNN checkpoints have no gain: g = 1 is exactly their network
         obj.setdefault(SRCNN.GAIN_KEY, expected[SRCNN.GAIN_KEY])
     missing = sorted(set(expected) - set(obj))
     unexpected = sorted(set(obj) - set(expected))
     if missing or unexpected:
-        raise WeightsError(f"checkpoint does not fit {network}: missing {missing}, unexpected {unexpected}")
+        raise WeightsError(f"checkpoint does not fit {spec.weights_name}: missing {missing}, unexpected {unexpected}")
     for key, value in expected.items():
         if tuple(obj[key].shape) != tuple(value.shape):
-            raise WeightsError(f"checkpoint does not fit {network}: {key} is {tuple(obj[key].shape)}, expected {tuple(value.shape)}")
+            raise WeightsError(f"checkpoint does not fit {spec.weights_name}: {key} is {tuple(obj[key].shape)}, "
+                               f"expected {tuple(value.shape)}")
     return {k: obj[k].float() for k in expected}
 
 
-def load_checkpoint(path: Path, network: str) -> dict[str, torch.Tensor]:
+def load_checkpoint(path: Path, name: str) -> dict[str, torch.Tensor]:
     """Load any supported checkpoint file safely (``weights_only=True``) and adapt it."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -188,7 +197,7 @@ def load_checkpoint(path: Path, network: str) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({exc}); delete it and try again.") from exc
     if not isinstance(obj, dict):
         raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state_dict")
-    return adapt_state_dict(obj, network)
+    return adapt_state_dict(obj, name)
 
 
 def official_gain_record() -> dict | None:
@@ -199,11 +208,11 @@ def official_gain_record() -> dict | None:
         return None
 
 
-def load_weights(path: Path, network: str, sha256: str | None = None) -> dict[str, torch.Tensor]:
+def load_weights(path: Path, name: str, sha256: str | None = None) -> dict[str, torch.Tensor]:
     """``load_checkpoint``, plus the fitted residual gain when the file is the official SRCNN
     it was fitted to: trained at x4 only, that network is applied only as strongly as it helps."""
-    state_dict = load_checkpoint(path, network)
-    record = official_gain_record() if network == "srcnn" else None
+    state_dict = load_checkpoint(path, name)
+    record = official_gain_record() if name == "srcnn" else None
     if record and (sha256 or sha256_file(path)) == record["checkpoint_sha256"]:
         state_dict[SRCNN.GAIN_KEY] = torch.tensor(record["residual_gain"], dtype=torch.float32)
     return state_dict
@@ -215,62 +224,68 @@ def save_weights(state_dict: dict, network: str, path: Path, provenance: dict) -
     obj = {"state_dict": {f"generator.{k}": v for k, v in tensors.items()}} if network == "srcnn" else tensors
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(obj, path)
-    path.with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
+    meta = path.with_suffix(".json")
+    # Both files are written beside their targets and moved into place only when complete: an
+    # interrupted save leaves the previous weights and their provenance as they were.
+    torch.save(obj, path.with_suffix(".pth.tmp"))
+    meta.with_suffix(".json.tmp").write_text(json.dumps(provenance, indent=2) + "\n")
+    os.replace(path.with_suffix(".pth.tmp"), path)
+    os.replace(meta.with_suffix(".json.tmp"), meta)
 
 
-def bundled_path(network: str) -> Path:
-    return BUNDLED_DIR / f"{network}.pth"
+def bundled_path(name: str) -> Path:
+    """The bundled file of weights ``name`` ("srcnn", "espcn_x2", ...)."""
+    return BUNDLED_DIR / f"{name}.pth"
 
 
-def resolve(network: str, weights: str, checkpoint: Checkpoint | None = None, **download_args) -> LoadedWeights:
-    """Weights for ``network`` from set ``weights``: "official" (download or cache) or "bundled"
-    (shipped with the project)."""
+def resolve(name: str, weights: str, checkpoint: Checkpoint | None = None, **download_args) -> LoadedWeights:
+    """Weights ``name`` ("srcnn", "espcn_x3", ...) from set ``weights``: "official" (download or
+    cache) or "bundled" (shipped with the project)."""
     if weights not in WEIGHT_SETS:
         raise ValueError(f"unknown weight set {weights!r}; choose one of {tuple(WEIGHT_SETS)}")
     if weights == OFFICIAL_SET:
-        ckpt = checkpoint or official_checkpoint(network)
+        ckpt = checkpoint or official_checkpoint(name)
         try:
             path = download(ckpt.url, cache_dir() / ckpt.filename, ckpt.sha256_prefix, **download_args)
         except OSError as exc:  # the cache folder itself: not a folder, not writable, disk full
             raise WeightsError(f"the weights cache {cache_dir()} is unusable ({exc.strerror or exc}); "
                                "set SRSPACE_CACHE to a writable folder") from exc
     else:
-        path = bundled_path(network)
+        path = bundled_path(name)
         if not path.exists():
             raise WeightsError(f"bundled weights {path} are missing; train them with train.py or restore them from git")
     sha256 = sha256_file(path)
-    return LoadedWeights(network, load_weights(path, network, sha256), weights, path, sha256)
+    return LoadedWeights(name, load_weights(path, name, sha256), weights, path, sha256)
 
 
-def recorded_path(network: str, record: dict) -> Path:
+def recorded_path(name: str, record: dict) -> Path:
     """Where the weights a manifest entry records live: the download cache or the bundled file."""
-    return cache_dir() / record["file"] if record["source"] == OFFICIAL_SET else bundled_path(network)
+    return cache_dir() / record["file"] if record["source"] == OFFICIAL_SET else bundled_path(name)
 
 
-def recorded_intact(network: str, record: dict) -> bool:
+def recorded_intact(name: str, record: dict) -> bool:
     """True when the recorded weights are still there, byte for byte."""
-    path = recorded_path(network, record)
+    path = recorded_path(name, record)
     return path.exists() and sha256_file(path) == record["sha256"]
 
 
 def recorded_weights(manifest: dict, weights: str) -> list[tuple[str, dict]]:
-    """(network, weights record) of one set's models in the manifest, each distinct pair once:
-    the models of one network share a record, so its file is hashed and loaded only once."""
+    """(weights name, record) of one set's models in the manifest, each distinct pair once:
+    the two SRCNN models share a record, so its file is hashed and loaded only once."""
     pairs: list[tuple[str, dict]] = []
     for key, entry in manifest["sets"][weights].items():
-        pair = (MODELS[key].network, entry["weights"])
+        pair = (MODELS[key].weights_name, entry["weights"])
         if pair not in pairs:
             pairs.append(pair)
     return pairs
 
 
 def recorded_state_dicts(manifest: dict, weights: str) -> dict[str, dict[str, torch.Tensor]]:
-    """Per network, the state dict one set's models were exported from."""
+    """Per weights name, the state dict one set's models were exported from."""
     state_dicts = {}
-    for network, record in recorded_weights(manifest, weights):
-        if not recorded_intact(network, record):
-            raise WeightsError(f"the {network} weights the models were exported from "
-                               f"({recorded_path(network, record)}) are gone; run export_models.py --force")
-        state_dicts[network] = load_weights(recorded_path(network, record), network, record["sha256"])
+    for name, record in recorded_weights(manifest, weights):
+        if not recorded_intact(name, record):
+            raise WeightsError(f"the {name} weights the models were exported from "
+                               f"({recorded_path(name, record)}) are gone; run export_models.py --force")
+        state_dicts[name] = load_weights(recorded_path(name, record), name, record["sha256"])
     return state_dicts

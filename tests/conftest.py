@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from srspace.contract import MODELS_DIR  # noqa: E402
+from srspace.contract import MODELS_DIR, WEIGHT_NAMES  # noqa: E402
 from srspace.export import export_all, stale_reason  # noqa: E402
 from srspace.weights import OFFICIAL  # noqa: E402
 
@@ -100,7 +100,7 @@ def torch_engine():
     from srspace.engines import TorchEngine
     from srspace.weights import resolve
 
-    return TorchEngine.from_state_dicts({n: resolve(n, "bundled").state_dict for n in ("srcnn", "espcn")})
+    return TorchEngine.from_state_dicts({n: resolve(n, "bundled").state_dict for n in WEIGHT_NAMES})
 
 
 def _free_port() -> int:

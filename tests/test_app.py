@@ -94,7 +94,7 @@ def test_models_tab_cards(upscaler, models_dir):
         # SRCNN's last conv is a 1x1 conv and Col2Im
         "srcnn_x3": ["Conv x4", "DepthToSpace x1", "Pad x1", "Col2Im x1"],
         "srcnn_dynamic": ["Conv x3", "MatMul x2", "Col2Im x1"],
-        "espcn_x3": ["Conv x4", "DepthToSpace x1"],
+        **{f"espcn_x{f}": ["Conv x4", "DepthToSpace x1"] for f in (2, 3, 4)},
     }
     origin = {"bundled": "this project's own training", "official": "the tutorial's original checkpoint"}
     for weights, entries in upscaler.manifest["sets"].items():
@@ -213,7 +213,7 @@ def test_mcp_client_lists_the_tools_and_upscales(app_server):
     tools, result = asyncio.run(session_calls())
     assert {"upscale", "compare"} <= set(tools)
     schema = tools["upscale"].inputSchema["properties"]
-    assert set(schema["model"]["enum"]) == {"auto", "srcnn_dynamic", "srcnn_x3", "espcn_x3", "bicubic"}
+    assert set(schema["model"]["enum"]) == {"auto", *MODELS, "bicubic"}
     assert "from 1 to 4" in schema["factor"]["description"] and "tutorials' original" in schema["weights"]["description"]
     assert not result.isError, result.content
     text = " ".join(getattr(c, "text", "") for c in result.content)
@@ -225,7 +225,7 @@ def test_mcp_client_lists_the_tools_and_upscales(app_server):
 def test_quality_check_on_the_visitors_own_image(upscaler):
     result = check_quality(upscaler, EXAMPLES_DIR / "chelsea.png", 2.0)
     methods = [s.method for s in result.scores]
-    assert methods == ["bicubic", "srcnn_x3", "srcnn_dynamic", "espcn_x3"]
+    assert methods == ["bicubic", *MODELS]
     assert result.scores[0].gain == 0 and all(0 < s.ssim_y <= 1 for s in result.scores)
     assert max(s.gain for s in result.scores) > 0.3  # a network beats bicubic on this photo
     assert [label.split()[0] for _, label in result.crops] == ["original", *methods]

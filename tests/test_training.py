@@ -37,7 +37,7 @@ def test_espcn_loss_goes_down_and_weights_load(tmp_path):
     with torch.no_grad():
         after = F.mse_loss(trainer.model(x), y).item()
     assert after < 0.7 * before
-    state = load_checkpoint(tmp_path / "espcn.pth", "espcn")
+    state = load_checkpoint(tmp_path / "espcn.pth", "espcn_x3")
     assert torch.equal(state["conv4.weight"], trainer.model.conv4.weight)
     assert report["steps"] == 40 and "3.0" in report["validation_psnr_y"]
     assert (tmp_path / "espcn.json").exists()

@@ -97,7 +97,7 @@ def test_official_espcn_flat_checkpoint(server, cache):
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     url, _ = _publish(routes, base, "superres_epoch100", buf.getvalue())
-    weights = resolve("espcn", "official", checkpoint=Checkpoint("espcn", url), progress=False)
+    weights = resolve("espcn_x3", "official", checkpoint=Checkpoint("espcn_x3", url), progress=False)
     assert torch.equal(weights.state_dict["conv4.weight"], model.conv4.weight)
 
 
@@ -138,7 +138,7 @@ def test_unreachable_official_weights_say_so_in_one_line(server, cache, monkeypa
     _, base = server
     monkeypatch.setenv("SRSPACE_MIRROR", base + "/nothing-here")
     with pytest.raises(WeightsError) as info:
-        resolve("espcn", "official", retries=1, progress=False)
+        resolve("espcn_x3", "official", retries=1, progress=False)
     message = str(info.value)
     assert "\n" not in message and len(message) < 200 and "HTTP 404" in message and "superres_epoch100" in message
 
@@ -164,12 +164,12 @@ def test_real_checkpoints_download_verify_and_load(server, cache, monkeypatch, o
     _serve_real(routes, official_files)
     monkeypatch.setenv("SRSPACE_MIRROR", base + "/real")  # the real file names: their hash prefixes are checked
     srcnn = resolve("srcnn", "official", progress=False)
-    espcn = resolve("espcn", "official", progress=False)
+    espcn = resolve("espcn_x3", "official", progress=False)
     assert srcnn.sha256.startswith("4186f232") and espcn.sha256.startswith("44c6958e")
     # MMEditing's nested generator.* layout and PyTorch's flat one, both onto our networks
     raw = torch.load(official_files["srcnn"], map_location="cpu", weights_only=True)
     assert torch.equal(srcnn.state_dict["conv1.weight"], raw["state_dict"]["generator.conv1.weight"])
-    flat = torch.load(official_files["espcn"], map_location="cpu", weights_only=True)
+    flat = torch.load(official_files["espcn_x3"], map_location="cpu", weights_only=True)
     assert torch.equal(espcn.state_dict["conv4.weight"], flat["conv4.weight"])
     for w in (srcnn, espcn):  # cached for every user of the machine, nothing half-written left
         assert w.path.parent == cache and (w.path.stat().st_mode & 0o777) == 0o644
@@ -227,10 +227,10 @@ def test_residual_gain_scales_the_correction_by_factor():
 def test_key_adaptation_rejects_a_foreign_checkpoint():
     flat = {f"generator.{k}": v for k, v in SRCNN(3).state_dict().items()}
     with pytest.raises(WeightsError, match="does not fit espcn"):
-        adapt_state_dict({"state_dict": flat}, "espcn")
+        adapt_state_dict({"state_dict": flat}, "espcn_x3")
     wrong = dict(ESPCN(2).state_dict())
     with pytest.raises(WeightsError, match="conv4.weight"):
-        adapt_state_dict(wrong, "espcn")
+        adapt_state_dict(wrong, "espcn_x3")
 
 
 def test_unreadable_checkpoint_file_is_reported(tmp_path):

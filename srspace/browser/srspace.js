@@ -146,6 +146,10 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
     if (!config.models[used]) {
       throw new ImageInputError(`The ${weights} weights are not part of this site. Choose weights 'best' or one of: ${Object.keys(config.models).join(", ")}.`);
     }
+    if (!config.models[used][model]) {  // the official set has ESPCN at x3 only
+      const having = Object.keys(config.models).filter((w) => config.models[w][model]);
+      throw new ImageInputError(`The ${used} weights have no ${model}; choose weights 'best' or ${having.map((w) => `'${w}'`).join(" or ")}.`);
+    }
   }
   const file = await asBlob(source);
   signal?.throwIfAborted();

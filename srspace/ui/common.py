@@ -53,8 +53,8 @@ def weights_input(server: Server, elem_id: str | None = None) -> Choice:
 
 
 def examples(count: int | None = None) -> list[list]:
-    """The gallery's rows (image path, model, factor) whose files are present."""
-    rows = [[str(EXAMPLES_DIR / name), key, factor] for name, key, factor, _ in GALLERY if (EXAMPLES_DIR / name).exists()]
+    """The gallery's rows (image path, factor) whose files are present: the model stays the visitor's."""
+    rows = [[str(EXAMPLES_DIR / name), factor] for name, factor, _ in GALLERY if (EXAMPLES_DIR / name).exists()]
     return rows[:count]
 
 

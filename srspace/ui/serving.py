@@ -5,12 +5,14 @@ too-large image is a tool error with a message, not an HTTP 413 that ends the cl
 session) and a deadline for a request's head on every connection."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import uvicorn.config
 from mcp.server.streamable_http_manager import DEFAULT_MAX_REQUEST_BODY_SIZE
@@ -101,10 +103,54 @@ class UploadGate:
         return await self.app(scope, receive, send)
 
 
-def client_address(forwarded: str | None, peer: str | None) -> str | None:
-    """Who is asking: the first address of an X-Forwarded-For header (a Space's visitors all arrive
-    through its proxy), else the connection's own; None when neither is known."""
-    return (forwarded or "").split(",")[0].strip() or peer
+TRUSTED_PROXIES_ENV = "SRSPACE_TRUSTED_PROXIES"
+
+
+@dataclass(frozen=True)
+class Proxies:
+    """The proxies whose X-Forwarded-For this server believes. ``networks``: their addresses;
+    ``any_peer``: every connection comes through one trusted proxy whatever its address (a
+    Hugging Face Space, where the proxy's address is not published)."""
+
+    networks: tuple = ()
+    any_peer: bool = False
+
+    def trusts(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+
+def trusted_proxies(environ=os.environ) -> Proxies:
+    """$SRSPACE_TRUSTED_PROXIES: comma-separated addresses or networks (``10.0.0.0/8``) of the
+    proxies in front of this server, or ``none``. Unset: none, except on a Hugging Face Space
+    (``SPACE_ID`` is set), where every connection is the Space's proxy."""
+    value = environ.get(TRUSTED_PROXIES_ENV)
+    if value is None:
+        return Proxies(any_peer=bool(environ.get("SPACE_ID")))
+    items = [v.strip() for v in value.split(",") if v.strip() and v.strip().lower() != "none"]
+    try:
+        return Proxies(tuple(ipaddress.ip_network(v, strict=False) for v in items))
+    except ValueError as exc:
+        raise SystemExit(f"{TRUSTED_PROXIES_ENV}={value!r}: {exc}; give addresses or networks such as "
+                         "10.0.0.0/8, separated by commas, or none") from exc
+
+
+def client_address(forwarded: str | None, peer: str | None, proxies: Proxies | None = None) -> str | None:
+    """Who is asking. The connection's own address, unless it is a trusted proxy (``proxies``,
+    default ``trusted_proxies()``): then the X-Forwarded-For entry just before the trusted proxies,
+    read from the right, since each proxy appends the address it saw and only the first entries
+    are written by the client. None when nothing is known."""
+    proxies = trusted_proxies() if proxies is None else proxies
+    if not peer or not forwarded or not (proxies.any_peer or proxies.trusts(peer)):
+        return peer
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not proxies.trusts(hop):
+            return hop
+    return hops[0] if hops else peer
 
 
 HEADER_TIMEOUT_S = 20.0  # a request's head must arrive within this (Apache's mod_reqtimeout gives 20-40 s)

@@ -150,7 +150,7 @@ def build(server: Server) -> None:
     # The gallery runs the same handler with the same limit. Gradio puts every event of one
     # function in one concurrency group and keeps the group's lowest limit, so gr.Examples(fn=...)
     # with its default limit of 1 would serialise every /upscale after the first gallery click.
-    gallery = gr.Examples(examples(), inputs=[image, model, factor], label="Gallery (click one to run it)",
+    gallery = gr.Examples(examples(), inputs=[image, factor], label="Gallery (click one to run it)",
                           cache_examples=False)
     gallery.load_input_event.then(do_upscale, [image, model, factor], [download, slider, info],
                                   concurrency_limit=UPSCALE_WAITING, api_visibility="private").success(
