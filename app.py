@@ -83,11 +83,14 @@ def main(argv=None) -> None:
 
     from srspace.upscaler import Upscaler
     from srspace.tempfolder import TempFolder
-    from srspace.ui.serving import McpSizeGate, NoSniff, UploadGate, install_header_deadline
+    from srspace.ui.serving import McpSizeGate, NoSniff, UploadGate, install_header_deadline, trusted_proxies
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
 
+    proxies = trusted_proxies()  # checked at start: a mistyped $SRSPACE_TRUSTED_PROXIES stops here, with why
+    print("Visitors are told apart by " + ("the address a trusted proxy forwards." if proxies.any_peer or proxies.networks
+                                          else "their connection's own address (no proxy is trusted)."))
     # Load once, serve many: models are exported if missing, stale or of other weights, then loaded.
     weights, models_dir = args.weights, args.models_dir or models_folder()
     try:

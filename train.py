@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from srspace.contract import ESPCN_FACTORS
+from srspace.contract import BUNDLED_SET, ESPCN_FACTORS, PHOTO_SET
 from srspace.training import TrainConfig, Trainer
 from srspace.official_gain import calibrate_checkpoint
 from srspace.weights import OFFICIAL_GAIN_PATH, bundled_path
@@ -55,8 +55,10 @@ def main(argv=None) -> int:
         return 0
     lr = args.lr or (2e-4 if args.model == "srcnn" else 1e-3)
     name = "srcnn" if args.model == "srcnn" else f"espcn_x{args.factor}"
+    if args.jpeg and args.model != "espcn":
+        parser.error("--jpeg trains the photo set, which is ESPCN only")
     config = TrainConfig(
-        model=args.model, data=args.data, out=args.out or bundled_path(name), checkpoint=args.checkpoint,
+        model=args.model, data=args.data, out=args.out or bundled_path(name, PHOTO_SET if args.jpeg else BUNDLED_SET), checkpoint=args.checkpoint,
         steps=args.steps, batch=args.batch, patch=args.patch, lr=lr, seed=args.seed, val_every=args.val_every,
         threads=args.threads, max_images=args.max_images, init=args.init, balance=args.balance,
         factor_groups=args.factor_groups, anchor=args.anchor, factor=args.factor, val_data=val,

@@ -1,12 +1,14 @@
 """Quality: gain over bicubic per model, weight set and factor on the held-out images.
 
-    python benchmarks/quality.py [--data ../shared/data/train] [--write]
+    python benchmarks/quality.py [--data ../shared/data/train/bsd68] [--no-jpeg] [--write]
 
-Exports both weight sets (the official checkpoints from the download cache, $SRSPACE_CACHE)
+Exports every weight set (the official checkpoints from the download cache, $SRSPACE_CACHE)
 to a temporary folder, runs every model through ONNX Runtime on the full-size held-out
-images (every 8th of --data, as in training) at x1.5 ... x4, and prints the table.
+images (BSD68, never trained on; a subset of the B100 benchmark) at x1.5 ... x4, and prints
+the table: clean inputs (LR by PIL's bicubic, lossless), then the JPEG protocol (the same LR
+saved as JPEG at quality 60 and 80, at x2, x3, x4; the ESPCN models and the SRCNN that takes any factor).
 --write stores it as srspace/bundled/quality.json, from which the app picks its default
-weights per model and factor ("best") and the Models tab draws its table.
+model and weights per factor and input ("auto", "best") and the Models tab draws its table.
 """
 from __future__ import annotations
 
@@ -21,36 +23,51 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srspace.contract import MODELS  # noqa: E402
 from srspace.engines import OrtEngine  # noqa: E402
-from srspace.heldout import image_paths, load_rgb, split_holdout  # noqa: E402
+from srspace.heldout import image_paths, load_rgb  # noqa: E402
 from srspace.export import export_all  # noqa: E402
-from srspace.quality_table import FACTORS, QUALITY_PATH, markdown, measure  # noqa: E402
+from srspace.quality_table import FACTORS, JPEG_QUALITIES, QUALITY_PATH, input_kinds, markdown, measure  # noqa: E402
+
+# On JPEG inputs: the models the photo set has, and the any-factor SRCNN for comparison.
+JPEG_KEYS = tuple(key for key, spec in MODELS.items() if spec.network == "espcn") + ("srcnn_dynamic",)
+JPEG_FACTORS = (2.0, 3.0, 4.0)  # the native factors (the others are decided by the nearest of these)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train" / "bsd68",
+                        help="held-out images, never trained on (default: BSD68)")
+    parser.add_argument("--no-jpeg", action="store_true", help="clean inputs only")
     parser.add_argument("--write", action="store_true", help=f"store the table as {QUALITY_PATH.relative_to(ROOT)}")
     args = parser.parse_args(argv)
-    _, held_out = split_holdout(image_paths(args.data))
+    held_out = image_paths(args.data)
+    if not held_out:
+        raise SystemExit(f"no images under {args.data}")
     images = [load_rgb(p) for p in held_out]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         manifest = export_all(Path(tmp), weights="auto", log=lambda *_: None)
         if manifest["unavailable"]:
             raise SystemExit(" ".join(manifest["unavailable"].values()))
-        rows = measure({w: OrtEngine(Path(tmp) / w) for w in manifest["sets"]}, images, FACTORS)
+        engines = {w: OrtEngine(Path(tmp) / w) for w in manifest["sets"]}
+        rows = measure(engines, images, FACTORS)
+        if not args.no_jpeg:
+            for quality in JPEG_QUALITIES:
+                rows += measure(engines, images, JPEG_FACTORS, jpeg_quality=quality, keys=JPEG_KEYS)
     table = {
         "what": "Y-PSNR gain over bicubic in dB (MATLAB-style Y, ceil(factor) px shaved), full-size images, "
-                "LR made with PIL's bicubic (8-bit), through the exported ONNX models",
+                "LR made with PIL's bicubic (8-bit; input jpeg<q>: then saved as JPEG of quality q), through the "
+                "exported ONNX models",
+        "data": str(args.data.name),
         "images": [p.name for p in held_out],
-        "weights": {w: {MODELS[key].network: entry["weights"]["sha256"] for key, entry in entries.items()}
+        "weights": {w: {MODELS[key].weights_name: entry["weights"]["sha256"] for key, entry in entries.items()}
                     for w, entries in manifest["sets"].items()},
         "command": "python benchmarks/quality.py --write",
         "rows": rows,
     }
-    print(markdown(table))
+    for inputs in input_kinds(table):
+        print(f"\n{inputs}:\n" + markdown(table, inputs=inputs))
     print(f"bold: the set 'best' picks for that model and factor  ({time.perf_counter() - start:.0f} s)")
     if args.write:
         QUALITY_PATH.write_text(json.dumps(table, indent=1) + "\n")

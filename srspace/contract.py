@@ -149,13 +149,19 @@ def weights_spec(name: str) -> ModelSpec:
 # The weight sets a model can be exported with; each set's models live in models/<set>/.
 BUNDLED_SET = "bundled"
 OFFICIAL_SET = "official"
+PHOTO_SET = "photo"
 WEIGHT_SETS = {
     BUNDLED_SET: "trained by this project (its own SRCNN and ESPCN, shipped with it)",
     OFFICIAL_SET: "the tutorials' original checkpoints: OpenMMLab SRCNN trained at ×4, PyTorch's ESPCN",
+    PHOTO_SET: "trained by this project on JPEG-compressed inputs (ESPCN at ×2, ×3, ×4): removes JPEG blocks while it upscales",
 }
 BEST_WEIGHTS = "best"  # what a user gets by default: per network, the set that measured best
-# The weights each set holds (weights_name): the tutorials published SRCNN and ESPCN x3 only.
-SET_WEIGHTS = {BUNDLED_SET: WEIGHT_NAMES, OFFICIAL_SET: ("srcnn", "espcn_x3")}
+# The weights each set holds (weights_name): the tutorials published SRCNN and ESPCN x3 only; the
+# photo set is ESPCN trained on JPEG-compressed inputs.
+SET_WEIGHTS = {BUNDLED_SET: WEIGHT_NAMES, OFFICIAL_SET: ("srcnn", "espcn_x3"),
+               PHOTO_SET: tuple(f"espcn_x{f}" for f in ESPCN_FACTORS)}
+# Sets whose weights ship with the project (srspace/bundled/), as against downloaded ones.
+SHIPPED_SETS = (BUNDLED_SET, PHOTO_SET)
 
 
 def set_models(weights: str) -> tuple[str, ...]:

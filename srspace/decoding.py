@@ -59,6 +59,30 @@ def peek_size(path: str | Path | None) -> tuple[int, int]:
         return img.size
 
 
+# The JPEG standard's luminance quantization table (Annex K), which libjpeg scales by quality.
+ANNEX_K_LUMA_SUM = sum((
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99))
+
+
+def quality_from_luma_table(table) -> int:
+    """libjpeg's quality (1-100) that scales the standard luminance table to ``table`` (64 values,
+    any order): the scale is the sum's ratio, quality = 100 - scale/2 above 50, 5000/scale below.
+    Encoders with tables of their own get the quality whose tables quantize as coarsely."""
+    scale = 100.0 * sum(table) / ANNEX_K_LUMA_SUM
+    quality = (200.0 - scale) / 2.0 if scale <= 100.0 else 5000.0 / scale
+    return int(min(100, max(1, round(quality))))
+
+
+def jpeg_quality(path: str | Path) -> int | None:
+    """The estimated quality of a JPEG file (from its luminance quantization table, as read from the
+    header; nothing is decoded), or None for any other format: what ``auto`` decides the weights by."""
+    with _open(Path(path), decode=False) as img:
+        tables = getattr(img, "quantization", None) if img.format == "JPEG" else None
+        return quality_from_luma_table(tables[0]) if tables and 0 in tables else None
+
+
 def _open(path: Path, decode: bool = True) -> Image.Image:
     if not path.exists():
         raise ImageInputError(NO_IMAGE)

@@ -210,9 +210,9 @@ def stale_reason(models_dir: Path = MODELS_DIR, weights: str = "auto") -> str | 
     try:
         wanted = wanted_sets(weights)
         missing = [w for w in wanted if w not in manifest["sets"]]
-        if any(w != OFFICIAL_SET or w not in manifest.get("unavailable", {}) for w in missing):
+        if any(w not in manifest.get("unavailable", {}) for w in missing):
             return f"the {', '.join(missing)} models are missing"
-        if missing and all((cache_dir() / c.filename).exists() for c in OFFICIAL.values()):
+        if OFFICIAL_SET in missing and all((cache_dir() / c.filename).exists() for c in OFFICIAL.values()):
             return "the official checkpoints are in the cache now"
         for name in manifest["sets"]:  # the weights behind a set matter to the process that serves it
             problem = set_problem(models_dir, manifest, name, weights_too=name in wanted)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .contract import BUNDLED_SET, OFFICIAL_SET, MODELS
+from .contract import BUNDLED_SET, OFFICIAL_SET, PHOTO_SET, MODELS
 
 
 def graph_stats(path: Path) -> dict:
@@ -24,7 +24,8 @@ def _dims(values: list[dict]) -> str:
 
 def weights_sentence(weights: dict) -> str:
     """Where a model's weights came from, in one plain sentence."""
-    origin = {OFFICIAL_SET: "the tutorial's original checkpoint", BUNDLED_SET: "this project's own training"}[weights["source"]]
+    origin = {OFFICIAL_SET: "the tutorial's original checkpoint", BUNDLED_SET: "this project's own training",
+              PHOTO_SET: "this project's own training on JPEG-compressed inputs"}[weights["source"]]
     text = f"From {origin}, `{weights['file']}` (sha256 `{weights['sha256'][:16]}…`)."
     if "residual_gain" in weights:
         text += f" Residual gain g(s) = {gain_formula(weights['residual_gain'])}, {weights['gain_from']}."

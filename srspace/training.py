@@ -88,7 +88,7 @@ class PatchSampler:
                 if h == w:
                     patch = np.rot90(patch, self.rng.integers(4))
                 return np.ascontiguousarray(patch)
-        raise ValueError(f"no training image is at least {h}x{w}")
+        raise ValueError(f"no {what} image is at least {h}x{w}")
 
     def _degrade(self, hr: np.ndarray, lr_side: int) -> np.ndarray:
         lr = Image.fromarray(hr).resize((lr_side, lr_side), Image.BICUBIC)
@@ -106,7 +106,7 @@ class PatchSampler:
         return np.stack([self._degrade(h, lr_side) for h in hrs]), np.stack(hrs)
 
 
-def load_training_images(paths: list[Path], min_side: int, log=print) -> list[np.ndarray]:
+def load_training_images(paths: list[Path], min_side: int, log=print, what: str = "training") -> list[np.ndarray]:
     """The images of ``paths`` as uint8 RGB, leaving out (and saying so) files that cannot be read and
     images smaller than ``min_side`` on a side; at least one must remain."""
     images, unreadable, small = [], [], []
@@ -121,11 +121,11 @@ def load_training_images(paths: list[Path], min_side: int, log=print) -> list[np
         else:
             small.append(path.name)
     if unreadable:
-        log(f"skipped {len(unreadable)} unreadable file(s): {', '.join(unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}")
+        log(f"{what}: skipped {len(unreadable)} unreadable file(s): {', '.join(unreadable[:5])}{' ...' if len(unreadable) > 5 else ''}")
     if small:
-        log(f"skipped {len(small)} image(s) smaller than the {min_side}-pixel patch: {', '.join(small[:5])}{' ...' if len(small) > 5 else ''}")
+        log(f"{what}: skipped {len(small)} image(s) smaller than the {min_side}-pixel patch: {', '.join(small[:5])}{' ...' if len(small) > 5 else ''}")
     if not images:
-        raise ValueError(f"no training image is at least {min_side}x{min_side} pixels and readable "
+        raise ValueError(f"no {what} image is at least {min_side}x{min_side} pixels and readable "
                          f"({len(paths)} file(s) found); add larger images or pass a smaller --patch")
     return images
 
@@ -160,7 +160,8 @@ class Trainer:
         self.train_paths, self.val_paths = train_paths, val_paths
         min_side = self.hr_side(c.factor) if c.model == "espcn" else c.patch + 2
         self.sampler = PatchSampler(load_training_images(train_paths, min_side, log), self.rng, c.jpeg_quality, c.jpeg_share)
-        self.val_images = [load_rgb(p) for p in val_paths]
+        self.val_images = [img.astype(np.float32) / 255.0
+                           for img in load_training_images(val_paths, 2 * c.factor + 8, log, "validation")]
         if c.model == "srcnn":
             self.model = SRCNN(upscale_factor=None)
             init_srcnn_as_bicubic(self.model, seed=c.seed)

@@ -18,12 +18,12 @@ from PIL import Image
 from .colour import from_nchw, to_nchw, to_pil
 from .contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MAX_OUTPUT_PIXELS, MODELS_DIR, OFFICIAL_SET,
                        WEIGHT_SETS, output_size)
-from .decoding import InputImage, load_image, peek_size
+from .decoding import InputImage, jpeg_quality, load_image, peek_size
 from .engines import OrtEngine, TorchEngine
 from .errors import ImageInputError, shorten
 from .manifest import read_manifest
 from .pipeline import Progress, bicubic, counted, drain, resample, upscale_array, upscale_steps
-from .quality_table import Pick, best_model, best_set, load_table, pick_note
+from .quality_table import CLEAN, Pick, best_model, best_set, input_kind, jpeg_note, load_table, pick_note
 from .request import Request, check_factor, check_key, check_output_size, factor_notice
 from .weights import WeightsError, recorded_state_dicts
 
@@ -106,14 +106,15 @@ class Upscaler:
         """Weight sets that could not be had, each with its reason in one line."""
         return self.manifest.get("unavailable", {})
 
-    def weight_set(self, key: str, factor: float, weights=None) -> str:
+    def weight_set(self, key: str, factor: float, weights=None, inputs: str = CLEAN) -> str:
         """The weight set a request for model ``key`` at ``factor`` runs with: ``weights``, or for
-        "best" (or nothing) the set that measured better for that model at the nearest measured factor."""
+        "best" (or nothing) the set that measured better for that model at the nearest measured
+        factor on inputs like this one (``quality_table.input_kind``)."""
         having = [w for w in self.engines if key in self.engines[w]["onnxruntime"]]
         if weights in (None, "", BEST_WEIGHTS):
             if not having:
                 raise ImageInputError(f"No weight set served here has {key}; choose another model.")
-            return best_set(key, factor, having, self.quality or {})
+            return best_set(key, factor, having, self.quality or {}, inputs)
         weights = self.served(weights)
         if weights not in having:
             raise ImageInputError(f"The {weights} weights have no {key}: {WEIGHT_GAPS.get(weights, '')}"
@@ -130,11 +131,11 @@ class Upscaler:
             raise ImageInputError(f"{reason} Choose weights '{BEST_WEIGHTS}' or one of: {', '.join(self.engines)}.")
         return weights
 
-    def pick(self, factor: float, weights=None) -> Pick:
+    def pick(self, factor: float, weights=None, inputs: str = CLEAN) -> Pick:
         """What ``auto`` runs at ``factor``: the model and weight set (among ``weights``, or every
-        set served for "best") with the largest gain in the quality table."""
+        set served for "best") with the largest gain in the quality table on inputs like this one."""
         sets = self.engines if weights in (None, "", BEST_WEIGHTS) else [self.served(weights)]
-        return best_model(factor, sets, self.quality or {})
+        return best_model(factor, sets, self.quality or {}, inputs)
 
     def request(self, path, model, factor, weights=None, limit: int | None = MAX_OUTPUT_PIXELS,
                 choices=CHOICES) -> Request:
@@ -146,11 +147,16 @@ class Upscaler:
         size = peek_size(path)
         if limit is not None:
             check_output_size(size, factor, limit)
+        quality = jpeg_quality(path)  # a JPEG's quality, from its header: the rows of the table that decide
+        inputs = input_kind(quality)
+        chosen = weights in (None, "", BEST_WEIGHTS)
         if key == AUTO_KEY:
-            pick = self.pick(factor, weights)
+            pick = self.pick(factor, weights, inputs)
             key, weights = pick.key, pick.weights
             notices.insert(0, pick_note(pick, factor, self.quality))
-        weights = "" if key == BICUBIC_KEY else self.weight_set(key, factor, weights)
+        weights = "" if key == BICUBIC_KEY else self.weight_set(key, factor, weights, inputs)
+        if chosen and key != BICUBIC_KEY and quality is not None:
+            notices.insert(0, jpeg_note(quality, weights))
         return Request(Path(path), model, key, factor, weights, size, tuple(notices + factor_notice(key, factor)))
 
     def upscale(self, path, model, factor, weights=None, engine: str = "onnxruntime",

@@ -24,9 +24,11 @@ from pathlib import Path
 
 from .contract import (AUTO_KEY, BICUBIC_KEY, BUNDLED_SET, CHOICES, CUBIC_A, ESPCN_FACTORS, EXAMPLES_DIR, FACTOR_DECIMALS,
                        FACTOR_STEP, GALLERY, MAX_FACTOR, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_FACTOR, MIN_SIDE,
-                       MODELS, OFFICIAL_SET, ROOT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path, set_models)
+                       MODELS, OFFICIAL_SET, PHOTO_SET, ROOT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path, set_models)
 from .pipeline import ANTIALIAS_A, halo, long_tiles, tile_side
-from .quality_table import best_model, best_set, gain_grid, load_table, pick_note, signed
+from .decoding import ANNEX_K_LUMA_SUM
+from .quality_table import (CLEAN, JPEG_CLEAN_FROM, JPEG_NOTES, JPEG_QUALITIES, best_model, best_set, gain_grid,
+                            input_kinds, load_table, pick_note, signed)
 from .tiling import as_fraction, auto_tile
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
@@ -56,13 +58,16 @@ MODEL_HELP = {
        for f in ESPCN_FACTORS},
     BICUBIC_KEY: "Plain bicubic interpolation: the baseline every network is measured against.",
 }
-WEIGHT_LABELS = {BUNDLED_SET: "Trained by this project", OFFICIAL_SET: "The tutorials' original checkpoints"}
+WEIGHT_LABELS = {BUNDLED_SET: "Trained by this project", OFFICIAL_SET: "The tutorials' original checkpoints",
+                 PHOTO_SET: "Trained for JPEG photographs"}
 # One plain sentence per weight set: where it comes from and what it is good at.
 WEIGHT_HELP = {
     BUNDLED_SET: "SRCNN and ESPCN trained by this project on photographs (SRCNN at every factor, with a learnt "
                  "gain per factor), shipped with it: the larger gain at most factors.",
     OFFICIAL_SET: "the tutorials' own checkpoints: OpenMMLab's SRCNN, trained at ×4 only, and the ESPCN of PyTorch's "
                   "example; downloaded on first start.",
+    PHOTO_SET: "ESPCN trained by this project on inputs saved as JPEG: it removes the 8×8 blocks and ringing while "
+               "it upscales. 'best' picks it by itself for JPEG inputs of ordinary quality.",
 }
 
 # Modules and WebAssembly served with their proper types (a module script refuses any other).
@@ -113,9 +118,28 @@ def ort_config(base: str, local: bool) -> dict:
             "integrity": None if local else {name: PIN["files"][name] for name in PIN["entry"].values()}}
 
 
-def _pick(factor: float, sets, table: dict | None) -> dict:
-    pick = best_model(factor, sets, table or {})
+def _pick(factor: float, sets, table: dict | None, inputs: str = CLEAN) -> dict:
+    pick = best_model(factor, sets, table or {}, inputs)
     return {**vars(pick), "note": pick_note(pick, factor, table)}
+
+
+def _auto_picks(factor: float, weight_sets, table: dict | None, inputs: str = CLEAN) -> dict:
+    """What auto runs at ``factor`` on ``inputs``, for "best" (every set) and for each set alone."""
+    return {choice: _pick(factor, sets, table, inputs)
+            for choice, sets in (("best", weight_sets), *((w, [w]) for w in weight_sets))}
+
+
+def jpeg_rules(weight_sets, table: dict | None) -> dict:
+    """For JPEG inputs: how the page estimates a file's quality from its DQT segment (as
+    decoding.jpeg_quality does), which rows of the table then decide (quality_table.input_kind), and
+    per such input and measured factor what "best" and auto pick; the notes that say so."""
+    kinds = {}
+    for kind in (k for k in input_kinds(table) if k != CLEAN):
+        factors, _ = gain_grid(table, kind)
+        kinds[kind] = {f"{f:g}": {"best": {key: best_set(key, f, weight_sets, table, kind) for key in MODELS},
+                                  "auto": _auto_picks(f, weight_sets, table, kind)} for f in factors}
+    return {"lumaSum": ANNEX_K_LUMA_SUM, "cleanFrom": JPEG_CLEAN_FROM, "qualities": list(JPEG_QUALITIES),
+            "notes": JPEG_NOTES, "photoSet": PHOTO_SET, "kinds": kinds}
 
 
 def factor_rules(weight_sets, table: dict | None) -> dict:
@@ -133,9 +157,7 @@ def factor_rules(weight_sets, table: dict | None) -> dict:
                              "smallTile": tile_side(key, factor, SMALL_RESULT_PIXELS) or auto_tile(factor)}
                        for key in (*MODELS, BICUBIC_KEY)},
             "best": {key: best_set(key, factor, weight_sets, table or {}) for key in MODELS},
-            # what auto runs, for "best" (every set) and for each set alone
-            "auto": {choice: _pick(factor, sets, table)
-                     for choice, sets in (("best", weight_sets), *((w, [w]) for w in weight_sets))},
+            "auto": _auto_picks(factor, weight_sets, table),
         }
     return rules
 
@@ -181,6 +203,7 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
                    "factorDecimals": FACTOR_DECIMALS, "smallResultPixels": SMALL_RESULT_PIXELS},
         "kernel": {"cubicA": CUBIC_A, "antialiasA": ANTIALIAS_A},
         "factors": factor_rules(sets, table),
+        "jpeg": jpeg_rules(sets, table),
         "defaults": {"model": AUTO_KEY, "factor": 2.5},
         "examples": examples or [],
         "qualityHtml": quality_html(table, sets),

@@ -16,7 +16,7 @@ import requests
 import torch
 from tqdm import tqdm
 
-from .contract import OFFICIAL_SET, MODELS, WEIGHT_SETS, weights_spec
+from .contract import BUNDLED_SET, OFFICIAL_SET, MODELS, WEIGHT_SETS, weights_spec
 from .networks import SRCNN, build_network
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -233,9 +233,10 @@ def save_weights(state_dict: dict, network: str, path: Path, provenance: dict) -
     os.replace(meta.with_suffix(".json.tmp"), meta)
 
 
-def bundled_path(name: str) -> Path:
-    """The bundled file of weights ``name`` ("srcnn", "espcn_x2", ...)."""
-    return BUNDLED_DIR / f"{name}.pth"
+def bundled_path(name: str, weights: str = BUNDLED_SET) -> Path:
+    """The shipped file of weights ``name`` ("srcnn", "espcn_x2", ...) of set ``weights``: the
+    bundled set's in srspace/bundled/, another shipped set's (photo) in a folder of its own there."""
+    return BUNDLED_DIR / f"{name}.pth" if weights == BUNDLED_SET else BUNDLED_DIR / weights / f"{name}.pth"
 
 
 def resolve(name: str, weights: str, checkpoint: Checkpoint | None = None, **download_args) -> LoadedWeights:
@@ -251,16 +252,17 @@ def resolve(name: str, weights: str, checkpoint: Checkpoint | None = None, **dow
             raise WeightsError(f"the weights cache {cache_dir()} is unusable ({exc.strerror or exc}); "
                                "set SRSPACE_CACHE to a writable folder") from exc
     else:
-        path = bundled_path(name)
+        path = bundled_path(name, weights)
         if not path.exists():
-            raise WeightsError(f"bundled weights {path} are missing; train them with train.py or restore them from git")
+            raise WeightsError(f"the {weights} weights {path.relative_to(BUNDLED_DIR.parent.parent)} are missing; "
+                               "train them with train.py or restore them from git")
     sha256 = sha256_file(path)
     return LoadedWeights(name, load_weights(path, name, sha256), weights, path, sha256)
 
 
 def recorded_path(name: str, record: dict) -> Path:
     """Where the weights a manifest entry records live: the download cache or the bundled file."""
-    return cache_dir() / record["file"] if record["source"] == OFFICIAL_SET else bundled_path(name)
+    return cache_dir() / record["file"] if record["source"] == OFFICIAL_SET else bundled_path(name, record["source"])
 
 
 def recorded_intact(name: str, record: dict) -> bool:

@@ -331,6 +331,44 @@ def test_one_client_has_one_large_request_at_a_time():
             assert small.wait(0)
 
 
+def test_one_visitors_flood_of_small_requests_is_refused_and_another_visitor_goes_on():
+    """One visitor has at most SMALL_PER_CLIENT small requests running or waiting: the rest of a
+    flood is refused at once, and another visitor's request waits only for a running one."""
+    from contextlib import ExitStack
+
+    from srspace.admission import SMALL_PER_CLIENT, Busy
+
+    lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
+    with ExitStack() as held:
+        mine = [held.enter_context(lanes.ticket(50, client="10.0.0.1")) for _ in range(SMALL_PER_CLIENT)]
+        start = time.perf_counter()
+        for _ in range(200):
+            with pytest.raises(Busy, match=f"at most {SMALL_PER_CLIENT} at a time"):
+                held.enter_context(lanes.ticket(50, client="10.0.0.1"))
+        assert time.perf_counter() - start < 1  # refused at once
+        with lanes.ticket(50, client="10.0.0.2") as theirs:
+            assert theirs.ahead == SMALL_PER_CLIENT  # behind the flooder's running ones only, not 200
+            assert all(t.wait(0) for t in mine[:2])
+    with lanes.ticket(50, client="10.0.0.1") as again:  # its requests ended: it may ask again
+        assert again.wait(0)
+
+
+def test_forwarded_addresses_count_only_from_trusted_proxies():
+    from srspace.ui.serving import Proxies, client_address, trusted_proxies
+
+    local = trusted_proxies({})
+    assert local == Proxies() and client_address("6.6.6.6", "127.0.0.5", local) == "127.0.0.5"  # forged: ignored
+    space = trusted_proxies({"SPACE_ID": "someone/space"})  # every connection is the Space's proxy
+    assert client_address("6.6.6.6, 203.0.113.7", "10.1.2.3", space) == "203.0.113.7"  # what the proxy appended
+    assert client_address(None, "10.1.2.3", space) == "10.1.2.3"
+    listed = trusted_proxies({"SRSPACE_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "SPACE_ID": "x"})
+    assert client_address("6.6.6.6, 203.0.113.7, 192.0.2.1", "10.9.9.9", listed) == "203.0.113.7"  # past both proxies
+    assert client_address("6.6.6.6", "127.0.0.1", listed) == "127.0.0.1"  # a peer that is no trusted proxy
+    assert trusted_proxies({"SRSPACE_TRUSTED_PROXIES": "none", "SPACE_ID": "x"}) == Proxies()
+    with pytest.raises(SystemExit, match="10.0.0.0/8"):
+        trusted_proxies({"SRSPACE_TRUSTED_PROXIES": "proxy.example"})
+
+
 def test_the_time_to_try_again_follows_the_measured_rate():
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1}, large_waiting=0, seconds_per_mp=0.1)
     with lanes.ticket(20_000_000) as running:
@@ -480,7 +518,8 @@ def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_
 
     temp = tmp_path / "temp"
     env = dict(os.environ, SRSPACE_WEIGHTS="bundled", GRADIO_ANALYTICS_ENABLED="False", SRSPACE_TEMP=str(temp),
-               SRSPACE_TEMP_CAP_MB="3", SRSPACE_TEMP_LIFETIME_S="2")
+               SRSPACE_TEMP_CAP_MB="3", SRSPACE_TEMP_LIFETIME_S="2",
+               SRSPACE_TRUSTED_PROXIES="127.0.0.1")  # as behind a proxy: its X-Forwarded-For names the visitors
     payload = np.random.default_rng(0).integers(0, 256, 1_000_000, dtype=np.uint8).tobytes()
 
     def upload(name: str, client: str):

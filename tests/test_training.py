@@ -22,8 +22,9 @@ def _images(folder, count=4, side=64):
 
 
 def _config(tmp_path, model, steps, **kw):
-    return TrainConfig(model=model, data=tmp_path / "data", out=tmp_path / f"{model}.pth", steps=steps, batch=8,
-                       patch=24, val_every=10, val_crop=48, holdout_every=4, threads=1, **kw)
+    kw = {"data": tmp_path / "data", "out": tmp_path / f"{model}.pth", **kw}
+    return TrainConfig(model=model, steps=steps, batch=8, patch=24, val_every=10, val_crop=48, holdout_every=4,
+                       threads=1, **kw)
 
 
 def test_espcn_loss_goes_down_and_weights_load(tmp_path):
@@ -68,3 +69,64 @@ def test_srcnn_learns_its_gain_and_leaves_factor_one_untouched(tmp_path):
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(trainer.model(x, torch.tensor([1.0, 1.0, 1.0, 1.0])), x, rtol=0, atol=0)
+
+
+def test_espcn_trains_at_each_native_factor_and_validates_on_a_folder_held_out_whole(tmp_path):
+    _images(tmp_path / "data")
+    _images(tmp_path / "val", count=2, side=40)
+    for factor in (2, 4):
+        config = _config(tmp_path, "espcn", 3, factor=factor, val_data=tmp_path / "val", out=tmp_path / f"x{factor}.pth")
+        trainer = Trainer(config, log=lambda *_: None)
+        assert [p.name for p in trainer.val_paths] == ["img0.png", "img1.png"] and len(trainer.train_paths) == 4
+        report = trainer.fit()
+        assert report["key"] == f"espcn_x{factor}" and str(float(factor)) in report["validation_psnr_y"]
+        state = load_checkpoint(tmp_path / f"x{factor}.pth", f"espcn_x{factor}")
+        assert state["conv4.weight"].shape[0] == factor**2
+
+
+def test_espcn_at_another_factor_starts_from_x3_weights_but_its_last_layer(tmp_path):
+    _images(tmp_path / "data")
+    Trainer(_config(tmp_path, "espcn", 2), log=lambda *_: None).fit()  # an x3 file to start from
+    x3 = load_checkpoint(tmp_path / "espcn.pth", "espcn_x3")
+    lines = []
+    trainer = Trainer(_config(tmp_path, "espcn", 1, factor=2, init=tmp_path / "espcn.pth", out=tmp_path / "x2.pth"),
+                      log=lines.append)
+    assert torch.equal(trainer.model.conv2.weight, x3["conv2.weight"]) and "conv4.bias" in lines[-1]
+
+
+def test_unreadable_files_and_images_smaller_than_a_patch_are_skipped_with_a_message(tmp_path):
+    data = _images(tmp_path / "data")
+    (data / "broken.png").write_bytes(b"\x89PNG not really")
+    Image.new("RGB", (10, 10)).save(data / "tiny.png")
+    _images(tmp_path / "val", count=1)
+    lines = []
+    trainer = Trainer(_config(tmp_path, "espcn", 1, val_data=tmp_path / "val"), log=lines.append)
+    assert any("1 unreadable file(s): broken.png" in line for line in lines)
+    assert any("smaller than the 24-pixel patch: tiny.png" in line for line in lines)
+    assert len(trainer.sampler.images) == len(trainer.train_paths) - 2
+
+
+def test_training_on_too_few_or_too_small_images_stops_with_a_message_and_writes_nothing(tmp_path):
+    import pytest
+
+    _images(tmp_path / "data", count=3, side=16)
+    with pytest.raises(ValueError, match="no training image is at least 24x24 pixels"):
+        Trainer(_config(tmp_path, "espcn", 1), log=lambda *_: None)
+    (tmp_path / "one").mkdir()
+    Image.new("RGB", (64, 64)).save(tmp_path / "one" / "a.png")
+    with pytest.raises(ValueError, match="need at least 2 images"):
+        Trainer(_config(tmp_path, "espcn", 1, data=tmp_path / "one"), log=lambda *_: None)
+    assert not list(tmp_path.glob("*.pth*"))
+
+
+def test_the_photo_set_trains_on_jpeg_inputs(tmp_path):
+    _images(tmp_path / "data")
+    trainer = Trainer(_config(tmp_path, "espcn", 2, jpeg_quality=(30, 40), jpeg_share=1.0), log=lambda *_: None)
+    lr, _ = trainer.sampler.sample(4, 16, 3)
+    clean = Trainer(_config(tmp_path, "espcn", 2), log=lambda *_: None)
+    clean.rng.bit_generator.state = trainer.rng.bit_generator.state
+    report = trainer.fit()
+    assert "JPEG at a quality in 30-40" in report["degradation"] and "3.0 q60" in report["validation_psnr_y_jpeg"]
+    # JPEG at quality 30-40 puts 8x8 blocks into the patches: they differ from clean ones
+    lr_clean, _ = clean.sampler.sample(4, 16, 3)
+    assert lr.shape == lr_clean.shape

@@ -37,6 +37,36 @@ export function checkFactor(limits, factor) {
   return [rounded, rounded !== value ? [`Factor ${value} rounded to ${rounded} (steps of ${step}).`] : []];
 }
 
+/**
+ * A JPEG's estimated quality (decoding.jpeg_quality on the server): libjpeg's quality that scales the
+ * standard luminance table to the file's table 0, from its DQT segments; null for any other file.
+ * `bytes`: the file's start (the tables come before the image data); `lumaSum`: config.jpeg.lumaSum.
+ */
+export function jpegQuality(bytes, lumaSum) {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  for (let pos = 2; pos + 4 <= bytes.length;) {
+    if (bytes[pos] !== 0xff) { pos++; continue; }
+    const marker = bytes[pos + 1], length = (bytes[pos + 2] << 8) | bytes[pos + 3];
+    if (marker === 0xda || marker === 0xd9) return null; // image data reached with no table 0
+    if (marker === 0xdb) {
+      for (let t = pos + 4; t < pos + 2 + length && t < bytes.length;) {
+        const wide = bytes[t] >> 4, id = bytes[t] & 15, size = wide ? 128 : 64;
+        if (t + 1 + size > bytes.length) return null;
+        if (id === 0) {
+          let sum = 0;
+          for (let i = 0; i < 64; i++) sum += wide ? (bytes[t + 1 + 2 * i] << 8) | bytes[t + 2 + 2 * i] : bytes[t + 1 + i];
+          const scale = 100 * sum / lumaSum;
+          const quality = scale <= 100 ? (200 - scale) / 2 : 5000 / scale;
+          return Math.min(100, Math.max(1, Math.round(quality)));
+        }
+        t += 1 + size;
+      }
+    }
+    pos += 2 + length;
+  }
+  return null;
+}
+
 /** JPEG header facts: size, components (1: gray) and EXIF orientation, without decoding. */
 function jpegHeader(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -8,7 +8,7 @@
 //
 // The networks run in a Web Worker (worker.js) on tiles, so any size runs in bounded memory
 // without freezing the page; `signal` (an AbortSignal) stops the work within one tile.
-import { checkFactor, ImageInputError } from "./decode.js";
+import { checkFactor, ImageInputError, jpegQuality } from "./decode.js";
 import { factorKey } from "./pipeline.js";
 
 export { ImageInputError };
@@ -117,6 +117,26 @@ export async function runTensor(weights, key, dims, data, factor = null) {
   return { dims: Array.from(out.dims), data: out.data };
 }
 
+/** The rules that decide "best" and auto for this file at `factor`: the factor's own, or for a JPEG
+ * below config.jpeg.cleanFrom those of the nearest measured quality and factor (quality_table.input_kind). */
+async function inputRules(file, factor) {
+  const own = config.factors[factorKey(config, factor)];
+  const jpeg = config.jpeg;
+  const quality = jpegQuality(new Uint8Array(await file.slice(0, 1 << 16).arrayBuffer()), jpeg.lumaSum);
+  const nearest = (values, x) => values.reduce((a, b) => (Math.abs(b - x) < Math.abs(a - x) ? b : a));
+  const kind = quality === null || quality >= jpeg.cleanFrom ? null : `jpeg${nearest(jpeg.qualities, quality)}`;
+  const byFactor = kind && jpeg.kinds[kind];
+  if (!byFactor) return { auto: own.auto, best: own.best, quality };
+  const measured = nearest(Object.keys(byFactor).map(Number).sort((a, b) => a - b), factor);
+  return { ...byFactor[String(measured)], quality };
+}
+
+/** quality_table.jpeg_note: what a JPEG input changed, in the server's words. */
+function jpegNote(quality, weights) {
+  const kind = quality >= config.jpeg.cleanFrom ? "clean" : weights === config.jpeg.photoSet ? weights : "other";
+  return config.jpeg.notes[kind].replace("{q}", quality);
+}
+
 /**
  * Upscale an image in this browser. `source`: a File, Blob or URL. Options: model (a key of
  * config.choices; "auto": what the quality table measured best at this factor), factor (1-4), weights ("best", or a shipped set), onProgress({phase, done,
@@ -130,8 +150,11 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
     throw new ImageInputError(`Unknown model ${JSON.stringify(model)} here; choose one of: ${config.choices.join(", ")}.`);
   }
   const [value, notices] = checkFactor(config.limits, factor);
-  if (model === config.autoKey) { // the quality table's choice for this factor, worked out by the site build
-    const pick = config.factors[factorKey(config, value)].auto[weights || "best"];
+  const file = await asBlob(source);
+  const chosen = !weights || weights === "best";
+  const rules = await inputRules(file, value);
+  if (model === config.autoKey) { // the quality table's choice for this factor and input, worked out by the site build
+    const pick = rules.auto[weights || "best"];
     if (!pick) {
       throw new ImageInputError(`The ${weights} weights are not part of this site. Choose weights 'best' or one of: ${Object.keys(config.models).join(", ")}.`);
     }
@@ -142,7 +165,7 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
   const spec = config.specs[model];
   let used = "";
   if (spec) {
-    used = weights === "best" || !weights ? bestWeights(model, value) : weights;
+    used = weights === "best" || !weights ? rules.best[model] : weights;
     if (!config.models[used]) {
       throw new ImageInputError(`The ${weights} weights are not part of this site. Choose weights 'best' or one of: ${Object.keys(config.models).join(", ")}.`);
     }
@@ -151,7 +174,7 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
       throw new ImageInputError(`The ${used} weights have no ${model}; choose weights 'best' or ${having.map((w) => `'${w}'`).join(" or ")}.`);
     }
   }
-  const file = await asBlob(source);
+  if (chosen && spec && rules.quality !== null) notices.unshift(jpegNote(rules.quality, used));
   signal?.throwIfAborted();
   const info = await start();
   const begun = performance.now();

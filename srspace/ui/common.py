@@ -35,7 +35,8 @@ class Server:
         """The one visitor-facing line about weights, where they are chosen."""
         missing = [w for w in WEIGHT_SETS if w not in self.upscaler.engines]
         line = ("**Best measured** runs, for each model and factor, the weights with the larger gain on held-out "
-                "photographs; the others are this project's own training and the tutorials' original checkpoints.")
+                "photographs, and for a JPEG input the weights trained on JPEGs; the others are this project's own "
+                "training, its training for JPEG photographs and the tutorials' original checkpoints.")
         if missing:
             line += f" This server has no {', '.join(missing)} weights (details in the Models tab)."
         return line
