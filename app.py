@@ -1,4 +1,4 @@
-"""The Space: python app.py [--host H] [--port P] [--share] [--mcp] [--weight-sets auto|official|bundled] [--models-dir DIR]"""
+"""The Space: python app.py [--host H] [--port P] [--share] [--mcp] [--weight-sets auto|official|bundled|photo] [--models-dir DIR]"""
 from __future__ import annotations
 
 import argparse
@@ -13,16 +13,17 @@ MAX_UPLOAD = "100mb"  # a 25 MP photograph as PNG is far smaller; Gradio refuses
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from srspace.weights import SOURCES
+    from srspace.contract import WEIGHT_SETS  # the contract only: --help answers without importing torch
 
+    sources = ("auto", *WEIGHT_SETS)  # srspace.weights.SOURCES
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also open a public *.gradio.live link")
     parser.add_argument("--mcp", action="store_true",
-                        help="also serve /upscale and /compare as MCP tools at /gradio_api/mcp/ "
+                        help="also serve /upscale, /compare and /check_quality as MCP tools at /gradio_api/mcp/ "
                              "(env GRADIO_MCP_SERVER=True does the same, for a Space)")
-    parser.add_argument("--weight-sets", "--weights", dest="weights", choices=SOURCES, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
+    parser.add_argument("--weight-sets", "--weights", dest="weights", choices=sources, default=os.environ.get("SRSPACE_WEIGHTS", "auto"),
                         help="weight sets to serve: every set that can be had (auto, default), or one "
                              "(env SRSPACE_WEIGHTS)")
     parser.add_argument("--models-dir", type=Path, default=None,

@@ -10,6 +10,7 @@ app's download of the same input are the same bytes.
 from __future__ import annotations
 
 import glob
+import os
 import platform
 import sys
 import time
@@ -77,6 +78,7 @@ def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "
     subfolders too when ``recursive``), mirrored under ``out``; ``@LIST`` reads a list file."""
     if fmt not in FORMATS:
         raise BatchError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_out(Path(out))
     jobs: list[Job] = []
     for item in inputs:
         if item.startswith("@"):
@@ -109,6 +111,18 @@ def plan(inputs: Iterable[str], out: Path, key: str, factor: float, fmt: str = "
             raise BatchError(f"{seen[job.target]} and {job.source} would both write {job.target}; "
                              "rename one or run them separately")
     return jobs
+
+
+def check_out(out: Path) -> None:
+    """--out is a folder this process can write in (made if missing), or a BatchError that says why."""
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--out {out} is a file, not a folder: name a folder for the results")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"--out {out} cannot be made ({exc.strerror or exc}): choose a folder you may write to") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise BatchError(f"--out {out} is not writable: choose a folder you may write to")
 
 
 @contextmanager
@@ -150,11 +164,14 @@ def process(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str,
     failed write is an outcome, not a crash."""
     if job.target.exists():
         return Outcome(job, "skipped", node=node)
-    with result_lock(job.target) as mine:
-        if not mine or job.target.exists():  # another run writes it, or has just written it
-            return Outcome(job, "skipped", node=node)
-        remove_stale_parts(job.target)
-        return _upscale_job(upscaler, job, key, factor, weights, fmt, progress, node)
+    try:
+        with result_lock(job.target) as mine:
+            if not mine or job.target.exists():  # another run writes it, or has just written it
+                return Outcome(job, "skipped", node=node)
+            remove_stale_parts(job.target)
+            return _upscale_job(upscaler, job, key, factor, weights, fmt, progress, node)
+    except OSError as exc:  # the result's folder cannot be made or locked: read-only, full, a name too long
+        return Outcome(job, "failed", error=f"cannot write {job.target}: {exc.strerror or exc}", node=node)
 
 
 def _upscale_job(upscaler, job: Job, key: str, factor: float, weights: str, fmt: str, progress, node: str) -> Outcome:

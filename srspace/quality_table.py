@@ -183,6 +183,37 @@ def gain_grid(table: dict, inputs: str = CLEAN) -> tuple[list[float], dict[tuple
     return sorted({row["factor"] for row in rows}), {(r["model"], r["weights"], r["factor"]): r["gain"] for r in rows}
 
 
+# Published Y-PSNR (dB) on the B100 benchmark, `factor` px shaved (VDSR's table, Kim et al. 2016); BSD68,
+# on which the table is measured, is 68 of B100's 100 images, so these are a reference, not the same set.
+PUBLISHED_B100 = {
+    "bicubic": {2.0: 29.56, 3.0: 27.21, 4.0: 25.96},
+    "SRCNN (Dong et al. 2016)": {2.0: 31.36, 3.0: 28.41, 4.0: 26.90},
+    "FSRCNN (Dong et al. 2016)": {2.0: 31.53, 3.0: 28.53, 4.0: 26.98},
+}
+
+
+def published_markdown(table: dict, weights: str = BUNDLED_SET) -> str:
+    """Our native ESPCN models at their own factors beside the published figures: gain over
+    bicubic, and the Y-PSNR in brackets."""
+    factors = sorted(PUBLISHED_B100["bicubic"])
+    rows = {(r["model"], r["factor"]): r for r in _rows(table, CLEAN) if r["weights"] == weights}
+    ours = [rows.get((f"espcn_x{f:g}", f)) for f in factors]
+    if not all(ours):
+        return ""
+    base = PUBLISHED_B100["bicubic"]
+    lines = ["| | " + " | ".join(f"×{f:g}" for f in factors) + " |", "|---|" + "---|" * len(factors),
+             f"| ours: ESPCN at its own factor, {weights} weights, {table.get('data', 'held-out images')} | "
+             + " | ".join(f"**{signed(r['gain'])}** ({r['model_db']:.2f})" for r in ours) + " |",
+             f"| bicubic, {table.get('data', 'held-out images')} | "
+             + " | ".join(f"0.00 ({r['bicubic_db']:.2f})" for r in ours) + " |"]
+    for name, figures in PUBLISHED_B100.items():
+        if name != "bicubic":
+            lines.append(f"| {name}, B100, published | "
+                         + " | ".join(f"{signed(figures[f] - base[f])} ({figures[f]:.2f})" for f in factors) + " |")
+    lines.append("| bicubic, B100, published | " + " | ".join(f"0.00 ({base[f]:.2f})" for f in factors) + " |")
+    return "\n".join(lines)
+
+
 def input_kinds(table: dict | None) -> list[str]:
     """The inputs ``table`` has rows for, clean first."""
     kinds = {r.get("input", CLEAN) for r in (table or {}).get("rows", [])}

@@ -216,3 +216,27 @@ def test_a_result_another_run_is_writing_is_left_to_it(models_dir, tmp_path):
         outcome = process(upscaler, job, "bicubic", 2.0, "best", "png")
         assert outcome.status == "skipped" and not job.target.exists()  # not computed a second time
     assert process(upscaler, job, "bicubic", 2.0, "best", "png").status == "done"
+
+
+def test_out_naming_a_file_is_a_bad_argument(tmp_path, weights_env, capsys):
+    (tmp_path / "taken").write_text("a file")
+    assert main(["upscale", str(FACE), "--out", str(tmp_path / "taken")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_long_hidden_and_disguised_names_give_plain_results_and_the_run_goes_on(tmp_path, weights_env, capsys):
+    """A 250-byte name (its lock and part files would pass 255 bytes), names that are only an
+    extension, and a right-to-left override: every result is written, named plainly."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["é" * 120 + ".png", ".png", "..png", "cat\u202egnp.exe.png"]
+    for name in names:
+        shutil.copy(FACE, folder / name)
+    out = tmp_path / "out"
+    assert main(["upscale", *(str(folder / n) for n in names), "--out", str(out), "--model", "bicubic",
+                 "--factor", "1.5"]) == 0
+    assert "4 done" in capsys.readouterr().out
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 4 and not [n for n in written if n.startswith(".")]  # no hidden files, no leftovers
+    assert all(len(n.encode()) <= 255 and "\u202e" not in n for n in written)
+    assert "catgnp.exe_bicubic_x1.5.png" in written and "image_bicubic_x1.5.png" in written and "png_bicubic_x1.5.png" in written

@@ -19,7 +19,9 @@ MIN_GAIN = {
     ("srcnn_dynamic", 3.0): 0.4,
     ("srcnn_dynamic", 4.0): 0.1,
     ("srcnn_x3", 3.0): 0.4,
+    ("espcn_x2", 2.0): 1.0,
     ("espcn_x3", 3.0): 0.8,
+    ("espcn_x4", 4.0): 0.5,
 }
 
 
@@ -53,7 +55,7 @@ def crops(held_out_images):
 def set_engines(models_dir, official_files):
     from srspace.engines import OrtEngine
 
-    return {w: OrtEngine(models_dir / w) for w in ("bundled", "official")}
+    return {w: OrtEngine(models_dir / w) for w in ("bundled", "official")}  # the sets of clean inputs
 
 
 @pytest.mark.parametrize("factor", [1.5, 2.0, 2.5, 3.0])
@@ -80,9 +82,10 @@ def test_best_weights_are_at_least_as_good_as_either_set(set_engines, crops):
     crops its choices, over the factors, do at least as well as either set alone."""
     for key in MODELS:
         factors = (1.5, 2.0, 3.0, 4.0)
-        gains = {(w, f): gain_over_bicubic(e, key, crops, f)["gain"] for w, e in set_engines.items() for f in factors}
-        best = sum(gains[best_set(key, f, set_engines), f] for f in factors)
-        for weights in set_engines:
+        engines = {w: e for w, e in set_engines.items() if key in e}
+        gains = {(w, f): gain_over_bicubic(e, key, crops, f)["gain"] for w, e in engines.items() for f in factors}
+        best = sum(gains[best_set(key, f, engines), f] for f in factors)
+        for weights in engines:
             assert best >= sum(gains[weights, f] for f in factors) - 0.02, (key, gains)
 
 
@@ -101,32 +104,77 @@ def test_quality_table_measured_the_shipped_weights(official_files):
 
     table = load_table()
     assert table is not None, "srspace/bundled/quality.json is missing: python benchmarks/quality.py --write"
-    for network in ("srcnn", "espcn"):
-        assert table["weights"]["bundled"][network] == sha256_file(bundled_path(network)), network
-        assert table["weights"]["official"][network] == sha256_file(official_files[network]), network
+    from srspace.contract import SET_WEIGHTS, SHIPPED_SETS
+
+    for weights in SHIPPED_SETS:
+        for name in SET_WEIGHTS[weights]:
+            assert table["weights"][weights][name] == sha256_file(bundled_path(name, weights)), (weights, name)
+    for name in SET_WEIGHTS["official"]:
+        assert table["weights"]["official"][name] == sha256_file(official_files[name]), name
     assert {row["factor"] for row in table["rows"]} == {1.5, 2.0, 2.5, 3.0, 3.5, 4.0}
-    assert len(table["images"]) == 19
+    assert table["data"] == "bsd68" and len(table["images"]) == 68  # held out whole: never trained on
 
 
 def test_auto_picks_the_tables_best_and_is_never_below_any_single_choice():
     from srspace.contract import BICUBIC_KEY, MODELS, WEIGHT_SETS
     from srspace.quality_table import RESTORE_FROM, best_model, load_table
 
+    from srspace.quality_table import CLEAN, gain_grid, input_kinds
+
     table = load_table()
-    gain = {(r["model"], r["weights"], r["factor"]): r["gain"] for r in table["rows"]}
-    measured = sorted({r["factor"] for r in table["rows"]})
-    for sets in (list(WEIGHT_SETS), ["bundled"], ["official"]):
-        for step in range(10, 41):
-            factor = step / 10
-            pick = best_model(factor, sets, table)
-            if factor < RESTORE_FROM:
-                assert pick.key == BICUBIC_KEY  # at x1 there is nothing to restore
-                continue
-            nearest = min(measured, key=lambda f: (abs(f - factor), f))
-            choices = {(k, w): gain[k, w, nearest] for k in MODELS for w in sets}
-            assert pick.measured == nearest and pick.gain >= 0
-            assert all(pick.gain >= g for g in choices.values()), (factor, sets, pick)
-            assert pick.key == BICUBIC_KEY or choices[pick.key, pick.weights] == pick.gain
+    assert input_kinds(table) == [CLEAN, "jpeg60", "jpeg80"]
+    for inputs in input_kinds(table):
+        measured, gain = gain_grid(table, inputs)
+        # on clean inputs the photo set is not a candidate: a lossless image gets what it always got
+        for sets in (list(WEIGHT_SETS), ["bundled"], ["official"], ["photo"]):
+            deciding = [w for w in sets if w != "photo"] if inputs == CLEAN and sets != ["photo"] else sets
+            for step in range(10, 41):
+                factor = step / 10
+                pick = best_model(factor, sets, table, inputs)
+                if factor < RESTORE_FROM:
+                    assert pick.key == BICUBIC_KEY  # at x1 there is nothing to restore
+                    continue
+                nearest = min(measured, key=lambda f: (abs(f - factor), f))
+                choices = {(k, w): gain[k, w, nearest] for k in MODELS for w in deciding if (k, w, nearest) in gain}
+                assert pick.measured == nearest and pick.gain >= 0
+                assert all(pick.gain >= g for g in choices.values()), (factor, sets, pick)
+                assert pick.key == BICUBIC_KEY or choices[pick.key, pick.weights] == pick.gain
     # a table where no network beats bicubic: auto is bicubic
     worse = {**table, "rows": [{**r, "gain": -abs(r["gain"]) - 0.01} for r in table["rows"]]}
     assert best_model(2.0, WEIGHT_SETS, worse).key == BICUBIC_KEY
+
+
+def _as(path, fmt, **save):
+    from PIL import Image
+
+    with Image.open(EXAMPLES_DIR / "chelsea.png") as img:
+        img.convert("RGB").save(path, fmt, **save)
+    return path
+
+
+def test_a_jpeg_gets_the_photo_weights_by_its_content_and_a_png_keeps_the_clean_ones(upscaler, tmp_path):
+    """auto and best decide per image: a JPEG of ordinary quality (also one named .png) runs the
+    photo weights, said in plain words; a PNG, or a JPEG of high quality, gets the clean weights."""
+    from srspace.quality_table import best_model
+
+    jpeg = upscaler.request(_as(tmp_path / "cat.jpg", "JPEG", quality=60), "auto", 3.0)
+    assert jpeg.weights == "photo" and jpeg.notices[0] == "A JPEG (quality ≈ 60): the photo weights, which also remove JPEG blocks."
+    disguised = upscaler.request(_as(tmp_path / "cat_jpeg.png", "JPEG", quality=75), "espcn_x2", 2.0)
+    assert disguised.weights == "photo" and "quality ≈ 75" in disguised.notices[0]
+    png = upscaler.request(_as(tmp_path / "cat.png", "PNG"), "auto", 3.0)
+    clean = best_model(3.0, [w for w in upscaler.engines if w != "photo"], upscaler.quality)
+    assert (png.key, png.weights) == (clean.key, clean.weights) and not any("JPEG" in n for n in png.notices)
+    fine = upscaler.request(_as(tmp_path / "fine.jpg", "JPEG", quality=95), "auto", 3.0)
+    assert (fine.key, fine.weights) == (clean.key, clean.weights) and "as good as lossless" in fine.notices[0]
+    chosen = upscaler.request(tmp_path / "cat.jpg", "espcn_x3", 3.0, "bundled")  # a set picked by hand is kept
+    assert chosen.weights == "bundled"
+
+
+def test_the_official_set_has_no_espcn_at_x2_or_x4_and_says_so(upscaler, official_files):
+    from srspace.errors import ImageInputError
+
+    for key in ("espcn_x2", "espcn_x4"):
+        with pytest.raises(ImageInputError, match=f"The official weights have no {key}: the tutorial published "
+                                                  "ESPCN at x3 only; choose weights 'best' or 'bundled'"):
+            upscaler.request(EXAMPLES_DIR / "coffee.png", key, 2.0, "official")
+        assert upscaler.request(EXAMPLES_DIR / "coffee.png", key, 2.0, "best").weights == "bundled"

@@ -160,18 +160,32 @@ def _upscale_in_page(page, path: Path, options: dict) -> dict:
     return result
 
 
+def _jpeg(tmp_path: Path, quality: int = 60) -> Path:
+    import skimage.data
+
+    path = tmp_path / f"cat_q{quality}.jpg"
+    Image.fromarray(skimage.data.chelsea()).save(path, quality=quality)
+    return path
+
+
 @pytest.mark.parametrize("image,key,factor", [("photo", "srcnn_dynamic", 2.5), ("photo", "espcn_x3", 3.0),
                                               ("rgba", "srcnn_x3", 2.0), ("face", BICUBIC_KEY, 1.7),
-                                              ("face", "auto", 2.0), ("face", "auto", 4.0)])
+                                              ("face", "auto", 2.0), ("face", "auto", 4.0), ("face", "espcn_x2", 2.0),
+                                              ("face", "espcn_x4", 4.0), ("jpeg", "auto", 3.0), ("jpeg", "espcn_x2", 2.5)])
 def test_the_page_matches_the_server_pipeline(site_page, upscaler, tmp_path, image, key, factor):
-    path = {"photo": _photo, "rgba": _rgba, "face": lambda _: EXAMPLES_DIR / "astronaut_face.png"}[image](tmp_path)
+    """Every model, and the per-image choice: a JPEG gets the weights the server gives it (the photo
+    set, from the quality estimated from the file's own tables), said in the same words."""
+    path = {"photo": _photo, "rgba": _rgba, "face": lambda _: EXAMPLES_DIR / "astronaut_face.png",
+            "jpeg": _jpeg}[image](tmp_path)
     got = _upscale_in_page(site_page, path, {"model": key, "factor": factor})
     assert "error" not in got, got
     expected = upscaler.upscale(path, key, factor)
     assert got["weights"] == expected.weights
     assert got["name"] == f"{path.stem}_{expected.key}_x{factor:g}.png"  # what ran: auto resolved as the server does
-    if key == "auto":
-        assert got["notices"][-1] == expected.notices[0] or expected.notices[0] in got["notices"]
+    if key == "auto" or image == "jpeg":
+        assert expected.notices[0] in got["notices"], (expected.notices, got["notices"])
+    if image == "jpeg":
+        assert got["weights"] == "photo" and "A JPEG (quality ≈ 60)" in " ".join(got["notices"])
     import io
 
     actual = Image.open(io.BytesIO(base64.b64decode(got["png"])))
@@ -239,20 +253,43 @@ def test_gallery_click_shows_the_result_in_view_with_a_zoomed_comparison(browser
         try:
             page.goto(served)
             page.wait_for_selector("body[data-ready=true]", timeout=60_000)
-            page.locator(".example").first.click()  # the astronaut, srcnn_dynamic x2.5
+            page.locator(".example").first.click()  # the astronaut at x2.5, with the model the visitor has: auto
             page.wait_for_selector("#download", timeout=60_000)
-            assert page.locator("#download").get_attribute("download") == "astronaut_face_srcnn_dynamic_x2.5.png"
+            pick = page.evaluate("srspace.getConfig().factors['2.50'].auto.best")
+            assert page.locator("#model").input_value() == "auto"  # a gallery row never switches the model
+            assert page.locator("#download").get_attribute("download") == f"astronaut_face_{pick['key']}_x2.5.png"
             page.wait_for_timeout(800)  # the smooth scroll
             viewer = page.locator(".viewer-stage").bounding_box()
             assert viewer["y"] < height and viewer["y"] + viewer["height"] > 0  # the result is in view
             assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing sideways on a phone
             labels = page.locator(".viewer-label").all_inner_texts()
-            assert labels == ["Bicubic", "SRCNN, any factor"]
+            assert labels == ["Bicubic", page.evaluate(f"srspace.getConfig().titles['{pick['key']}']")]
             page.get_by_role("button", name="400%").click()
             assert page.locator(".viewer-zoom").inner_text() == "400%"
             page.screenshot(path=str(SCREENSHOTS / f"site-{width}.png"))
         finally:
             page.close()
+
+
+def test_a_hostile_file_name_is_shown_as_text_and_runs_no_script(browser, served):
+    """The page builds its result text from DOM nodes: a file named like HTML stays a name."""
+    name = '<img src=x onerror="window.pwned=1">.png'
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.goto(served)
+        page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+        page.set_input_files("#file", files=[{"name": name, "mimeType": "image/png",
+                                              "buffer": (EXAMPLES_DIR / "rocket.png").read_bytes()}])
+        page.locator("#model").select_option("bicubic")
+        page.locator("#run").click()
+        page.wait_for_selector("#download", timeout=60_000)
+        assert page.evaluate("window.pwned") is None and not dialogs
+        assert page.locator("#result-info img").count() == 0
+        assert '<img src=x onerror="window.pwned=1">' in page.locator("#result-info").inner_text()
+    finally:
+        page.close()
 
 
 def test_without_the_headers_the_page_runs_on_one_thread_and_says_so(browser, site):

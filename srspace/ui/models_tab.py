@@ -12,7 +12,7 @@ import gradio as gr
 from ..contract import MODELS, WEIGHT_SETS, model_path
 from ..graphview import GraphViewError, render_svg
 from ..modelinfo import model_card
-from ..quality_table import gain_grid, markdown
+from ..quality_table import JPEG_CLEAN_FROM, gain_grid, input_kinds, markdown, published_markdown
 from ..web import MODEL_HELP, WEIGHT_HELP, WEIGHT_LABELS
 from .common import Server
 
@@ -24,10 +24,21 @@ def quality_text(table: dict | None, sets) -> str:
     """The quality table of the sets this server serves, as Markdown."""
     if table is None:
         return "No quality table is shipped with this copy (run `python benchmarks/quality.py --write`)."
-    return (f"#### The figures, dB over bicubic, on {len(table['images'])} held-out photographs\n"
-            "Y-PSNR of each model minus bicubic's at the same factor; the ×3 models run ×3 and are then resized. "
-            + ("In bold, the set **best** picks for that model and factor (the nearest column). " if len(sets) > 1 else "")
+    text = (f"#### The figures, dB over bicubic, on {len(table['images'])} held-out photographs\n"
+            "Y-PSNR of each model minus bicubic's at the same factor; a model of a fixed factor runs at it and is then "
+            "resized. " + ("In bold, the set **best** picks for that model and factor (the nearest column). "
+                           if len(sets) > 1 else "")
             + "\n\n" + markdown(table, sets))
+    published = published_markdown(table)
+    if published:
+        text += ("\n\n#### Beside the papers\nThe sub-pixel network at its own factor, against the published "
+                 "figures of SRCNN and FSRCNN on B100 (BSD68 is 68 of its 100 images; same protocol: Y channel, "
+                 "`factor` pixels shaved, LR by bicubic):\n\n" + published)
+    for inputs in input_kinds(table)[1:]:
+        text += (f"\n\n#### Inputs saved as JPEG at quality {inputs[len('jpeg'):]}\nThe same images, their low-resolution "
+                 "version saved as JPEG first, as most photographs arrive; **auto** and **best** use these rows for a "
+                 f"JPEG input below quality {JPEG_CLEAN_FROM}.\n\n" + markdown(table, sets, inputs))
+    return text
 
 
 def gain_chart(table: dict, sets) -> str:
@@ -74,9 +85,9 @@ def graph_html(path) -> str:
 
 
 def plain_intro(server: Server) -> str:
-    lines = ["Three networks, each exported from PyTorch to ONNX and served by ONNX Runtime:"]
+    lines = [f"{len(MODELS)} models of two networks, each exported from PyTorch to ONNX and served by ONNX Runtime:"]
     lines += [f"- **{spec.title}** (`{key}`): {MODEL_HELP[key]}" for key, spec in MODELS.items()]
-    lines.append("\nTwo sets of weights:")
+    lines.append(f"\n{len(WEIGHT_SETS)} sets of weights:")
     for w in WEIGHT_SETS:
         there = "" if w in server.upscaler.engines else " *Not available on this server.*"
         lines.append(f"- **{WEIGHT_LABELS[w]}** (`{w}`): {WEIGHT_HELP[w]}{there}")
