@@ -68,8 +68,9 @@ class TempFolder:
                 return Refusal(full=True, retry_s=SWEEP_S * 6)
             if client is not None:
                 recent = self._recent(client, now)
-                if recent and sum(b for _, b in recent) + size > self.client_cap:
-                    return Refusal(full=False, retry_s=math.ceil(recent[0][0] + self.lifetime - now))
+                if sum(b for _, b in recent) + size > self.client_cap:  # a first upload too: the share is the share
+                    oldest = recent[0][0] if recent else now
+                    return Refusal(full=False, retry_s=max(1, math.ceil(oldest + self.lifetime - now)))
                 if size:
                     self._uploads.setdefault(client, deque()).append((now, size))
             self.used += size

@@ -485,6 +485,7 @@ def test_one_client_uploads_at_most_its_share_and_others_still_can(tmp_path):
     from srspace.tempfolder import TempFolder
 
     bound = TempFolder(tmp_path, cap=4_000, lifetime=1800, grace=60)  # a client's share: 1000 bytes per 1800 s
+    assert not bound.admit(1500, "10.0.0.9", now=0).full  # a first upload larger than the share: refused too
     assert bound.admit(600, "10.0.0.1", now=0) is None
     refused = bound.admit(500, "10.0.0.1", now=100)
     assert refused is not None and not refused.full and refused.retry_s == 1700  # when its first upload expires
@@ -518,7 +519,7 @@ def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_
 
     temp = tmp_path / "temp"
     env = dict(os.environ, SRSPACE_WEIGHTS="bundled", GRADIO_ANALYTICS_ENABLED="False", SRSPACE_TEMP=str(temp),
-               SRSPACE_TEMP_CAP_MB="3", SRSPACE_TEMP_LIFETIME_S="2",
+               SRSPACE_TEMP_CAP_MB="6", SRSPACE_TEMP_LIFETIME_S="2",
                SRSPACE_TRUSTED_PROXIES="127.0.0.1")  # as behind a proxy: its X-Forwarded-For names the visitors
     payload = np.random.default_rng(0).integers(0, 256, 1_000_000, dtype=np.uint8).tobytes()
 
@@ -528,9 +529,18 @@ def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_
 
     with running_app(ROOT, env, tmp_path / "app.log") as url:
         folder = next(temp.iterdir())
-        # one client: its share is a quarter of the cap (0.75 MB here), so its second upload is refused
+        # one client: its share is a quarter of the cap (1.5 MB here), so its second upload is refused
         first, second = upload("mine.png", "10.7.0.1"), upload("mine2.png", "10.7.0.1")
         assert first.status_code == 200 and second.status_code == 429
+        # a chunked upload declares no size: counted as it arrives, it cannot pass the share either
+        body = b"".join([b"--b\r\nContent-Disposition: form-data; name=\"files\"; filename=\"c.png\"\r\n\r\n",
+                         payload, payload, b"\r\n--b--\r\n"])
+        chunked = requests.post(f"{url}gradio_api/upload", data=(body[i:i + 65536] for i in range(0, len(body), 65536)),
+                                headers={"X-Forwarded-For": "10.7.0.2", "Content-Type": "multipart/form-data; boundary=b"},
+                                timeout=30)
+        assert chunked.status_code == 429 and "Each visitor may upload up to" in chunked.json()["detail"]
+        # a new first entry on each request does not make a new visitor: the proxy's last entry counts
+        assert upload("forged.png", "10.7.9.9, 10.7.0.1").status_code == 429
         assert "Each visitor may upload up to" in second.json()["detail"] and int(second.headers["retry-after"]) > 0
         codes = [upload(f"f{i}.png", f"10.7.1.{i}") for i in range(8)]  # a flood from many addresses
         assert [c.status_code for c in codes[:2]] == [200, 200]
@@ -540,5 +550,5 @@ def test_a_flood_of_uploads_is_refused_at_the_cap_and_the_folder_returns_to_its_
         def used() -> int:
             return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
-        assert _wait_for(lambda: used() <= 3 * 2**20, 30), f"{used()} bytes left after the sweeps"
+        assert _wait_for(lambda: used() <= 6 * 2**20, 30), f"{used()} bytes left after the sweeps"
         assert _wait_for(lambda: upload("again.png", "10.7.2.1").status_code == 200, 30)

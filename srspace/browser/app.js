@@ -95,6 +95,10 @@ async function run() {
   $("progress").querySelector("progress").value = 0;
   $("progress-text").textContent = "Reading the image…";
   showMessage("");
+  // the previous result goes at once: nothing on screen may look like the new image's result
+  $("viewer").hidden = true;
+  $("result-info").replaceChildren();
+  $("placeholder").hidden = false;
   $("result").scrollIntoView?.({ behavior: "smooth", block: "start" });
   try {
     const r = await srspace.upscale(state.file, {
@@ -103,7 +107,8 @@ async function run() {
       onProgress: (p) => {
         $("progress").querySelector("progress").value = p.done / p.total;
         $("progress-text").textContent = p.phase === "encoding" ? "Writing the PNG…"
-          : `${PHASES[p.phase]}: tile ${p.done}/${p.total}, ${fmtSeconds(p.elapsed)} so far, about ${fmtSeconds(p.remaining)} left`;
+          : `${PHASES[p.phase]}: tile ${p.done}/${p.total}, ${fmtSeconds(p.elapsed)} so far, ` +
+            (Number.isFinite(p.remaining) ? `about ${fmtSeconds(p.remaining)} left` : "estimating the time left…");
       },
     });
     const after = await bitmap(r.pixels, r.width, r.height, r.channels);

@@ -178,11 +178,17 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
   signal?.throwIfAborted();
   const info = await start();
   const begun = performance.now();
+  // elapsed: since the call, steady across phases. remaining: the current phase's, from the pace of
+  // its own tiles after the first (the first also carries the model's loading), NaN until then.
+  let phase = null, firstTileAt = 0;
   const progress = (msg) => {
     if (!onProgress) return;
-    const elapsed = (performance.now() - begun) / 1000;
-    onProgress({ phase: msg.phase, done: msg.done, total: msg.total, elapsed,
-                 remaining: msg.done ? elapsed / msg.done * (msg.total - msg.done) : NaN });
+    const now = performance.now();
+    if (msg.phase !== phase) { phase = msg.phase; firstTileAt = 0; }
+    if (msg.done === 1 || (msg.done > 1 && !firstTileAt)) firstTileAt = now;
+    const pace = msg.done > 1 && firstTileAt < now ? (now - firstTileAt) / 1000 / (msg.done - 1) : NaN;
+    onProgress({ phase: msg.phase, done: msg.done, total: msg.total, elapsed: (now - begun) / 1000,
+                 remaining: msg.done >= msg.total ? 0 : pace * (msg.total - msg.done) });
   };
   const result = await request({ type: "upscale", file, key: model, factor: value, weights: used, baseline }, [],
                                progress, signal);

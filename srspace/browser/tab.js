@@ -40,7 +40,8 @@ window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, in
     const r = await srspace.upscale(image.url, {
       model: key, factor: Number(factor), weights,
       onProgress: (p) => {
-        note.textContent = `Running in your browser: tile ${p.done}/${p.total}, about ${Math.ceil(p.remaining)} s left…`;
+        note.textContent = `Running in your browser: tile ${p.done}/${p.total}, ` +
+          (Number.isFinite(p.remaining) ? `about ${Math.ceil(p.remaining)} s left…` : "estimating the time left…");
       },
     });
     const engines = { browser: r };

@@ -75,8 +75,9 @@ class NoSniff:
 
 class UploadGate:
     """ASGI middleware: an upload that would take the app's temp folder over its cap, or its client
-    over its share of it, is refused before its bytes are read: 503 or 429, with a message and
-    Retry-After; the sweeps make room again."""
+    over its share of it, is refused before its bytes are read (by its Content-Length; a chunked
+    upload, which declares none, as its bytes arrive): 503 or 429, with a message and Retry-After;
+    the sweeps make room again."""
 
     def __init__(self, app, folder):
         self.app, self.folder = app, folder  # folder: a srspace.tempfolder.TempFolder
@@ -86,7 +87,13 @@ class UploadGate:
             headers = dict(scope.get("headers") or [])
             peer = (scope.get("client") or (None,))[0]
             client = client_address(headers.get(b"x-forwarded-for", b"").decode("latin-1"), peer)
+            declared = b"content-length" in headers
             refusal = self.folder.admit(_content_length(headers), client)
+            if refusal is None and not declared:  # chunked: counted as its bytes arrive, against both bounds
+                try:
+                    return await self.app(scope, self._counting(receive, client), send)
+                except _Refused as exc:
+                    refusal = exc.refusal
             if refusal is not None:
                 if refusal.full:
                     status, text = 503, ("The server's upload space is full for the moment: try again in a minute. "
@@ -101,6 +108,26 @@ class UploadGate:
                                [(b"retry-after", str(refusal.retry_s).encode())])
                 return
         return await self.app(scope, receive, send)
+
+
+    def _counting(self, receive, client):
+        """``receive``, each chunk of the body admitted as it arrives; past a bound, _Refused."""
+        async def counted():
+            message = await receive()
+            if message["type"] == "http.request" and message.get("body"):
+                refusal = self.folder.admit(len(message["body"]), client)
+                if refusal is not None:
+                    raise _Refused(refusal)
+            return message
+        return counted
+
+
+class _Refused(Exception):
+    """A chunked upload passed the temp folder's cap or its client's share while it arrived."""
+
+    def __init__(self, refusal):
+        super().__init__("upload refused")
+        self.refusal = refusal
 
 
 TRUSTED_PROXIES_ENV = "SRSPACE_TRUSTED_PROXIES"
