@@ -17,7 +17,12 @@ from .site import front_matter
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
+    """The site's files and nothing else: no directory listings, nothing a link points to outside
+    the folder, ``nosniff`` on every answer, a 400 for a path that cannot name a file, and a
+    connection that sends nothing for ``timeout`` seconds is closed."""
+
     headers_to_send: dict[str, str] = {}
+    timeout = 20
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
                       ".json": "application/json", ".onnx": "application/octet-stream"}
@@ -25,7 +30,27 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         for name, value in self.headers_to_send.items():
             self.send_header(name, value)
+        self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
+
+    def send_head(self):
+        path = self.translate_path(self.path)
+        if "\x00" in path:
+            self.send_error(400, "A path with a NUL byte names no file")
+            return None
+        root = Path(self.directory).resolve()
+        try:
+            inside = Path(path).resolve().is_relative_to(root)
+        except (OSError, ValueError):
+            inside = False
+        if not inside:  # a symlink out of the folder
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path):
+        self.send_error(404, "File not found")  # index.html is served; a folder is never listed
+        return None
 
     def log_message(self, format, *args) -> None:  # quiet: one line per file is noise here
         pass
@@ -39,7 +64,8 @@ def site_headers(folder: Path) -> dict[str, str]:
 def make_server(folder: Path, host: str = "127.0.0.1", port: int = 0, headers: dict[str, str] | None = None):
     """A threading HTTP server for ``folder`` sending ``headers`` (default: the site's own) with every file."""
     handler = type("Handler", (_Handler,), {"headers_to_send": site_headers(folder) if headers is None else headers})
-    return http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(folder)))
+    server_class = type("Server", (http.server.ThreadingHTTPServer,), {"request_queue_size": 128})  # not 5
+    return server_class((host, port), functools.partial(handler, directory=str(folder)))
 
 
 def serve_in_thread(folder: Path, headers: dict[str, str] | None = None):

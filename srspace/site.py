@@ -11,6 +11,7 @@ page still runs, on one thread, and says so.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -74,7 +75,7 @@ def build_site(out: Path, models_dir: Path, dist: Path = DIST_DIR) -> dict:
     ort_files = check_dist(dist)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
         raise SiteError(f"{out} exists and is not an earlier site build: choose a new or empty folder.")
-    sets = [w for w in manifest["sets"] if all(model_path(models_dir, w, k).is_file() for k in MODELS)]
+    sets = [w for w in manifest["sets"] if all(model_path(models_dir, w, k).is_file() for k in set_models(w))]
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -107,6 +108,7 @@ def build_site(out: Path, models_dir: Path, dist: Path = DIST_DIR) -> dict:
         (staging / ".gitattributes").write_text(
             "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in BINARY_PATTERNS))
         (staging / MARKER).write_text("built by python -m srspace site; a rebuild replaces this folder\n")
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700: a web server run as another user must read it
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

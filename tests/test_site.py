@@ -320,3 +320,27 @@ def test_the_served_headers_are_the_readmes(served, site):
     assert {k: response.headers[k] for k in HEADERS} == site_headers(site) == HEADERS
     assert response.headers["content-type"].startswith("text/javascript")
     assert set(CHOICES) == set(json.loads((site / "config.json").read_text())["choices"])
+
+
+def test_the_local_server_serves_the_folder_and_nothing_else(tmp_path):
+    """srspace.serve: no listing, no symlink out of the folder, nosniff, a clear 400 for a NUL byte."""
+    import requests
+
+    folder = tmp_path / "site"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "index.html").write_text("<p>hello</p>")
+    (tmp_path / "secret.txt").write_text("not for the web")
+    (folder / "link.txt").symlink_to(tmp_path / "secret.txt")
+    server, url = serve_in_thread(folder, headers={})
+    try:
+        page = requests.get(url, timeout=10)
+        assert page.text == "<p>hello</p>" and page.headers["X-Content-Type-Options"] == "nosniff"
+        assert requests.get(url + "link.txt", timeout=10).status_code == 404
+        assert requests.get(url + "sub/", timeout=10).status_code == 404
+        assert requests.get(url + "a%00b.html", timeout=10).status_code == 400
+    finally:
+        server.shutdown()
+
+
+def test_the_built_site_is_readable_by_another_user(site):
+    assert site.stat().st_mode & 0o755 == 0o755
