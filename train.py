@@ -49,7 +49,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     val = None if str(args.val).lower() == "none" else args.val
     if args.calibrate:
-        record = calibrate_checkpoint(args.calibrate, args.data[0], args.out or OFFICIAL_GAIN_PATH)
+        # the gain was fitted on the photographs of ../shared/data/train (its training split), as shipped
+        data = SHARED / "train" if args.data == SR_SETS else args.data[0]
+        record = calibrate_checkpoint(args.calibrate, data, args.out or OFFICIAL_GAIN_PATH)
         print(json.dumps(record["factors"], indent=1))
         print(f"residual_gain = {record['residual_gain']}")
         return 0

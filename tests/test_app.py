@@ -52,8 +52,8 @@ def test_client_check_quality_returns_plain_values(app_server):
                                                              api_name="/check_quality")
     assert "__type__" not in table  # a value, not a component update
     assert table["headers"] == ["method", "weights", "PSNR-Y (dB)", "SSIM-Y", "gain (dB)"]
-    assert [row[0] for row in table["data"]] == ["bicubic", "srcnn_x3", "srcnn_dynamic", "espcn_x3"]
-    assert len(crops) == 5
+    assert [row[0] for row in table["data"]] == ["bicubic", *MODELS]
+    assert len(crops) == 2 + len(MODELS)  # the original, bicubic, every model
 
 
 def test_weight_sets_are_chosen_per_request(upscaler):
@@ -189,8 +189,13 @@ def test_app_help_answers_at_once_and_names_the_weights_option():
 
     start = time.monotonic()
     run = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "--weight-sets {auto,bundled,official}" in run.stdout
+    assert run.returncode == 0 and "--weight-sets {auto,bundled,official,photo}" in run.stdout
+    assert "/upscale, /compare and /check_quality" in " ".join(run.stdout.split())  # --mcp names all three tools
     assert time.monotonic() - start < 10  # no export, no model loading, no Gradio import before the arguments
+    probe = ("import runpy, sys\nsys.argv = ['app.py', '--help']\ntry:\n    runpy.run_path('app.py', run_name='__main__')\n"
+             "except SystemExit:\n    pass\nprint(sorted(m for m in ('torch', 'gradio', 'onnxruntime') if m in sys.modules))")
+    imported = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert imported.stdout.strip().splitlines()[-1] == "[]"  # --help imports none of the heavy libraries
 
 
 def test_mcp_client_lists_the_tools_and_upscales(app_server):
@@ -229,7 +234,7 @@ def test_quality_check_on_the_visitors_own_image(upscaler):
     assert result.scores[0].gain == 0 and all(0 < s.ssim_y <= 1 for s in result.scores)
     assert max(s.gain for s in result.scores) > 0.3  # a network beats bicubic on this photo
     assert [label.split()[0] for _, label in result.crops] == ["original", *methods]
-    assert len({crop.size for crop, _ in result.crops}) == 1 and len(result.crops) == 5
+    assert len({crop.size for crop, _ in result.crops}) == 1 and len(result.crops) == 2 + len(MODELS)
     with pytest.raises(ImageInputError, match="at least 1.1"):
         check_quality(upscaler, FACE, 1.0)
 
@@ -332,7 +337,7 @@ def test_a_server_without_a_weight_set_says_so_in_one_line_and_never_offers_it(m
     bundled_only = Upscaler(models_dir, weight_sets=["bundled"])
     server = Server(bundled_only, None, models_dir)
     line = server.weight_line
-    assert "no official weights" in line and "Models tab" in line and "\n" not in line
+    assert "has no official or photo weights" in line and "Models tab" in line and "\n" not in line
     table = quality_text(bundled_only.quality, list(bundled_only.engines))
     assert "official" not in table and "**" not in table.split("| **`auto`**")[0]  # no bold "best" among one set
     demo = build_demo(bundled_only, models_dir)

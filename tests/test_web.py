@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT, SMALL_RESULT_PIXELS
+from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT, SMALL_RESULT_PIXELS, set_models
 from srspace.pipeline import halo, tile_side
 from srspace.quality_table import best_model, best_set, load_table, pick_note
 from srspace.tiling import as_fraction, auto_tile
@@ -40,7 +40,7 @@ def test_app_config_serves_local_files_or_names_the_cdn_with_hashes(models_dir):
         assert ort["integrity"] == {name: PIN["files"][name] for name in PIN["entry"].values()}
     assert set(config["models"]) == {"bundled", "official"}
     for weights, models in config["models"].items():
-        assert set(models) == set(MODELS)
+        assert set(models) == set(set_models(weights))  # the official set: no ESPCN x2, x4
         assert models["srcnn_dynamic"]["url"].endswith(f"/{weights}/srcnn_dynamic.onnx")
     assert "window.SRSPACE_WEB" in head_html(models_dir, ["bundled"]) and "tab.js" in head_html(models_dir, ["bundled"])
 

@@ -38,7 +38,7 @@ class Server:
                 "photographs, and for a JPEG input the weights trained on JPEGs; the others are this project's own "
                 "training, its training for JPEG photographs and the tutorials' original checkpoints.")
         if missing:
-            line += f" This server has no {', '.join(missing)} weights (details in the Models tab)."
+            line += f" This server has no {' or '.join(missing)} weights (details in the Models tab)."
         return line
 
 
