@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from srspace.contract import (FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, ROOT, factor_tensor_value, model_path,
-                              output_size)
+                              output_size, set_models)
 from srspace.engines import PROVIDERS, session_options
 from srspace.export import export_all, parity_input, read_manifest, stale_reason
 from srspace.networks import bicubic_resize
@@ -93,7 +93,7 @@ def test_manifest_records_files_weights_and_parity(models_dir):
     manifest = read_manifest(models_dir)
     assert "bundled" in manifest["sets"]
     for weights, entries in manifest["sets"].items():
-        assert set(entries) == set(MODELS)
+        assert set(entries) == set(set_models(weights))  # official: no ESPCN x2, x4; photo: ESPCN only
         for key, entry in entries.items():
             path = model_path(models_dir, weights, key)
             assert entry["sha256"] == sha256_file(path) and entry["file"] == f"{weights}/{MODELS[key].filename}"

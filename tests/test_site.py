@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srspace.contract import BICUBIC_KEY, CHOICES, EXAMPLES_DIR, MODELS
+from srspace.contract import BICUBIC_KEY, CHOICES, EXAMPLES_DIR, MODELS, set_models
 from srspace.serve import serve_in_thread, site_headers
 from srspace.site import HEADERS, build_site, front_matter
 from srspace.tiling import tile_steps
@@ -65,7 +65,7 @@ def test_the_site_is_self_contained_static_files_and_a_static_space(site, models
                  "js/worker.js", "js/app.js", "js/style.css", *(f"ort/{f}" for f in PIN["files"])):
         assert name in names, name
     for weights in read_manifest(models_dir)["sets"]:
-        for spec in MODELS.values():
+        for spec in (MODELS[key] for key in set_models(weights)):
             assert f"models/{weights}/{spec.filename}" in names
             assert (site / "models" / weights / spec.filename).read_bytes() == (models_dir / weights / spec.filename).read_bytes()
     assert {f"examples/{p.name}" for p in EXAMPLES_DIR.glob("*.png")} <= names
