@@ -6,7 +6,7 @@ Exports every weight set (the official checkpoints from the download cache, $SRS
 to a temporary folder, runs every model through ONNX Runtime on the full-size held-out
 images (BSD68, never trained on; a subset of the B100 benchmark) at x1.5 ... x4, and prints
 the table: clean inputs (LR by PIL's bicubic, lossless), then the JPEG protocol (the same LR
-saved as JPEG at quality 60 and 80, at x2, x3, x4; the ESPCN models and the SRCNN that takes any factor).
+saved as JPEG at quality 60 and 80, at x2, x3, x4, the ESPCN models of every set), over --jobs processes.
 --write stores it as srspace/bundled/quality.json, from which the app picks its default
 model and weights per factor and input ("auto", "best") and the Models tab draws its table.
 """
@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -27,11 +30,27 @@ from srspace.heldout import image_paths, load_rgb  # noqa: E402
 from srspace.export import export_all  # noqa: E402
 from srspace.quality_table import FACTORS, JPEG_QUALITIES, QUALITY_PATH, input_kinds, markdown, measure  # noqa: E402
 
-# On JPEG inputs: the models the photo set has, and the any-factor SRCNN for comparison.
-JPEG_KEYS = tuple(key for key, spec in MODELS.items() if spec.network == "espcn") + ("srcnn_dynamic",)
+# On JPEG inputs: the models the photo set has, in every set.
+JPEG_KEYS = tuple(key for key, spec in MODELS.items() if spec.network == "espcn")
 JPEG_FACTORS = (2.0, 3.0, 4.0)  # the native factors (the others are decided by the nearest of these)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(models_dir: str, paths: list[Path]) -> None:
+    _WORKER.update(models_dir=Path(models_dir), images=[load_rgb(p) for p in paths], engines={})
+
+
+def _measure_task(task) -> list[dict]:
+    weights, key, quality, factors = task
+    engines = _WORKER["engines"]
+    if weights not in engines:
+        engines[weights] = OrtEngine(_WORKER["models_dir"] / weights, threads=1)
+    return measure({weights: engines[weights]}, _WORKER["images"], factors, jpeg_quality=quality, keys=(key,),
+                   log=lambda line: print(line, flush=True))
 
 
 def main(argv=None) -> int:
@@ -39,22 +58,30 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train" / "bsd68",
                         help="held-out images, never trained on (default: BSD68)")
     parser.add_argument("--no-jpeg", action="store_true", help="clean inputs only")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes, one thread each (default: the cores)")
     parser.add_argument("--write", action="store_true", help=f"store the table as {QUALITY_PATH.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     held_out = image_paths(args.data)
     if not held_out:
         raise SystemExit(f"no images under {args.data}")
-    images = [load_rgb(p) for p in held_out]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         manifest = export_all(Path(tmp), weights="auto", log=lambda *_: None)
         if manifest["unavailable"]:
             raise SystemExit(" ".join(manifest["unavailable"].values()))
-        engines = {w: OrtEngine(Path(tmp) / w) for w in manifest["sets"]}
-        rows = measure(engines, images, FACTORS)
+        tasks = [(w, key, None, FACTORS) for w in manifest["sets"] for key in MODELS if key in manifest["sets"][w]]
         if not args.no_jpeg:
-            for quality in JPEG_QUALITIES:
-                rows += measure(engines, images, JPEG_FACTORS, jpeg_quality=quality, keys=JPEG_KEYS)
+            tasks += [(w, key, q, JPEG_FACTORS) for q in JPEG_QUALITIES for w in manifest["sets"]
+                      for key in JPEG_KEYS if key in manifest["sets"][w]]
+        # one task per (set, model, input), the slow SRCNN ones first, over --jobs processes of one thread each
+        tasks.sort(key=lambda t: MODELS[t[1]].network != "srcnn")
+        # spawned, not forked: a fork of a process whose thread pools (torch, ONNX Runtime) are running can hang
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(tmp, held_out)) as pool:
+            done = list(pool.map(_measure_task, tasks))
+        rows = [row for task in sorted(zip(tasks, done), key=lambda td: (td[0][2] or 0, list(manifest["sets"]).index(td[0][0]),
+                                                                         list(MODELS).index(td[0][1])))
+                for row in task[1]]
     table = {
         "what": "Y-PSNR gain over bicubic in dB (MATLAB-style Y, ceil(factor) px shaved), full-size images, "
                 "LR made with PIL's bicubic (8-bit; input jpeg<q>: then saved as JPEG of quality q), through the "
