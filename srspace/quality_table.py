@@ -202,9 +202,9 @@ def published_markdown(table: dict, weights: str = BUNDLED_SET) -> str:
         return ""
     base = PUBLISHED_B100["bicubic"]
     lines = ["| | " + " | ".join(f"×{f:g}" for f in factors) + " |", "|---|" + "---|" * len(factors),
-             f"| ours: ESPCN at its own factor, {weights} weights, {table.get('data', 'held-out images')} | "
+             f"| ours: ESPCN at its own factor, {weights} weights, {table.get('data', 'held-out images').upper()} | "
              + " | ".join(f"**{signed(r['gain'])}** ({r['model_db']:.2f})" for r in ours) + " |",
-             f"| bicubic, {table.get('data', 'held-out images')} | "
+             f"| bicubic, {table.get('data', 'held-out images').upper()} | "
              + " | ".join(f"0.00 ({r['bicubic_db']:.2f})" for r in ours) + " |"]
     for name, figures in PUBLISHED_B100.items():
         if name != "bicubic":
