@@ -60,11 +60,11 @@ def test_weight_sets_are_chosen_per_request(upscaler):
     best = upscaler.upscale(FACE, "srcnn_dynamic", 2.0)
     assert best.weights == best_set("srcnn_dynamic", 2.0, upscaler.engines, upscaler.quality)
     assert upscaler.upscale(FACE, "bicubic", 2.0, "official" if "official" in upscaler.engines else None).weights == ""
-    for weights in upscaler.engines:
+    for weights in (w for w in upscaler.engines if "srcnn_dynamic" in upscaler.engines[w]["onnxruntime"]):
         result = upscaler.upscale(FACE, "srcnn_dynamic", 2.0, weights)
         assert result.weights == weights
         assert result.image.size == best.image.size
-    if len(upscaler.engines) == 2:  # two different networks give two different images
+    if "official" in upscaler.engines:  # two different networks give two different images
         a, b = (np.asarray(upscaler.upscale(FACE, "espcn_x3", 3.0, w).image, float) for w in ("bundled", "official"))
         assert np.abs(a - b).mean() > 0.5
     with pytest.raises(ImageInputError, match="Unknown weights 'mine'; choose one of: best, bundled, official"):
@@ -96,7 +96,8 @@ def test_models_tab_cards(upscaler, models_dir):
         "srcnn_dynamic": ["Conv x3", "MatMul x2", "Col2Im x1"],
         **{f"espcn_x{f}": ["Conv x4", "DepthToSpace x1"] for f in (2, 3, 4)},
     }
-    origin = {"bundled": "this project's own training", "official": "the tutorial's original checkpoint"}
+    origin = {"bundled": "this project's own training", "official": "the tutorial's original checkpoint",
+              "photo": "this project's own training on JPEG-compressed inputs"}
     for weights, entries in upscaler.manifest["sets"].items():
         for key, entry in entries.items():
             card = model_card(model_path(models_dir, weights, key), key, entry)

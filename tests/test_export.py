@@ -164,7 +164,7 @@ def test_auto_without_official_weights_serves_bundled_and_says_why(tmp_path, mon
     monkeypatch.setenv("SRSPACE_MIRROR", "http://127.0.0.1:9/")  # nothing listens on the discard port
     messages = []
     manifest = export_all(tmp_path / "models", weights="auto", log=messages.append)
-    assert list(manifest["sets"]) == ["bundled"]
+    assert list(manifest["sets"]) == ["bundled", "photo"]  # the shipped sets; official cannot be had
     reason = manifest["unavailable"]["official"]
     assert reason in messages and "\n" not in reason and "127.0.0.1:9" in reason
     # not retried on every start: fresh until the checkpoints appear in the cache

@@ -164,7 +164,7 @@ def test_a_second_process_never_pulls_the_apps_models_away(app_server, models_di
                               str(tmp_path / f"out-{weights}"), "--model", "espcn_x3", "--factor", "2"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr
-        assert set(read_manifest(models_dir)["sets"]) == {"bundled", "official"}, run.stderr
+        assert set(read_manifest(models_dir)["sets"]) == {"bundled", "official", "photo"}, run.stderr
     import requests
 
     onnx_url = f"{app_server}gradio_api/file={(models_dir / 'official' / 'espcn_x3.onnx').resolve()}"

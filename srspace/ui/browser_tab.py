@@ -62,7 +62,7 @@ def build(server: Server) -> None:
         b_torch = gr.Image(label="Server: PyTorch", type="filepath", format="png", interactive=False, min_width=160)
     b_info = gr.Markdown(visible=False)
     b_used = gr.Textbox(visible=False)  # the weight set the server resolved, for the page's own run
-    gr.Examples(examples(3), inputs=[b_image, b_factor], label="Gallery")
+    gr.Examples(examples(3, with_models=True), inputs=[b_image, b_model, b_factor], label="Gallery")
     b_model.change(functools.partial(factor_help, upscaler=server.upscaler), b_model, b_help, api_visibility="private")
     b_run.click(lambda: gr.Row(visible=True), None, results, queue=False, api_visibility="private").then(
         bind(browser_reference, server), [b_image, b_model, b_factor, b_weights],

@@ -53,9 +53,17 @@ def weights_input(server: Server, elem_id: str | None = None) -> Choice:
     return dropdown
 
 
-def examples(count: int | None = None) -> list[list]:
-    """The gallery's rows (image path, factor) whose files are present: the model stays the visitor's."""
+# The Compare and Browser tabs set a model with each of their first gallery rows: they compare the
+# engines of one model, and each row shows another network.
+ENGINE_GALLERY_MODELS = ("srcnn_dynamic", "espcn_x3", "srcnn_x3")
+
+
+def examples(count: int | None = None, with_models: bool = False) -> list[list]:
+    """The gallery's rows whose files are present: (image path, factor), the model staying the
+    visitor's; ``with_models``: (image path, model, factor) for the engine-comparing tabs."""
     rows = [[str(EXAMPLES_DIR / name), factor] for name, factor, _ in GALLERY if (EXAMPLES_DIR / name).exists()]
+    if with_models:
+        rows = [[path, key, factor] for (path, factor), key in zip(rows, ENGINE_GALLERY_MODELS)]
     return rows[:count]
 
 

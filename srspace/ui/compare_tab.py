@@ -94,6 +94,6 @@ def build(server: Server) -> None:
     gr.Markdown("The heat map shows the difference per pixel on a fixed scale: black where both engines give the "
                 f"same 8-bit value, the brightest colour at {HEAT_FULL_SCALE_LEVELS:g} levels of 255 or more. "
                 "Float rounding (about 1e-6) stays black.")
-    gr.Examples(examples(3), inputs=[c_image, c_factor], label="Gallery")
+    gr.Examples(examples(3, with_models=True), inputs=[c_image, c_model, c_factor], label="Gallery")
     c_run.click(lambda: gr.Row(visible=True), None, results, queue=False, api_visibility="private").then(
         do_compare, [c_image, c_model, c_factor, c_weights], [c_ort, c_torch, c_heat, c_table], api_name="compare")
