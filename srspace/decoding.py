@@ -53,10 +53,15 @@ _GRAY_16 = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 def peek_size(path: str | Path | None) -> tuple[int, int]:
     """(W, H) of an image file from its header, with every check ``load_image`` makes before decoding."""
+    return peek(path)[0]
+
+
+def peek(path: str | Path | None) -> tuple[tuple[int, int], int | None]:
+    """``peek_size`` and ``jpeg_quality`` from one read of the header."""
     if not path or Path(path).is_dir():
         raise ImageInputError(NO_IMAGE)
     with _open(Path(path), decode=False) as img:
-        return img.size
+        return img.size, _quality(img)
 
 
 # The JPEG standard's luminance quantization table (Annex K), which libjpeg scales by quality.
@@ -79,8 +84,12 @@ def jpeg_quality(path: str | Path) -> int | None:
     """The estimated quality of a JPEG file (from its luminance quantization table, as read from the
     header; nothing is decoded), or None for any other format: what ``auto`` decides the weights by."""
     with _open(Path(path), decode=False) as img:
-        tables = getattr(img, "quantization", None) if img.format == "JPEG" else None
-        return quality_from_luma_table(tables[0]) if tables and 0 in tables else None
+        return _quality(img)
+
+
+def _quality(img: Image.Image) -> int | None:
+    tables = getattr(img, "quantization", None) if img.format == "JPEG" else None
+    return quality_from_luma_table(tables[0]) if tables and 0 in tables else None
 
 
 def _open(path: Path, decode: bool = True) -> Image.Image:

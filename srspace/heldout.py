@@ -40,12 +40,15 @@ def degrade(hr: np.ndarray, factor: float, jpeg_quality: int | None = None) -> t
         lw -= 1
     hr = hr[: output_size(lh, factor), : output_size(lw, factor)]
     lr = Image.fromarray(to_uint8(hr)).resize((lw, lh), Image.BICUBIC)
-    if jpeg_quality:
-        buf = io.BytesIO()
-        lr.save(buf, "JPEG", quality=jpeg_quality)
-        buf.seek(0)
-        lr = Image.open(buf).convert("RGB")
-    return to_float(lr), hr
+    return to_float(as_jpeg(lr, jpeg_quality) if jpeg_quality else lr), hr
+
+
+def as_jpeg(img: Image.Image, quality: int) -> Image.Image:
+    """``img`` saved as a JPEG of ``quality`` (PIL's encoder, 4:2:0) and read back, as RGB."""
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
 
 
 def gain_over_bicubic(engine, key: str, images: list[np.ndarray], factor: float,

@@ -1,7 +1,6 @@
 """Training SRCNN and ESPCN on a folder of images: seedable, resumable, measured."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -18,7 +17,7 @@ from tqdm import tqdm
 from .contract import output_size
 from .engines import TorchEngine
 from .contract import ESPCN_FACTORS
-from .heldout import centre_crop, gain_over_bicubic, image_paths, load_rgb, split_holdout
+from .heldout import as_jpeg, centre_crop, gain_over_bicubic, image_paths, load_rgb, split_holdout
 from .colour import rgb_to_ycbcr, to_uint8
 from .networks import ESPCN, SRCNN, init_srcnn_as_bicubic
 from .weights import load_weights, save_weights
@@ -93,10 +92,7 @@ class PatchSampler:
     def _degrade(self, hr: np.ndarray, lr_side: int) -> np.ndarray:
         lr = Image.fromarray(hr).resize((lr_side, lr_side), Image.BICUBIC)
         if self.jpeg_quality and self.rng.random() < self.jpeg_share:
-            buf = io.BytesIO()
-            lr.save(buf, "JPEG", quality=int(self.rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
-            buf.seek(0)
-            lr = Image.open(buf).convert("RGB")
+            lr = as_jpeg(lr, int(self.rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
         return np.asarray(lr)
 
     def sample(self, batch: int, lr_side: int, factor: float) -> tuple[np.ndarray, np.ndarray]:

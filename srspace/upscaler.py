@@ -18,7 +18,7 @@ from PIL import Image
 from .colour import from_nchw, to_nchw, to_pil
 from .contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MAX_OUTPUT_PIXELS, MODELS_DIR, OFFICIAL_SET,
                        WEIGHT_SETS, output_size)
-from .decoding import InputImage, jpeg_quality, load_image, peek_size
+from .decoding import InputImage, load_image, peek
 from .engines import OrtEngine, TorchEngine
 from .errors import ImageInputError, shorten
 from .manifest import read_manifest
@@ -144,10 +144,9 @@ class Upscaler:
         and the weight set; ``auto`` resolved to what runs, with the reason as its first notice."""
         key = check_key(model, choices)
         factor, notices = check_factor(factor)
-        size = peek_size(path)
+        size, quality = peek(path)  # a JPEG's quality, from its header, picks the rows of the table that decide
         if limit is not None:
             check_output_size(size, factor, limit)
-        quality = jpeg_quality(path)  # a JPEG's quality, from its header: the rows of the table that decide
         inputs = input_kind(quality)
         chosen = weights in (None, "", BEST_WEIGHTS)
         if key == AUTO_KEY:
