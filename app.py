@@ -9,7 +9,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-MAX_UPLOAD = "100mb"  # a 25 MP photograph as PNG is far smaller; Gradio refuses larger uploads with a message
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,7 +77,8 @@ def main(argv=None) -> None:
     os.environ["GRADIO_TEMP_DIR"] = str(temp)  # before Gradio reads it
     import gradio as gr
 
-    from srspace.contract import models_folder
+    from srspace.contract import MAX_FILE_MB, models_folder
+    from srspace.downloads import UrlFetcher
     from srspace.export import ExportError, export_all, wanted_sets
     from starlette.middleware import Middleware
 
@@ -108,7 +108,7 @@ def main(argv=None) -> None:
     bounds.start()
     install_header_deadline()  # a connection that sends no whole request head in 20 s is closed
     gr.set_static_paths(paths=static_paths())  # the Browser tab's modules, and onnxruntime-web when installed
-    demo = build_demo(upscaler, models_dir)
+    demo = build_demo(upscaler, models_dir, fetcher=UrlFetcher.from_env(bounds))  # image URLs: bounded, counted
     demo.queue(default_concurrency_limit=1)
     demo.launch(
         server_name=args.host,
@@ -121,7 +121,7 @@ def main(argv=None) -> None:
         head=head_html(models_dir, list(upscaler.engines)),  # the browser engine's config and the Browser tab's module
         css=CSS,
         prevent_thread_lock=True,
-        max_file_size=MAX_UPLOAD,
+        max_file_size=MAX_FILE_MB << 20,  # Gradio refuses larger uploads with a message
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
         # X-Content-Type-Options: nosniff on every response; no upload while the temp folder is full
         # and an MCP call too large for the MCP library is answered with a message, its session kept

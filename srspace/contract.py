@@ -36,6 +36,7 @@ FACTOR_DECIMALS = 2  # the resolution of a factor anyone may ask for (API, MCP, 
 # Images: what is read, and the limits every input and result is checked against.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MIN_SIDE = 8  # pixels; smaller inputs carry too little for a network to work on
+MAX_FILE_MB = 100  # an upload, or an image fetched from a URL; a 25 MP photograph as PNG is far smaller
 MAX_INPUT_PIXELS = 40_000_000
 MAX_OUTPUT_PIXELS = 25_000_000  # about 6100 x 4100; tiling keeps the server's memory bounded
 # Results up to this size are small: a lane of their own on the server, and smaller network tiles

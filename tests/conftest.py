@@ -149,6 +149,7 @@ def running_app(folder: Path, env: dict, log_path: Path, args=(), timeout: float
 
 APP_HEADER_TIMEOUT_S = 8  # the test app's deadline for a request head: past uvicorn's 5 s keep-alive, so
 # pooled idle connections are closed by uvicorn as usual, not by the deadline
+APP_URL_DEADLINE_S = 4  # the test app's deadline for a whole image download (tests/test_downloads.py's loopback host)
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +163,8 @@ def app_server(models_dir, official_cache, tmp_path_factory):
     leftover.write_bytes(b"old")
     log_path = tmp_path_factory.mktemp("app-log") / "app.log"
     env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False",
-               SRSPACE_TEMP=str(temp_root), SRSPACE_HEADER_TIMEOUT_S=str(APP_HEADER_TIMEOUT_S))
+               SRSPACE_TEMP=str(temp_root), SRSPACE_HEADER_TIMEOUT_S=str(APP_HEADER_TIMEOUT_S),
+               SRSPACE_URL_PRIVATE_HOSTS="127.0.0.1", SRSPACE_URL_DEADLINE_S=str(APP_URL_DEADLINE_S))
     with running_app(ROOT, env, log_path, ["--mcp"], port=port) as url:
         served = Served(url)
         served.log, served.temp, served.leftover = log_path, temp_root / str(port), leftover

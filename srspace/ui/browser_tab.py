@@ -13,7 +13,7 @@ from ..results import write_pngs
 from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
 from ..web import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
 from .common import Server, bind, cache_folder, client_of, examples, stepping, wait_for_lane, weights_input
-from .components import Choice, Factor, UploadedImage
+from .components import Choice, Factor
 from .serving import request_log
 from .upscale_tab import factor_help
 
@@ -48,7 +48,7 @@ def build(server: Server) -> None:
     )
     with gr.Row():
         with gr.Column():
-            b_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="browser-input")
+            b_image = server.image_input(elem_id="browser-input")
             b_model = Choice([(MODEL_LABELS[k], k) for k in MODELS], value="espcn_x3", label="Model", elem_id="browser-model")
             b_factor = Factor(MIN_FACTOR, MAX_FACTOR, value=3.0, step=FACTOR_STEP, label="Factor")
             b_help = gr.Markdown(factor_help("espcn_x3", server.upscaler))

@@ -7,28 +7,37 @@ import functools
 import inspect
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
 
 from ..admission import Lanes, Ticket
+from ..downloads import UrlFetcher
 from ..contract import BEST_WEIGHTS, EXAMPLES_DIR, GALLERY, SMALL_RESULT_PIXELS, WEIGHT_SETS
 from ..errors import ImageInputError
 from ..upscaler import Upscaler
 from ..web import WEIGHT_LABELS
-from .components import Choice
+from .components import Choice, UploadedImage
 from .serving import client_address
 
 
 @dataclass(frozen=True)
 class Server:
-    """What the handlers of every tab work with: the models, the admission lanes, the models folder."""
+    """What the handlers of every tab work with: the models, the admission lanes, the models folder,
+    and how image URLs are fetched."""
 
     upscaler: Upscaler
     lanes: Lanes
     models_dir: Path
+    fetcher: UrlFetcher = field(default_factory=UrlFetcher)
+
+    def image_input(self, **kwargs) -> UploadedImage:
+        """A tab's image input: an upload, the clipboard, or (API, MCP) a URL fetched by ``fetcher``."""
+        image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], **kwargs)
+        image.fetcher = self.fetcher
+        return image
 
     @property
     def weight_line(self) -> str:

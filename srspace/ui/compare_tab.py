@@ -10,7 +10,7 @@ from ..errors import shorten
 from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
 from ..web import MODEL_LABELS
 from .common import Server, bind, client_of, examples, stepping, wait_for_lane, weights_input
-from .components import Choice, Factor, UploadedImage
+from .components import Choice, Factor
 from .serving import request_log
 
 
@@ -78,7 +78,7 @@ def build(server: Server) -> None:
     )
     with gr.Row():
         with gr.Column():
-            c_image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"])
+            c_image = server.image_input()
             c_model = Choice([(MODEL_LABELS[k], k) for k in MODELS], value="srcnn_dynamic", label="Model")
             c_factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.0, step=FACTOR_STEP, label="Factor")
             c_weights = weights_input(server)

@@ -12,16 +12,30 @@ subclass (ignored by git).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
+
+from ..downloads import is_url
 
 
 class UploadedImage(gr.Image):
-    """gr.Image that hands the raw upload path to our decoder."""
+    """gr.Image that hands the raw upload path to our decoder, and fetches an image given as a URL
+    (an API or MCP call's) with ``fetcher`` (a ``srspace.downloads.UrlFetcher``: bounded in size and
+    time, counted against the temp folder's cap) where Gradio would read it into memory unbounded."""
 
     is_template = True  # the front end is gr.Image's
+    fetcher = None  # set by Server.image_input
 
     def preprocess(self, payload):
         return None if payload is None else payload.path
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path):
+        if self.fetcher is None or not is_url(url_or_file_path):
+            return await super().async_move_resource_to_block_cache(url_or_file_path)
+        path = str(await self.fetcher.fetch(url_or_file_path, Path(self.GRADIO_CACHE)))
+        self.temp_files.add(path)
+        return path
 
 
 class Factor(gr.Slider):

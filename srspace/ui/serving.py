@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import uvicorn.config
 from mcp.server.streamable_http_manager import DEFAULT_MAX_REQUEST_BODY_SIZE
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from ..contract import MAX_FILE_MB
 from ..errors import ImageInputError
 
 log = logging.getLogger("srspace")
@@ -223,13 +225,19 @@ def install_header_deadline(deadline_s: float | None = None) -> None:
 
 
 MCP_MAX_BODY = DEFAULT_MAX_REQUEST_BODY_SIZE  # the MCP library's limit on a request body (4 MiB): a data: URL of ~3 MB
-MCP_READ_LIMIT = 160 << 20  # bodies read to answer with a message; larger ones get a plain 413
+MCP_READ_LIMIT = 160 << 20  # bodies read (and dropped as they arrive) to answer with a message; larger ones get a plain 413
+MCP_KEEP = 64 << 10  # of a body read so: its first and last bytes, where a JSON-RPC request's "id" is
 
 
 class McpSizeGate:
     """ASGI middleware: an MCP request larger than the MCP library takes (an image sent as a
     data: URL of more than about 3 MB) is answered as a failed tool call whose text says what to
-    do, in JSON-RPC, so the client's session goes on; the library would answer HTTP 413."""
+    do, in JSON-RPC, so the client's session goes on; the library would answer HTTP 413.
+
+    Judged by its Content-Length before a byte is read. To answer in JSON-RPC the gate needs the
+    request's ``id``: it reads the body as it arrives, keeping only its first and last
+    ``MCP_KEEP`` bytes, and stops at ``MCP_READ_LIMIT``; a body larger than that, or one that
+    declares no length, gets a plain 413 unread."""
 
     def __init__(self, app):
         self.app = app
@@ -242,25 +250,56 @@ class McpSizeGate:
             return await self.app(scope, receive, send)
         text = (f"This request is {size / 2**20:.1f} MB; MCP calls here take up to {MCP_MAX_BODY / 2**20:.0f} MB, "
                 "that is an image of about 3 MB as a data: URL. Send a smaller image, or pass the image as an "
-                "https:// URL, which has no such limit (up to 100 MB).")
+                f"https:// URL (http:// works too), up to {MAX_FILE_MB} MB.")
         request_id = None
         if size <= MCP_READ_LIMIT:
-            body = bytearray()
-            while True:
+            head, tail, read = bytearray(), bytearray(), 0
+            while read <= size:
                 message = await receive()
-                body += message.get("body", b"")
+                chunk = message.get("body", b"")
+                read += len(chunk)
+                if len(head) < MCP_KEEP:
+                    head += chunk[: MCP_KEEP - len(head)]
+                tail = (tail + chunk)[-MCP_KEEP:]
                 if not message.get("more_body"):
                     break
-            try:
-                request_id = json.loads(body).get("id")
-            except (ValueError, AttributeError):
-                request_id = None
+            request_id = jsonrpc_id(bytes(head), bytes(tail))
         if request_id is None:
             await _respond(send, 413, "text/plain", text.encode())
             return
         reply = {"jsonrpc": "2.0", "id": request_id,
                  "result": {"content": [{"type": "text", "text": text}], "isError": True}}
         await _respond(send, 200, "application/json", json.dumps(reply).encode())
+
+
+_ID_VALUE = re.compile(rb'\s*:\s*(-?\d+|"(?:[^"\\]|\\.){0,200}")')
+_LAST_ID = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.){0,200}")\s*}\s*$')
+
+
+def jsonrpc_id(head: bytes, tail: bytes):
+    """The top-level ``"id"`` of a JSON-RPC request seen only by its first bytes (``head``) and its
+    last (``tail``): the key as the object's first members (as the MCP clients write it), or as its
+    last member. None when neither shows it."""
+    depth, in_string, escaped, start = 0, False, False, 0
+    for i, byte in enumerate(head):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # the string ends: a top-level key when a colon follows
+                in_string = False
+                if depth == 1 and head[start:i] == b"id" and (value := _ID_VALUE.match(head, i + 1)):
+                    return json.loads(value.group(1))
+        elif byte == 0x22:
+            in_string, start = True, i + 1
+        elif byte in b"{[":
+            depth += 1
+        elif byte in b"}]":
+            depth -= 1
+    if (value := _LAST_ID.search(tail)) is not None:
+        return json.loads(value.group(1))
+    return None
 
 
 def _content_length(headers: dict[bytes, bytes]) -> int:

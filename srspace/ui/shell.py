@@ -7,6 +7,7 @@ import gradio as gr
 
 from ..admission import Lanes
 from ..contract import MAX_OUTPUT_PIXELS
+from ..downloads import UrlFetcher
 from ..upscaler import Upscaler
 from . import browser_tab, compare_tab, models_tab, upscale_tab
 from .common import Server
@@ -14,9 +15,11 @@ from .common import Server
 TITLE = "Super-resolution: PyTorch → ONNX → ONNX Runtime"
 
 
-def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None) -> gr.Blocks:
-    """The app's page for ``upscaler``'s models (their files in ``models_dir``), admitting work through ``lanes``."""
-    server = Server(upscaler, lanes or Lanes(), Path(models_dir))
+def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None,
+               fetcher: UrlFetcher | None = None) -> gr.Blocks:
+    """The app's page for ``upscaler``'s models (their files in ``models_dir``), admitting work through ``lanes``
+    and fetching image URLs with ``fetcher`` (default: its bounds, no temp-folder cap)."""
+    server = Server(upscaler, lanes or Lanes(), Path(models_dir), fetcher or UrlFetcher.from_env())
     # the request files (uploads, results) are bounded by srspace.tempfolder, which app.py starts
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(

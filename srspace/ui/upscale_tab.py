@@ -18,7 +18,7 @@ from ..results import write_upscale_files
 from ..web import MODEL_HELP, MODEL_LABELS
 from .common import (Server, bind, cache_folder, client_of, examples, stepping, upload_name, wait_for_lane, waiting_line,
                      weights_input)
-from .components import Choice, Factor, UploadedImage
+from .components import Choice, Factor
 from .serving import request_log
 
 UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
@@ -113,7 +113,7 @@ def build(server: Server) -> None:
     do_upscale, do_check = bind(upscale, server), bind(check_quality, server)
     with gr.Row():
         with gr.Column(scale=1):
-            image = UploadedImage(label="Image", type="filepath", sources=["upload", "clipboard"], elem_id="upscale-input")
+            image = server.image_input(elem_id="upscale-input")
             model = Choice([(MODEL_LABELS[k], k) for k in CHOICES], value=AUTO_KEY, label="Model")
             factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
             help_text = gr.Markdown(factor_help(AUTO_KEY, server.upscaler))
