@@ -123,6 +123,63 @@ def test_small_requests_pass_a_large_job_and_a_cancelled_job_stops_within_a_tile
     again.cancel()
 
 
+class Visitor:
+    """Another visitor to the app: every connection from ``address`` (127.0.0.x), speaking Gradio's
+    queue protocol as the page does (upload, join, listen, cancel)."""
+
+    def __init__(self, app_server: str, address: str):
+        import uuid
+
+        import httpx
+
+        self.url, self.session = app_server, uuid.uuid4().hex[:10]
+        self.http = httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+        config = self.http.get(f"{app_server}config").json()
+        self.fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "upscale")
+        self.messages: list[dict] = []
+
+    def submit(self, path: Path, *args) -> str:
+        with open(path, "rb") as fh:
+            [uploaded] = self.http.post(f"{self.url}gradio_api/upload", files={"files": (path.name, fh)}).json()
+        body = {"data": [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, *args], "fn_index": self.fn_index,
+                "session_hash": self.session, "event_data": None, "trigger_id": None}
+        self.event = self.http.post(f"{self.url}gradio_api/queue/join", json=body).json()["event_id"]
+        threading.Thread(target=self._listen, daemon=True).start()
+        return self.event
+
+    def _listen(self) -> None:
+        import httpx
+
+        try:
+            with self.http.stream("GET", f"{self.url}gradio_api/queue/data", params={"session_hash": self.session},
+                                  timeout=None) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        self.messages.append(json.loads(line[5:]))
+        except httpx.RemoteProtocolError:
+            self.messages.append({"msg": "stream closed by the app"})  # as a page sees it after a cancel
+
+    def cancel(self) -> None:
+        self.http.post(f"{self.url}gradio_api/cancel",
+                       json={"session_hash": self.session, "fn_index": self.fn_index, "event_id": self.event})
+
+
+def test_a_job_cancelled_while_it_waits_for_a_lane_never_starts(app_server, tmp_path):
+    big = _photo(tmp_path / "big.png", 2400, 1600)  # x2.5: a 6000x4000 result, the large lane's one place
+    other = _photo(tmp_path / "other.png", 2000, 1600)  # another visitor's large job: it waits
+    visitor = Visitor(app_server, "127.0.0.2")
+    running = Client(app_server, verbose=False).submit(handle_file(str(big)), "srcnn_dynamic", 2.5, api_name="/upscale")
+    assert _wait_for(lambda: "network" in str(running.status().progress_data or ""), 60), "the first job never started"
+    visitor.submit(other, "srcnn_dynamic", 2.5, "best")
+    waits = lambda: any("Waiting for the large-image lane" in json.dumps(m) for m in visitor.messages)  # noqa: E731
+    assert _wait_for(waits, 30), "\n".join(json.dumps(m)[:400] for m in visitor.messages)
+    visitor.cancel()
+    line = lambda: next((l for l in app_server.log.read_text().splitlines() if "size=2000x1600->5000x4000" in l), "")  # noqa: E731
+    assert _wait_for(lambda: line().endswith("cancelled"), 5), line()  # within its half-second wait, never run
+    assert not running.done()  # still running: the waiting job never took its place
+    running.cancel()
+
+
 @pytest.mark.parametrize("api_name,args", [("/compare", ("srcnn_x3", 1.0)), ("/check_quality", (2.0,))])
 def test_compare_and_quality_check_stop_when_cancelled(app_server, tmp_path, api_name, args):
     """Both run for a minute or more on a 4 MP image; cancelled, each stops within a tile."""
