@@ -84,7 +84,7 @@ def main(argv=None) -> None:
 
     from srspace.upscaler import Upscaler
     from srspace.tempfolder import TempFolder
-    from srspace.ui.serving import McpSizeGate, NoSniff, UploadGate, install_header_deadline, trusted_proxies
+    from srspace.ui.serving import McpGate, NoSniff, UploadGate, install_header_deadline, trusted_proxies
     from srspace.ui import build_demo
     from srspace.weights import WeightsError
     from srspace.web import head_html, static_paths
@@ -125,7 +125,7 @@ def main(argv=None) -> None:
         mcp_server=True if args.mcp else None,  # None: Gradio reads GRADIO_MCP_SERVER
         # X-Content-Type-Options: nosniff on every response; no upload while the temp folder is full
         # and an MCP call too large for the MCP library is answered with a message, its session kept
-        app_kwargs={"middleware": [Middleware(NoSniff), Middleware(UploadGate, folder=bounds), Middleware(McpSizeGate)]},
+        app_kwargs={"middleware": [Middleware(NoSniff), Middleware(UploadGate, folder=bounds), Middleware(McpGate)]},
         show_error=True,  # every error reaches the client with its message, Gradio's own refusals included
         quiet=True,  # our own lines below: Gradio's advice to edit launch() does not apply to this app
     )

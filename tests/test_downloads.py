@@ -113,13 +113,14 @@ def _mcp_calls(app_url: str, images: list[str]):
 
 def test_mcp_image_urls_are_fetched_within_bounds_or_refused_with_the_limit(app_server, image_host):
     host = image_host.url
-    names = ["face", "declared", "endless", "trickle", "private", "redirect", "ftp", "face again"]
+    names = ["face", "declared", "endless", "trickle", "private", "redirect", "ftp", "megabyte", "bad base64",
+             "face again"]
     urls = [f"{host}/face.png", f"{host}/declared.png", f"{host}/endless.png", f"{host}/trickle.png",
             f"http://127.0.0.2:{image_host.server_address[1]}/face.png", f"{host}/redirect.png",
-            "ftp://127.0.0.1/face.png", f"{host}/face.png"]
+            "ftp://127.0.0.1/face.png", "x" * MB, "data:image/png;base64,not*base64!", f"{host}/face.png"]
     results = dict(zip(names, _mcp_calls(app_server, urls)))
     failed = {name: text for name, (error, text, _) in results.items() if error}
-    assert set(failed) == {"declared", "endless", "trickle", "private", "redirect", "ftp"}, failed
+    assert set(failed) == {"declared", "endless", "trickle", "private", "redirect", "ftp", "megabyte", "bad base64"}, failed
     assert f"up to {MAX_FILE_MB} MB" in failed["declared"] and "is 600 MB" in failed["declared"]
     assert image_host.sent.get("/declared.png", 0) < 20 * MB  # refused by its header, its body left unread
     assert f"up to {MAX_FILE_MB} MB" in failed["endless"] and "larger than that" in failed["endless"]
@@ -128,7 +129,9 @@ def test_mcp_image_urls_are_fetched_within_bounds_or_refused_with_the_limit(app_
     assert results["trickle"][2] < APP_URL_DEADLINE_S + 10  # the deadline is for the whole download
     for name in ("private", "redirect"):
         assert "private or local address" in failed[name], failed[name]
-    assert "'http://...' or 'https://...'" in failed["ftp"]  # Gradio's MCP says so before anything is fetched
+    assert "'ftp://127.0.0.1/face.png' is neither a URL nor a data: URL" in failed["ftp"]
+    assert "neither a URL" in failed["megabyte"] and len(failed["megabyte"]) < 500  # not echoed whole
+    assert "not valid base64" in failed["bad base64"]
     assert "face_bicubic_x2.png" in results["face"][1] and "face_bicubic_x2.png" in results["face again"][1]
     left = [p for p in app_server.temp.rglob("*") if p.is_file() and (p.name == ".partial" or p.stat().st_size > 10 * MB)]
     assert not left, left  # nothing half-written, nothing large kept

@@ -17,6 +17,8 @@ from pathlib import Path
 import gradio as gr
 
 from ..downloads import is_url
+from ..errors import ImageInputError, shorten
+from .serving import request_log
 
 
 class UploadedImage(gr.Image):
@@ -33,9 +35,14 @@ class UploadedImage(gr.Image):
     async def async_move_resource_to_block_cache(self, url_or_file_path):
         if self.fetcher is None or not is_url(url_or_file_path):
             return await super().async_move_resource_to_block_cache(url_or_file_path)
-        path = str(await self.fetcher.fetch(url_or_file_path, Path(self.GRADIO_CACHE)))
-        self.temp_files.add(path)
-        return path
+        try:
+            with request_log("fetch", url=shorten(url_or_file_path, 100)) as record:  # one line, no traceback
+                path = await self.fetcher.fetch(url_or_file_path, Path(self.GRADIO_CACHE))
+                record["bytes"] = path.stat().st_size
+        except ImageInputError as exc:
+            raise gr.Error(str(exc), title="Cannot fetch this image", print_exception=False) from exc
+        self.temp_files.add(str(path))
+        return str(path)
 
 
 class Factor(gr.Slider):

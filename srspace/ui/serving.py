@@ -1,10 +1,13 @@
 """What every request to the app goes through besides its handler: one log line when it ends,
 ``X-Content-Type-Options: nosniff`` on every response, the upload gate (no new upload while the
-temp folder is at its cap, or its client has uploaded its share), the MCP size gate (a
-too-large image is a tool error with a message, not an HTTP 413 that ends the client's
-session) and a deadline for a request's head on every connection."""
+temp folder is at its cap, or its client has uploaded its share), the MCP gate (a
+too-large image, or an image argument that cannot be one, is a tool error with a message, not
+an HTTP 413 that ends the client's session or an echo of the whole value) and a deadline for a
+request's head on every connection."""
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import json
 import logging
@@ -20,7 +23,8 @@ from mcp.server.streamable_http_manager import DEFAULT_MAX_REQUEST_BODY_SIZE
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ..contract import MAX_FILE_MB
-from ..errors import ImageInputError
+from ..downloads import is_url
+from ..errors import ImageInputError, shorten
 
 log = logging.getLogger("srspace")
 
@@ -229,15 +233,19 @@ MCP_READ_LIMIT = 160 << 20  # bodies read (and dropped as they arrive) to answer
 MCP_KEEP = 64 << 10  # of a body read so: its first and last bytes, where a JSON-RPC request's "id" is
 
 
-class McpSizeGate:
-    """ASGI middleware: an MCP request larger than the MCP library takes (an image sent as a
-    data: URL of more than about 3 MB) is answered as a failed tool call whose text says what to
-    do, in JSON-RPC, so the client's session goes on; the library would answer HTTP 413.
+class McpGate:
+    """ASGI middleware in front of the MCP endpoint.
 
-    Judged by its Content-Length before a byte is read. To answer in JSON-RPC the gate needs the
-    request's ``id``: it reads the body as it arrives, keeping only its first and last
-    ``MCP_KEEP`` bytes, and stops at ``MCP_READ_LIMIT``; a body larger than that, or one that
-    declares no length, gets a plain 413 unread."""
+    - **Size.** A request larger than the MCP library takes (an image sent as a data: URL of more
+      than about 3 MB) is answered as a failed tool call whose text says what to do, in JSON-RPC,
+      so the client's session goes on; the library would answer HTTP 413. It is judged by its
+      Content-Length before a byte is read. To answer in JSON-RPC the gate needs the request's
+      ``id``: it reads the body as it arrives, keeping only its first and last ``MCP_KEEP``
+      bytes, and stops at ``MCP_READ_LIMIT``; a larger body gets a plain 413 unread.
+    - **The image argument.** A tool call whose ``image`` is neither an http(s) URL nor a
+      base64 ``data:`` URL that decodes is answered with a short message that says which; Gradio
+      would echo the whole value (a megabyte of it) or call bad base64 "an empty file".
+    """
 
     def __init__(self, app):
         self.app = app
@@ -246,8 +254,29 @@ class McpSizeGate:
         if not (scope["type"] == "http" and scope["method"] == "POST" and "/gradio_api/mcp" in scope["path"]):
             return await self.app(scope, receive, send)
         size = _content_length(dict(scope.get("headers") or []))
-        if size <= MCP_MAX_BODY:
-            return await self.app(scope, receive, send)
+        if size > MCP_MAX_BODY:
+            return await self._too_large(size, receive, send)
+        body, more = bytearray(), True
+        while more and len(body) <= MCP_MAX_BODY:  # a chunked body past the limit goes on to the library's 413
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if not more and (answer := _tool_call_problem(bytes(body))) is not None:
+            request_id, text = answer
+            log.info(f"mcp tools/call refused: {text}")
+            return await _tool_error(send, request_id, text)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": more}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _too_large(self, size: int, receive, send) -> None:
         text = (f"This request is {size / 2**20:.1f} MB; MCP calls here take up to {MCP_MAX_BODY / 2**20:.0f} MB, "
                 "that is an image of about 3 MB as a data: URL. Send a smaller image, or pass the image as an "
                 f"https:// URL (http:// works too), up to {MAX_FILE_MB} MB.")
@@ -267,9 +296,57 @@ class McpSizeGate:
         if request_id is None:
             await _respond(send, 413, "text/plain", text.encode())
             return
-        reply = {"jsonrpc": "2.0", "id": request_id,
-                 "result": {"content": [{"type": "text", "text": text}], "isError": True}}
-        await _respond(send, 200, "application/json", json.dumps(reply).encode())
+        await _tool_error(send, request_id, text)
+
+
+async def _tool_error(send, request_id, text: str) -> None:
+    """A failed tool call, as the MCP library would answer one: JSON-RPC, HTTP 200."""
+    reply = {"jsonrpc": "2.0", "id": request_id, "result": {"content": [{"type": "text", "text": text}], "isError": True}}
+    await _respond(send, 200, "application/json", json.dumps(reply).encode())
+
+
+IMAGE_ARGUMENT = "image"  # the tools' image input (upscale, compare, check_quality)
+_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,", re.ASCII)
+
+
+def _tool_call_problem(body: bytes):
+    """(id, message) when ``body`` is a tools/call whose image argument cannot be an image; else None
+    (anything else is the MCP library's and Gradio's to judge)."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(request, dict) or request.get("method") != "tools/call" or "id" not in request:
+        return None
+    arguments = (request.get("params") or {}).get("arguments") if isinstance(request.get("params"), dict) else None
+    if not isinstance(arguments, dict) or IMAGE_ARGUMENT not in arguments:
+        return None
+    problem = image_argument_problem(arguments[IMAGE_ARGUMENT])
+    return None if problem is None else (request["id"], problem)
+
+
+def image_argument_problem(value) -> str | None:
+    """What is wrong with an MCP tool's image argument, in words; None when it may be an image."""
+    how = ("Give the image as an https:// (or http://) URL, or as a data: URL such as "
+           "data:image/png;base64,iVBORw0… (the file's bytes in base64).")
+    if not isinstance(value, str):
+        return f"The image must be a string, not {type(value).__name__}: {shorten(value)}. {how}"
+    if is_url(value):
+        return None
+    if not value.lower().startswith("data:"):
+        return f"The image {shorten(value)} is neither a URL nor a data: URL. {how}"
+    header = _DATA_URL.match(value)
+    if header is None:
+        return f"The image's data: URL must say ;base64, before its data: {shorten(value[:60])} does not. {how}"
+    payload = value[header.end():]
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return (f"The image's data: URL is not valid base64 (only A-Z, a-z, 0-9, + and / with = padding, "
+                f"{len(payload)} characters given): {shorten(payload[:40])}. {how}")
+    if not data:
+        return f"The image's data: URL holds no data. {how}"
+    return None
 
 
 _ID_VALUE = re.compile(rb'\s*:\s*(-?\d+|"(?:[^"\\]|\\.){0,200}")')
