@@ -102,13 +102,15 @@ def _wheel(folder: Path, name: str, version: str, build: str) -> None:
             whl.writestr(path, text)
 
 
-def test_pre_requirements_give_a_space_the_cpu_build_of_torch(tmp_path):
-    """The mechanism, offline: a PyPI-like index (the plain build, as PyPI's torch is the CUDA one)
-    and a CPU index (the +cpu build) on 127.0.0.1; pip installs pre-requirements.txt, then
-    requirements.txt, as a Space does, with this repository's two files' own lines."""
+@pytest.fixture
+def torch_indexes(tmp_path):
+    """Two package indexes on 127.0.0.1, offline: a PyPI-like one with the plain build of a fake
+    torch (as PyPI's Linux torch is the CUDA one) and a CPU index with its +cpu build; a venv; and
+    this repository's pre-requirements.txt and requirements.txt with the fake package and the
+    local CPU index in place of torch and PyTorch's. Yields (pip command, files folder, build())."""
     pre = (ROOT / "pre-requirements.txt").read_text()
     torch_pin = re.search(r"^torch==([^\s#]+)$", (ROOT / "requirements.txt").read_text(), re.M).group(1)
-    assert re.search(rf"^torch=={re.escape(torch_pin)}\+cpu$", pre, re.M), "pre-requirements.txt must pin the same torch, +cpu"
+    assert re.search(rf"^torch=={re.escape(torch_pin)}\+cpu\b", pre, re.M), "pre-requirements.txt must pin the same torch, +cpu"
     index_url = re.search(r"^--extra-index-url (\S+)$", pre, re.M).group(1)
     assert index_url == "https://download.pytorch.org/whl/cpu"
 
@@ -122,28 +124,59 @@ def test_pre_requirements_give_a_space_the_cpu_build_of_torch(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
+    files = tmp_path / "repo"
+    files.mkdir()
+    (files / "pre-requirements.txt").write_text(pre.replace(index_url, f"{base}/cpu/simple")
+                                                .replace(f"torch=={torch_pin}+cpu", "fake-torch==2.0.0+cpu"))
+    (files / "requirements.txt").write_text("fake-torch==2.0.0\n")  # as requirements.txt pins torch==2.13.0
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "env")], check=True)
+    python = tmp_path / "env" / "bin" / "python"
+    env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_CACHE_DIR="1")
+    pip = [str(python), "-m", "pip", "install", "-q", "--index-url", f"{base}/pypi/simple"]
+
+    def run(args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(pip + args, env=env, cwd=files, capture_output=True, text=True, timeout=120)
+
+    def build() -> str:
+        return subprocess.run([str(python), "-c", "import fake_torch; print(fake_torch.BUILD)"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
     try:
-        (tmp_path / "pre.txt").write_text(pre.replace(index_url, f"{base}/cpu/simple")
-                                          .replace(f"torch=={torch_pin}+cpu", "fake-torch==2.0.0+cpu"))
-        (tmp_path / "req.txt").write_text("fake-torch==2.0.0\n")  # as requirements.txt pins torch==2.13.0
-        subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "env")], check=True)
-        python = tmp_path / "env" / "bin" / "python"
-        env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_CACHE_DIR="1")
-        pip = [str(python), "-m", "pip", "install", "-q", "--index-url", f"{base}/pypi/simple"]
-
-        def build() -> str:
-            return subprocess.run([str(python), "-c", "import fake_torch; print(fake_torch.BUILD)"],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-
-        subprocess.run(pip + ["-r", str(tmp_path / "pre.txt")], env=env, check=True, timeout=120)
-        second = subprocess.run(pip + ["-r", str(tmp_path / "req.txt")], env=env, capture_output=True, text=True,
-                                timeout=120)
-        assert second.returncode == 0, second.stderr
-        assert build() == "cpu"  # requirements.txt's plain pin was already satisfied by the +cpu build
-        subprocess.run(pip + ["--force-reinstall", "-r", str(tmp_path / "req.txt")], env=env, check=True, timeout=120)
-        assert build() == "cuda"  # without pre-requirements.txt: what PyPI gives
+        yield run, build
     finally:
         server.shutdown()
+
+
+def test_pre_requirements_give_a_space_the_cpu_build_of_torch(torch_indexes):
+    """As a Space installs: pre-requirements.txt, then requirements.txt, in two pip runs."""
+    run, build = torch_indexes
+    first = run(["-r", "pre-requirements.txt"])
+    assert first.returncode == 0, first.stderr
+    second = run(["-r", "requirements.txt"])
+    assert second.returncode == 0, second.stderr
+    assert build() == "cpu"  # requirements.txt's plain pin was already satisfied by the +cpu build
+    again = run(["--force-reinstall", "-r", "requirements.txt"])
+    assert again.returncode == 0 and build() == "cuda"  # without pre-requirements.txt: what PyPI gives
+
+
+def test_the_readmes_install_command_gives_the_cpu_build_of_torch(torch_indexes):
+    """The quickstart's own pip command, as the README writes it, run on this Linux x86_64 machine."""
+    run, build = torch_indexes
+    quickstart = re.search(r"^\s+(pip install [^\n&]+?)\s*&& python app.py$", (ROOT / "README.md").read_text(), re.M)
+    assert quickstart, "the README's Run it section has no `pip install ... && python app.py` line"
+    args = quickstart.group(1).split()[2:]
+    assert args == ["-r", "pre-requirements.txt", "-r", "requirements.txt"], args
+    result = run(args)
+    assert result.returncode == 0, result.stderr
+    assert build() == "cpu"
+    # where PyPI's build is already the CPU one (macOS, Windows, Linux on ARM), the +cpu pin is left out
+    marker = re.search(r"^torch==\S+\s*;\s*(.+)$", (ROOT / "pre-requirements.txt").read_text(), re.M).group(1)
+    from packaging.markers import Marker
+
+    for platform, machine, wanted in (("linux", "x86_64", True), ("win32", "AMD64", False),
+                                      ("darwin", "arm64", False), ("linux", "aarch64", False)):
+        environment = {"sys_platform": platform, "platform_machine": machine}
+        assert Marker(marker).evaluate(environment) is wanted, (platform, machine)
 
 
 def test_a_second_process_never_pulls_the_apps_models_away(app_server, models_dir, official_cache, tmp_path):
