@@ -1,6 +1,6 @@
 """Quality: gain over bicubic per model, weight set and factor on the held-out images.
 
-    python benchmarks/quality.py [--data ../shared/data/train/bsd68] [--no-jpeg] [--write]
+    python benchmarks/quality.py [--data ../shared/data/train/bsd68] [--no-jpeg] [--reuse] [--write]
 
 Exports every weight set (the official checkpoints from the download cache, $SRSPACE_CACHE)
 to a temporary folder, runs every model through ONNX Runtime on the full-size held-out
@@ -9,6 +9,9 @@ the table: clean inputs (LR by PIL's bicubic, lossless), then the JPEG protocol 
 saved as JPEG at quality 60 and 80, at x2, x3, x4, the ESPCN models of every set), over --jobs processes.
 --write stores it as srspace/bundled/quality.json, from which the app picks its default
 model and weights per factor and input ("auto", "best") and the Models tab draws its table.
+--reuse keeps the stored table's rows of every model whose weights are byte for byte the ones
+it measured (same sha256, same images) and measures the rest: after retraining one network,
+minutes instead of half an hour.
 """
 from __future__ import annotations
 
@@ -53,12 +56,36 @@ def _measure_task(task) -> list[dict]:
                    log=lambda line: print(line, flush=True))
 
 
+def _task_key(task) -> tuple:
+    weights, key, quality, _ = task
+    return weights, key, "clean" if quality is None else f"jpeg{quality}"
+
+
+def stored_rows(manifest: dict, held_out: list[Path]) -> dict[tuple, list[dict]]:
+    """The stored table's rows by (set, model, input), for the models whose weights in ``manifest``
+    are the ones the table measured (sha256), on the same images; {} when there is no table."""
+    if not QUALITY_PATH.exists():
+        return {}
+    table = json.loads(QUALITY_PATH.read_text())
+    if table.get("images") != [p.name for p in held_out]:
+        return {}
+    kept: dict[tuple, list[dict]] = {}
+    for row in table["rows"]:
+        weights, key = row["weights"], row["model"]
+        entry = manifest["sets"].get(weights, {}).get(key)
+        if entry and table["weights"].get(weights, {}).get(MODELS[key].weights_name) == entry["weights"]["sha256"]:
+            kept.setdefault((weights, key, row["input"]), []).append(row)
+    return kept
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train" / "bsd68",
                         help="held-out images, never trained on (default: BSD68)")
     parser.add_argument("--no-jpeg", action="store_true", help="clean inputs only")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes, one thread each (default: the cores)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the stored rows of models whose weights (sha256) and images are unchanged")
     parser.add_argument("--write", action="store_true", help=f"store the table as {QUALITY_PATH.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     held_out = image_paths(args.data)
@@ -75,10 +102,15 @@ def main(argv=None) -> int:
                       for key in JPEG_KEYS if key in manifest["sets"][w]]
         # one task per (set, model, input), the slow SRCNN ones first, over --jobs processes of one thread each
         tasks.sort(key=lambda t: MODELS[t[1]].network != "srcnn")
+        kept = stored_rows(manifest, held_out) if args.reuse else {}
+        todo = [t for t in tasks if _task_key(t) not in kept]
+        print(f"{len(tasks) - len(todo)} of {len(tasks)} (set, model, input) rows kept from {QUALITY_PATH.name}: "
+              "their weights and images are unchanged" if args.reuse else f"{len(tasks)} (set, model, input) rows to measure")
         # spawned, not forked: a fork of a process whose thread pools (torch, ONNX Runtime) are running can hang
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+        with ProcessPoolExecutor(max(1, min(args.jobs, len(todo))), mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_start_worker, initargs=(tmp, held_out)) as pool:
-            done = list(pool.map(_measure_task, tasks))
+            measured = dict(zip(map(_task_key, todo), pool.map(_measure_task, todo)))
+        done = [kept.get(_task_key(t)) or measured[_task_key(t)] for t in tasks]
         rows = [row for task in sorted(zip(tasks, done), key=lambda td: (td[0][2] or 0, list(manifest["sets"]).index(td[0][0]),
                                                                          list(MODELS).index(td[0][1])))
                 for row in task[1]]

@@ -236,6 +236,8 @@ def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width
     try:
         view.goto(app_server)
         view.wait_for_selector("text=Gallery (click one to run it)")
+        view.wait_for_function("() => [...document.querySelectorAll('#upscale-gallery img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
         shot("upscale")
         view.locator("tr", has_text="2.5").first.click()  # a gallery example (the astronaut), far down
         view.locator("#upscale-zoom .viewer-stage").wait_for(state="visible", timeout=60_000)
@@ -269,6 +271,25 @@ def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width
         view.get_by_text("Engineering details").first.click()
         view.wait_for_timeout(700)
         shot("models-after")
+    finally:
+        view.close()
+
+
+@pytest.mark.parametrize("width,height", [(1400, 900), (390, 844)])
+def test_the_image_the_button_and_the_gallery_come_first(browser, app_server, width, height):
+    """On a desktop's first screen the image input, the Upscale button and the gallery's first row are
+    all in view; on a phone they come in that order, the input and the button on the first screen."""
+    view = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        view.goto(app_server)
+        view.wait_for_selector("text=Gallery (click one to run it)")
+        view.wait_for_timeout(500)
+        boxes = {name: view.locator(selector).first.bounding_box() for name, selector in
+                 (("input", "#upscale-input"), ("button", "#upscale-button"), ("gallery", "#upscale-gallery tr"))}
+        bottoms = {name: box["y"] + box["height"] for name, box in boxes.items()}
+        assert boxes["input"]["y"] < boxes["button"]["y"] < boxes["gallery"]["y"], boxes
+        first_screen = ("input", "button", "gallery") if width > 1000 else ("input", "button")
+        assert all(bottoms[name] <= height for name in first_screen), (bottoms, height)
     finally:
         view.close()
 

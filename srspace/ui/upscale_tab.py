@@ -113,12 +113,18 @@ def build(server: Server) -> None:
     do_upscale, do_check = bind(upscale, server), bind(check_quality, server)
     with gr.Row():
         with gr.Column(scale=1):
-            image = server.image_input(elem_id="upscale-input")
-            model = Choice([(MODEL_LABELS[k], k) for k in CHOICES], value=AUTO_KEY, label="Model")
+            # the first screen (1400x900), and first on a phone: the image, the factor, the button, the gallery
+            image = server.image_input(elem_id="upscale-input", height=250)
             factor = Factor(MIN_FACTOR, MAX_FACTOR, value=2.5, step=FACTOR_STEP, label="Factor")
+            run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
+            # The gallery runs the same handler with the same limit (below). Gradio puts every event of one
+            # function in one concurrency group and keeps the group's lowest limit, so gr.Examples(fn=...)
+            # with its default limit of 1 would serialise every /upscale after the first gallery click.
+            gallery = gr.Examples(examples(), inputs=[image, factor], label="Gallery (click one to run it)",
+                                  cache_examples=False, elem_id="upscale-gallery")
+            model = Choice([(MODEL_LABELS[k], k) for k in CHOICES], value=AUTO_KEY, label="Model")
             help_text = gr.Markdown(factor_help(AUTO_KEY, server.upscaler))
             weights = weights_input(server, "upscale-weights")
-            run = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
             check = gr.Button("Check quality on this image", elem_id="quality-button")
             gr.Markdown("*Check quality* downsizes your image by the factor, upscales it back with bicubic "
                         "and each model, and measures each against your original: the networks' gain, seen.")
@@ -147,11 +153,6 @@ def build(server: Server) -> None:
         concurrency_limit=UPSCALE_WAITING,
     ).success(None, [download, slider], js=WAITED_JS)
     model.change(functools.partial(factor_help, upscaler=server.upscaler), model, help_text, api_visibility="private")
-    # The gallery runs the same handler with the same limit. Gradio puts every event of one
-    # function in one concurrency group and keeps the group's lowest limit, so gr.Examples(fn=...)
-    # with its default limit of 1 would serialise every /upscale after the first gallery click.
-    gallery = gr.Examples(examples(), inputs=[image, factor], label="Gallery (click one to run it)",
-                          cache_examples=False)
     gallery.load_input_event.then(do_upscale, [image, model, factor], [download, slider, info],
                                   concurrency_limit=UPSCALE_WAITING, api_visibility="private").success(
         None, [download, slider], js=ZOOM_JS)
