@@ -51,7 +51,7 @@ def test_client_check_quality_returns_plain_values(app_server):
     crops, table = Client(app_server, verbose=False).predict(handle_file(str(EXAMPLES_DIR / "chelsea.png")), 2.0,
                                                              api_name="/check_quality")
     assert "__type__" not in table  # a value, not a component update
-    assert table["headers"] == ["method", "weights", "PSNR-Y (dB)", "SSIM-Y", "gain (dB)"]
+    assert table["headers"] == ["method", "gain (dB)", "PSNR-Y (dB)", "SSIM-Y", "weights"]
     assert [row[0] for row in table["data"]] == ["bicubic", *MODELS]
     assert len(crops) == 2 + len(MODELS)  # the original, bicubic, every model
 

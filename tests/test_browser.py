@@ -208,6 +208,19 @@ OVERFLOW_JS = """() => {
 }"""
 
 
+def _column_fits(view, table: str, header: str) -> bool:
+    """Whether the column ``header`` of the table in ``table`` is wholly inside the area that shows the
+    table (no sideways scrolling needed to read it)."""
+    return view.evaluate("""([table, header]) => {
+      const th = [...document.querySelectorAll(`${table} th`)].find(t => t.offsetParent && t.innerText.trim().startsWith(header));
+      if (!th) return false;
+      let frame = th.closest('table').parentElement;
+      while (frame && frame.clientWidth === 0) frame = frame.parentElement;
+      const [c, f] = [th.getBoundingClientRect(), frame.getBoundingClientRect()];
+      return c.width > 0 && c.left >= f.left - 1 && c.right <= f.right + 1 && c.right <= window.innerWidth;
+    }""", [table, header])
+
+
 def _in_view(view, selector: str, height: int) -> bool:
     view.wait_for_timeout(1000)  # the smooth scroll
     box = view.locator(selector).first.bounding_box()
@@ -249,6 +262,7 @@ def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width
         crop = view.locator("#quality-crops img").first.bounding_box()
         assert crop["width"] >= min(150, width / 3), f"quality crops shrank to {crop['width']:.0f} px"
         shot("quality-after")
+        assert _column_fits(view, "#quality-table", "gain"), "the quality check's gain column needs scrolling"
 
         open_tab("Compare", "ESPCN")
         view.get_by_role("button", name="Compare").click()
@@ -262,12 +276,15 @@ def test_every_tab_fits_and_shows_its_result(browser, app_server, ort_web, width
         result = view.locator("#browser-result").bounding_box()
         assert result["width"] >= min(300, width - 60), f"the browser's result is {result['width']:.0f} px wide"
         shot("browser-after")
+        assert _column_fits(view, "#browser-stats", "agree"), "the browser table's agree column needs scrolling"
 
         view.get_by_role("tab", name="Models").click()
         view.wait_for_timeout(700)
         view.evaluate("window.scrollTo(0, 0)")
         assert view.locator("#quality-plot svg polyline").count() >= 3  # every series drawn, legend below
         shot("models")
+        if width > 1000:  # the quality table shows every factor on a desktop
+            assert _column_fits(view, "div[role=tabpanel]:not([hidden])", "×4"), "the Models tab's table needs scrolling"
         view.get_by_text("Engineering details").first.click()
         view.wait_for_timeout(700)
         shot("models-after")

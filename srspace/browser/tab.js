@@ -72,8 +72,9 @@ window.srspaceBrowserRun = async (image, key, factor, weights, server, torch, in
       `**Browser**: ${r.width}x${r.height} in **${(r.seconds * 1000).toFixed(0)} ms** (${Math.round(r.msPerMP)} ms per output MP, ` +
       `${r.tiles} tile(s)) on ${r.engine}, ${r.threads} thread(s); the first run includes loading the model.`,
       `**Server**: ${info || ""}`,
-      `| engines | largest difference | agree (≤ ${cfg.maxDiffLevels}/255) |\n|---|---|---|\n${rows.join("\n")}`,
-      `*browser*: onnxruntime-web in this page; *server ORT*: ONNX Runtime on the server; differences in 8-bit levels.`,
+      `| engines | difference | agree |\n|---|---|---|\n${rows.join("\n")}`,
+      `*browser*: onnxruntime-web in this page; *server ORT*: ONNX Runtime on the server; differences in 8-bit ` +
+      `levels; two engines agree when they differ by at most ${cfg.maxDiffLevels}/255.`,
       ...r.notices.map((n) => `- ${n}`),
       `Runtime: <span id="browser-ort-source">${cfg.ort.source}</span>, onnxruntime-web ${cfg.ort.version}, ${where}.`,
     ].join("\n\n");
