@@ -314,6 +314,19 @@ def test_an_mcp_image_too_large_is_a_message_and_the_session_goes_on(app_server)
     assert not after.isError  # the same session, still working
 
 
+def test_a_line_break_in_an_uploaded_file_name_gets_a_400_that_says_so(app_server):
+    import requests
+
+    for name in (b"a\r\nb.png", b"a\rb.png"):
+        body = (b'--XyZ\r\nContent-Disposition: form-data; name="files"; filename="' + name +
+                b'"\r\nContent-Type: image/png\r\n\r\nPNG\r\n--XyZ--\r\n')
+        upload = requests.post(f"{app_server}gradio_api/upload", data=body, timeout=30,
+                               headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+        assert upload.status_code == 400 and "a file name with a line break" in upload.json()["detail"], upload.text
+    too_large = requests.post(f"{app_server}gradio_api/upload", files={"files": ("x.png", b"x" * (101 << 20))}, timeout=60)
+    assert too_large.status_code == 413  # a real size refusal stays what Gradio says
+
+
 def test_an_upload_without_a_file_name_works_and_its_result_is_named_image(app_server):
     import io
 

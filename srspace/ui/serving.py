@@ -95,9 +95,12 @@ class UploadGate:
             client = client_address(headers.get(b"x-forwarded-for", b"").decode("latin-1"), peer)
             declared = b"content-length" in headers
             refusal = self.folder.admit(_content_length(headers), client)
-            if refusal is None and not declared:  # chunked: counted as its bytes arrive, against both bounds
+            answering = _clear_header_errors(send)
+            if refusal is None and declared:
+                return await self.app(scope, receive, answering)
+            if refusal is None:  # chunked: counted as its bytes arrive, against both bounds
                 try:
-                    return await self.app(scope, self._counting(receive, client), send)
+                    return await self.app(scope, self._counting(receive, client), answering)
                 except _Refused as exc:
                     refusal = exc.refusal
             if refusal is not None:
@@ -126,6 +129,31 @@ class UploadGate:
                     raise _Refused(refusal)
             return message
         return counted
+
+
+GRADIO_HEADER_ERROR = b"Headers exceeded maximum allowed size"
+UNREADABLE_PARTS = ("The upload's form headers could not be read: a file name with a line break in it, or headers "
+                    "over 8 kB. Rename the file (letters, digits, spaces, dots) and upload it again.")
+
+
+def _clear_header_errors(send):
+    """``send``, with Gradio's 413 "Headers exceeded maximum allowed size" (which it also says for a
+    raw CR or LF in a multipart file name, whatever the size) answered as a 400 that names both causes."""
+    held = None
+
+    async def sending(message):
+        nonlocal held
+        if message["type"] == "http.response.start" and message["status"] == 413:
+            held = message  # decided by the body
+            return
+        if held is not None and message["type"] == "http.response.body":
+            start, held = held, None
+            if message.get("body", b"").startswith(GRADIO_HEADER_ERROR):
+                return await _respond(send, 400, "application/json", json.dumps({"detail": UNREADABLE_PARTS}).encode())
+            await send(start)
+        await send(message)
+
+    return sending
 
 
 class _Refused(Exception):
