@@ -57,7 +57,17 @@ class TempFolder:
         self.used = 0  # bytes: the last sweep's count plus the uploads admitted since
         self.client_cap = int(self.cap * CLIENT_SHARE)
         self._uploads: dict[str, deque[tuple[float, int]]] = {}  # client -> (when, bytes) within the lifetime
+        self._owners: dict[str, str] = {}  # an uploaded file's path -> the client that uploaded it
         self._lock = threading.Lock()
+
+    def own(self, paths, client: str | None) -> None:
+        """Note that ``client`` uploaded the files at ``paths``: when the folder fills up, the files of
+        the client holding the most go first (``sweep``)."""
+        if client is None:
+            return
+        with self._lock:
+            for path in paths:
+                self._owners[str(path)] = client
 
     def admit(self, size: int, client: str | None = None, now: float | None = None) -> Refusal | None:
         """Whether an upload of ``size`` bytes (its Content-Length) from ``client`` (an address;
@@ -93,9 +103,11 @@ class TempFolder:
         return cls(Path(folder), cap, lifetime, min(GRACE_S, lifetime))
 
     def sweep(self, now: float | None = None) -> Sweep:
-        """Remove what has outlived ``lifetime``, then the oldest files until the folder is under
-        ``cap``; never a file younger than ``grace``. Empty folders go too, once as old as ``grace``
-        (a request makes its folder, then writes into it)."""
+        """Remove what has outlived ``lifetime``, then, past ``cap``, the oldest files until the folder
+        is under it; never a file younger than ``grace``. Uploads are held to a lower mark, a client's
+        share below the cap, so that a full folder makes room again within ``grace`` instead of a
+        ``lifetime``: past it, the uploads of the client holding the most go first, oldest first.
+        Empty folders go too, once as old as ``grace`` (a request makes its folder, then writes into it)."""
         now = time.time() if now is None else now
         files = []
         for root, _, names in os.walk(self.folder):
@@ -107,17 +119,33 @@ class TempFolder:
                     continue
                 files.append((stat.st_mtime, stat.st_size, path))
         files.sort()
+        with self._lock:
+            owners = {str(path): self._owners.get(str(path)) for _, _, path in files}
         total = sum(size for _, size, _ in files)
         removed = freed = 0
-        for mtime, size, path in files:
+        kept = []
+        for mtime, size, path in files:  # expired, or past the cap: oldest first
             age = now - mtime
             if age < self.grace or (age < self.lifetime and total - freed <= self.cap):
+                kept.append((mtime, size, path))
+            elif self._remove(path):
+                removed, freed = removed + 1, freed + size
+        held: dict[str, int] = {}
+        for _, size, path in kept:
+            if owners[str(path)] is not None:
+                held[owners[str(path)]] = held.get(owners[str(path)], 0) + size
+        mark = self.cap - self.client_cap
+        while total - freed > mark and held:  # uploads past the lower mark: the heaviest client's first
+            heaviest = max(held, key=held.get)
+            mine = [f for f in kept if owners[str(f[2])] == heaviest and now - f[0] >= self.grace]
+            if not mine:
+                del held[heaviest]
                 continue
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                continue
-            removed, freed = removed + 1, freed + size
+            mtime, size, path = mine[0]
+            kept.remove(mine[0])
+            held[heaviest] -= size
+            if self._remove(path):
+                removed, freed = removed + 1, freed + size
         for root, dirs, _ in os.walk(self.folder, topdown=False):
             for name in dirs:
                 folder = Path(root) / name
@@ -128,9 +156,20 @@ class TempFolder:
                     pass
         with self._lock:
             self.used = total - freed
+            present = {str(path) for _, _, path in kept}
+            self._owners = {p: c for p, c in self._owners.items()  # those still there, or registered since the listing
+                            if p in present or (p not in owners and os.path.exists(p))}
             for client in list(self._uploads):  # forget clients whose uploads have all expired
                 self._recent(client, now)
         return Sweep(removed, freed, total - freed)
+
+    @staticmethod
+    def _remove(path: Path) -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def start(self, every: float = SWEEP_S) -> threading.Thread:
         """Sweep every ``every`` seconds, in a daemon thread, for the life of the process."""

@@ -554,6 +554,22 @@ def test_one_client_uploads_at_most_its_share_and_others_still_can(tmp_path):
     assert bound.admit(900, "10.0.0.1", now=10_000) is None
 
 
+def test_a_full_folder_makes_room_from_the_visitor_holding_the_most(tmp_path):
+    from srspace.tempfolder import TempFolder
+
+    bound = TempFolder(tmp_path, cap=4_000, lifetime=1800, grace=60)  # the lower mark for uploads: 3000 bytes
+    heavy = [_fill(tmp_path, f"h{i}/up.png", 500, age=300 - i) for i in range(4)]  # 2000 bytes, one visitor
+    light = _fill(tmp_path, "l/up.png", 500, age=400)  # another visitor's, the oldest file
+    result = _fill(tmp_path, "r/result.png", 800, age=500)  # a result: nobody's upload
+    fresh = _fill(tmp_path, "h9/up.png", 500, age=5)  # the heavy visitor's newest, within the grace
+    bound.own(heavy + [fresh], "10.0.0.1")
+    bound.own([light], "10.0.0.2")
+    assert bound.sweep().left <= 3_000  # 3800 in all: under the cap, over the lower mark
+    assert light.exists() and result.exists() and fresh.exists()  # the others' files, and a young one, stay
+    assert [p.exists() for p in heavy] == [False, False, True, True]  # the heavy visitor's oldest went
+    assert bound.admit(900, "10.0.0.3") is None  # a newcomer has room at once
+
+
 def test_files_past_their_lifetime_go_whatever_the_cap(tmp_path):
     from srspace.tempfolder import TempFolder
 

@@ -95,7 +95,7 @@ class UploadGate:
             client = client_address(headers.get(b"x-forwarded-for", b"").decode("latin-1"), peer)
             declared = b"content-length" in headers
             refusal = self.folder.admit(_content_length(headers), client)
-            answering = _clear_header_errors(send)
+            answering = self._noting_owners(_clear_header_errors(send), client)
             if refusal is None and declared:
                 return await self.app(scope, receive, answering)
             if refusal is None:  # chunked: counted as its bytes arrive, against both bounds
@@ -118,6 +118,28 @@ class UploadGate:
                 return
         return await self.app(scope, receive, send)
 
+
+    def _noting_owners(self, send, client):
+        """``send``, noting whose files a successful upload wrote (Gradio answers with their paths):
+        when the folder fills up, the files of the client holding the most go first."""
+        body, ok = bytearray(), False
+
+        async def sending(message):
+            nonlocal ok
+            if message["type"] == "http.response.start":
+                ok = message["status"] == 200
+            elif ok and message["type"] == "http.response.body" and len(body) < 1 << 20:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    try:
+                        paths = json.loads(body)
+                    except ValueError:
+                        paths = []
+                    if isinstance(paths, list):
+                        self.folder.own([p for p in paths if isinstance(p, str)], client)
+            await send(message)
+
+        return sending
 
     def _counting(self, receive, client):
         """``receive``, each chunk of the body admitted as it arrives; past a bound, _Refused."""
