@@ -14,7 +14,7 @@ from pathlib import Path
 def parse_args(argv=None) -> argparse.Namespace:
     from srspace.contract import WEIGHT_SETS  # the contract only: --help answers without importing torch
 
-    sources = ("auto", *WEIGHT_SETS)  # srspace.weights.SOURCES
+    sources = ("auto", *WEIGHT_SETS)  # srspace.models.weights.SOURCES
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)  # before anything heavy: --help answers at once
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("srspace").setLevel(logging.INFO)  # one line per request
-    from srspace.admission import limit_heap_arenas
+    from srspace.serving.admission import limit_heap_arenas
 
     limit_heap_arenas()  # before any thread starts: threads share 2 heaps, which are trimmed as requests end
     temp = own_temp_dir(args.port)
@@ -78,16 +78,16 @@ def main(argv=None) -> None:
     import gradio as gr
 
     from srspace.contract import MAX_FILE_MB, models_folder
-    from srspace.downloads import UrlFetcher
-    from srspace.export import ExportError, export_all, wanted_sets
+    from srspace.serving.downloads import UrlFetcher
+    from srspace.buildtime.export import ExportError, export_all, wanted_sets
     from starlette.middleware import Middleware
 
-    from srspace.upscaler import Upscaler
-    from srspace.tempfolder import TempFolder
-    from srspace.ui.serving import McpGate, NoSniff, UploadGate, install_header_deadline, trusted_proxies
+    from srspace.service.upscaler import Upscaler
+    from srspace.serving.tempfolder import TempFolder
+    from srspace.serving.http import McpGate, NoSniff, UploadGate, install_header_deadline, trusted_proxies
     from srspace.ui import build_demo
-    from srspace.weights import WeightsError
-    from srspace.web import head_html, static_paths
+    from srspace.models.weights import WeightsError
+    from srspace.web.config import head_html, static_paths
 
     proxies = trusted_proxies()  # checked at start: a mistyped $SRSPACE_TRUSTED_PROXIES stops here, with why
     print("Visitors are told apart by " + ("the address a trusted proxy forwards." if proxies.any_peer or proxies.networks

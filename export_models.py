@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from srspace.contract import models_folder
-from srspace.export import ExportError, export_all
-from srspace.weights import SOURCES, WeightsError
+from srspace.buildtime.export import ExportError, export_all
+from srspace.models.weights import SOURCES, WeightsError
 
 
 def main(argv=None) -> int:

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from srspace.contract import BUNDLED_SET, ESPCN_FACTORS, PHOTO_SET
-from srspace.training import TrainConfig, Trainer
-from srspace.official_gain import calibrate_checkpoint
-from srspace.weights import OFFICIAL_GAIN_PATH, bundled_path
+from srspace.buildtime.training import TrainConfig, Trainer
+from srspace.buildtime.official_gain import calibrate_checkpoint
+from srspace.models.weights import OFFICIAL_GAIN_PATH, bundled_path
 
 SHARED = Path(__file__).parent.parent / "shared" / "data"
 SR_SETS = [SHARED / "sr" / name for name in ("t91", "general100", "bsd200")]

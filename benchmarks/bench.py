@@ -35,11 +35,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srspace.contract import MODELS, MODELS_DIR, factor_tensor_value, model_path  # noqa: E402
-from srspace.engines import OrtEngine, TorchEngine, default_threads  # noqa: E402
-from srspace.export import export_all, read_manifest  # noqa: E402
-from srspace.pipeline import drain, halo, tile_side  # noqa: E402
-from srspace.tiling import tile_steps  # noqa: E402
-from srspace.weights import recorded_state_dicts  # noqa: E402
+from srspace.runtime.engines import OrtEngine, TorchEngine, default_threads  # noqa: E402
+from srspace.buildtime.export import export_all, read_manifest  # noqa: E402
+from srspace.runtime.pipeline import drain, halo, tile_side  # noqa: E402
+from srspace.runtime.tiling import tile_steps  # noqa: E402
+from srspace.models.weights import recorded_state_dicts  # noqa: E402
 
 # Nominal multiply-adds x 2 per output pixel.
 KFLOP_PER_OUTPUT_PIXEL = {
@@ -172,9 +172,9 @@ def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0,
     (the result's and the bicubic one), PNG encode, and the PNG's transfer over loopback HTTP."""
     from PIL import Image
 
-    from srspace.results import encode
-    from srspace.decoding import load_image
-    from srspace.upscaler import Upscaler
+    from srspace.imaging.results import encode
+    from srspace.imaging.decoding import load_image
+    from srspace.service.upscaler import Upscaler
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from load import photo  # the load script's synthetic photograph

@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from srspace.contract import MODELS_DIR  # noqa: E402
-from srspace.engines import OrtEngine, default_threads  # noqa: E402
-from srspace.decoding import load_image  # noqa: E402
-from srspace.pipeline import upscale_array  # noqa: E402
-from srspace.serve import serve_in_thread  # noqa: E402
-from srspace.site import build_site  # noqa: E402
+from srspace.runtime.engines import OrtEngine, default_threads  # noqa: E402
+from srspace.imaging.decoding import load_image  # noqa: E402
+from srspace.runtime.pipeline import upscale_array  # noqa: E402
+from srspace.web.serve import serve_in_thread  # noqa: E402
+from srspace.web.site import build_site  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CASES = (("srcnn_dynamic", 2.5), ("srcnn_x3", 3.0), ("espcn_x3", 3.0))

@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srspace.contract import MODELS  # noqa: E402
-from srspace.engines import OrtEngine  # noqa: E402
-from srspace.heldout import image_paths, load_rgb  # noqa: E402
-from srspace.export import export_all  # noqa: E402
-from srspace.quality_table import FACTORS, JPEG_QUALITIES, QUALITY_PATH, input_kinds, markdown, measure  # noqa: E402
+from srspace.runtime.engines import OrtEngine  # noqa: E402
+from srspace.quality.heldout import image_paths, load_rgb  # noqa: E402
+from srspace.buildtime.export import export_all  # noqa: E402
+from srspace.quality.table import FACTORS, JPEG_QUALITIES, QUALITY_PATH, input_kinds, markdown, measure  # noqa: E402
 
 # On JPEG inputs: the models the photo set has, in every set.
 JPEG_KEYS = tuple(key for key, spec in MODELS.items() if spec.network == "espcn")

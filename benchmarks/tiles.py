@@ -27,11 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from srspace.admission import give_back_heap, limit_heap_arenas  # noqa: E402
+from srspace.serving.admission import give_back_heap, limit_heap_arenas  # noqa: E402
 from srspace.contract import MODELS_DIR  # noqa: E402
-from srspace.engines import OrtEngine  # noqa: E402
-from srspace.pipeline import tile_side, upscale_array  # noqa: E402
-from srspace.tiling import TILE_OUTPUT_SIDE  # noqa: E402
+from srspace.runtime.engines import OrtEngine  # noqa: E402
+from srspace.runtime.pipeline import tile_side, upscale_array  # noqa: E402
+from srspace.runtime.tiling import TILE_OUTPUT_SIDE  # noqa: E402
 
 CASES = (  # model, factor, input (height, width): SRCNN at and past its factor, ESPCN enlarging and at x1
     ("srcnn_x3", 1.0, (1500, 1500)),

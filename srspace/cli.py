@@ -53,8 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_site_command(args) -> int:
-    from .site import build_site
-    from .web import SiteError
+    from .web.site import build_site
+    from .web.config import SiteError
 
     try:
         summary = build_site(args.out, args.models_dir)
@@ -63,7 +63,7 @@ def build_site_command(args) -> int:
         return 2
     print(f"Built the static site in {summary['out']}: {summary['files']} files, {summary['bytes'] / 1e6:.1f} MB, "
           f"weights {', '.join(summary['sets'])}.\n"
-          f"Try it: python -m srspace.serve {summary['out']}  (a local server sending the isolation headers)\n"
+          f"Try it: python -m srspace.web.serve {summary['out']}  (a local server sending the isolation headers)\n"
           f"Put it online: hf upload USER/SPACE {summary['out']} . --repo-type space  (see the README)")
     return 0
 
@@ -72,10 +72,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.command == "site":
         return build_site_command(args)
-    from .batch import BatchError, check_settings, plan
-    from .export import ExportError, export_all, wanted_sets
+    from .service.batch import BatchError, check_settings, plan
+    from .buildtime.export import ExportError, export_all, wanted_sets
     from .errors import ImageInputError
-    from .weights import WeightsError
+    from .models.weights import WeightsError
 
     served = os.environ.get("SRSPACE_WEIGHTS", "auto")
     try:
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             raise BatchError(manifest["unavailable"].get(args.weights, f"the {args.weights} weights are not exported"))
         sets = [w for w in manifest["sets"] if w in wanted_sets(served)]
         if args.model == AUTO_KEY:  # the app's choice for this factor: results are named after what ran
-            from .quality_table import best_model, load_table, pick_note
+            from .quality.table import best_model, load_table, pick_note
 
             table = load_table()
             pick = best_model(factor, [args.weights] if args.weights in WEIGHT_SETS else sets, table)
@@ -103,13 +103,13 @@ def main(argv=None) -> int:
         print("nothing to do: no images among the inputs", file=sys.stderr)
         return 0
     if args.ray:
-        from .cluster import run_on_ray
+        from .service.cluster import run_on_ray
 
         summary = run_on_ray(jobs, args.models_dir, args.model, factor, args.weights, args.format,
                              None if args.ray == "auto" else args.ray, args.workers)
     else:
-        from .batch import run_local
-        from .upscaler import Upscaler
+        from .service.batch import run_local
+        from .service.upscaler import Upscaler
 
         try:
             summary = run_local(Upscaler(args.models_dir, weight_sets=sets), jobs, args.model, factor, args.weights,

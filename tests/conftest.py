@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from srspace.contract import MODELS_DIR, WEIGHT_NAMES  # noqa: E402
-from srspace.export import export_all, stale_reason  # noqa: E402
-from srspace.weights import OFFICIAL  # noqa: E402
+from srspace.buildtime.export import export_all, stale_reason  # noqa: E402
+from srspace.models.weights import OFFICIAL  # noqa: E402
 
 # The official checkpoints, byte for byte, and the training images (see their READMEs); CI has
 # ../shared beside the clone.
@@ -44,7 +44,7 @@ def official_files() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def held_out_images():
     """The held-out photographs of training (every 8th of ../shared/data/train), as RGB floats."""
-    from srspace.heldout import image_paths, load_rgb, split_holdout
+    from srspace.quality.heldout import image_paths, load_rgb, split_holdout
 
     need_shared("this test", [SHARED_DATA])
     return [load_rgb(p) for p in split_holdout(image_paths(SHARED_DATA))[1]]
@@ -90,15 +90,15 @@ def models_dir(official_cache, tmp_path_factory, test_env) -> Path:
 @pytest.fixture(scope="session")
 def ort_engine(models_dir):
     """ONNX Runtime on the bundled set's models."""
-    from srspace.engines import OrtEngine
+    from srspace.runtime.engines import OrtEngine
 
     return OrtEngine(models_dir / "bundled")
 
 
 @pytest.fixture(scope="session")
 def torch_engine():
-    from srspace.engines import TorchEngine
-    from srspace.weights import resolve
+    from srspace.runtime.engines import TorchEngine
+    from srspace.models.weights import resolve
 
     return TorchEngine.from_state_dicts({n: resolve(n, "bundled").state_dict for n in WEIGHT_NAMES})
 
@@ -206,7 +206,7 @@ def browser():
 @pytest.fixture(scope="session")
 def ort_web():
     """onnxruntime-web's pinned files, installed by npm ci."""
-    from srspace.web import SiteError, check_dist
+    from srspace.web.config import SiteError, check_dist
 
     try:
         check_dist()
@@ -238,6 +238,6 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="module")
 def upscaler(models_dir):
     """The app's models, loaded as the app loads them (every exported set)."""
-    from srspace.upscaler import Upscaler
+    from srspace.service.upscaler import Upscaler
 
     return Upscaler(models_dir)

@@ -8,11 +8,11 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from srspace.contract import BEST_WEIGHTS, EXAMPLES_DIR, MODELS, PARITY_ATOL, model_path, output_size
-from srspace.engine_compare import compare
-from srspace.quality_check import check_quality
-from srspace.modelinfo import model_card
+from srspace.service.engine_compare import compare
+from srspace.service.quality_check import check_quality
+from srspace.ui.modelinfo import model_card
 from srspace.errors import ImageInputError
-from srspace.quality_table import best_set
+from srspace.quality.table import best_set
 from srspace.ui import build_demo
 from srspace.ui.upscale_tab import UPSCALE_WAITING, factor_help
 
@@ -34,7 +34,7 @@ def test_upscale_handler_every_model(upscaler):
 
 @pytest.mark.parametrize("factor", [1.0, 2.0, 3.3, 4.0])
 def test_auto_runs_the_tables_best_for_the_factor_and_says_so(upscaler, factor):
-    from srspace.quality_table import best_model
+    from srspace.quality.table import best_model
 
     pick = best_model(factor, upscaler.engines, upscaler.quality)
     result = upscaler.upscale(FACE, "auto", factor)
@@ -346,7 +346,7 @@ def test_an_upload_without_a_file_name_works_and_its_result_is_named_image(app_s
 def test_a_server_without_a_weight_set_says_so_in_one_line_and_never_offers_it(models_dir):
     from srspace.ui.common import Server, WEIGHT_CHOICES
     from srspace.ui.models_tab import quality_text
-    from srspace.upscaler import Upscaler
+    from srspace.service.upscaler import Upscaler
 
     bundled_only = Upscaler(models_dir, weight_sets=["bundled"])
     server = Server(bundled_only, None, models_dir)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from srspace.cli import main
 from srspace.contract import ROOT
-from srspace.manifest import read_manifest
+from srspace.models.manifest import read_manifest
 from srspace.contract import EXAMPLES_DIR
 
 FACE = EXAMPLES_DIR / "astronaut_face.png"
@@ -206,8 +206,8 @@ def test_a_killed_runs_part_files_are_removed_by_the_next(inputs, tmp_path, weig
 def test_a_result_another_run_is_writing_is_left_to_it(models_dir, tmp_path):
     """Two runs into one folder: the second finds the result's lock held and skips the image, so
     each image is computed once (the lock is per open file: a second open conflicts, even here)."""
-    from srspace.batch import Job, process, result_lock
-    from srspace.upscaler import Upscaler
+    from srspace.service.batch import Job, process, result_lock
+    from srspace.service.upscaler import Upscaler
 
     job = Job(FACE, tmp_path / "out" / "face_bicubic_x2.png")
     upscaler = Upscaler(models_dir)

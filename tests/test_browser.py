@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from srspace.web import BROWSER_MAX_DIFF_LEVELS
+from srspace.web.config import BROWSER_MAX_DIFF_LEVELS
 
 # Where the screenshots go: a temporary folder, so tests never rewrite tracked files; the README's
 # pictures are refreshed with SRSPACE_SCREENSHOTS=docs/screenshots python -m pytest tests/test_browser.py
@@ -29,7 +29,7 @@ def page(browser, app_server):
 
 def test_gallery_example_runs_and_shows_the_output(page):
     from srspace.contract import MODELS, WEIGHT_SETS
-    from srspace.quality_table import best_model, load_table
+    from srspace.quality.table import best_model, load_table
 
     pick = best_model(2.5, WEIGHT_SETS, load_table())  # what auto runs at x2.5 on a PNG: the model is not the row's
     page.locator("tr", has_text="2.5").first.click()  # the astronaut at x2.5
@@ -114,8 +114,8 @@ def test_browser_engine_joins_the_parity_contract(page, browser_tab, models_dir)
     import numpy as np
 
     from srspace.contract import MODELS, PARITY_ATOL, PARITY_RTOL
-    from srspace.engines import OrtEngine
-    from srspace.export import parity_input, read_manifest
+    from srspace.runtime.engines import OrtEngine
+    from srspace.buildtime.export import parity_input, read_manifest
 
     worst = {}
     for weights in read_manifest(models_dir)["sets"]:

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import APP_URL_DEADLINE_S
 from srspace.contract import EXAMPLES_DIR, MAX_FILE_MB
-from srspace.ui.serving import jsonrpc_id
+from srspace.serving.http import jsonrpc_id
 
 FACE = EXAMPLES_DIR / "astronaut_face.png"
 MB = 1 << 20

@@ -14,10 +14,10 @@ import torch
 
 from srspace.contract import (FACTOR_NAME, MANIFEST_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, ROOT, factor_tensor_value, model_path,
                               output_size, set_models)
-from srspace.engines import PROVIDERS, session_options
-from srspace.export import export_all, parity_input, read_manifest, stale_reason
-from srspace.networks import bicubic_resize
-from srspace.weights import official_gain_record, sha256_file
+from srspace.runtime.engines import PROVIDERS, session_options
+from srspace.buildtime.export import export_all, parity_input, read_manifest, stale_reason
+from srspace.models.networks import bicubic_resize
+from srspace.models.weights import official_gain_record, sha256_file
 
 
 @pytest.mark.parametrize("key", list(MODELS))
@@ -253,7 +253,7 @@ def _damaged(manifest: dict):
 def test_every_shape_of_damaged_manifest_is_rebuilt_or_read_safely(models_dir, tmp_path):
     """Start-up reads the manifest with these readers: any damage either makes it unreadable (a
     re-export) or leaves what they need intact."""
-    from srspace.modelinfo import model_card
+    from srspace.ui.modelinfo import model_card
 
     work = tmp_path / "models"
     shutil.copytree(models_dir, work)

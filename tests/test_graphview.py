@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from srspace.contract import model_path
-from srspace.graphview import render_svg, to_dot
+from srspace.ui.graphview import render_svg, to_dot
 
 
 def test_the_factor_input_visibly_feeds_the_upsample(models_dir):

@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from srspace.contract import FACTOR_NAME, INPUT_NAME, MODELS, PARITY_ATOL, PARITY_RTOL, model_path
-from srspace.engines import PROVIDERS, OrtEngine, TorchEngine, session_options
-from srspace.export import ExportError, SWEEP_FACTORS, SWEEP_SHAPES, compare_engines, parity_input, read_manifest, sweep_cases
-from srspace.networks import bicubic_resize
-from srspace.weights import recorded_state_dicts
+from srspace.runtime.engines import PROVIDERS, OrtEngine, TorchEngine, session_options
+from srspace.buildtime.export import ExportError, SWEEP_FACTORS, SWEEP_SHAPES, compare_engines, parity_input, read_manifest, sweep_cases
+from srspace.models.networks import bicubic_resize
+from srspace.models.weights import recorded_state_dicts
 
 EDGE_SHAPES = [(2, 8, 9), (1, 9, 8), (2, 64, 8), (1, 8, 64)]
 

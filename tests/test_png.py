@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srspace.results import encode
-from srspace.png import BAND_BYTES, adler32_combine, encode_png
+from srspace.imaging.results import encode
+from srspace.imaging.png import BAND_BYTES, adler32_combine, encode_png
 
 
 def smooth(shape, dtype=np.uint8, seed=0):

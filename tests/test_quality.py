@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from srspace.heldout import gain_over_bicubic, load_rgb
+from srspace.quality.heldout import gain_over_bicubic, load_rgb
 from srspace.contract import MODELS
-from srspace.quality_table import best_set, load_table
+from srspace.quality.table import best_set, load_table
 from srspace.contract import EXAMPLES_DIR
 
 # Minimum gain in dB over bicubic, per model and factor (measured figures are in the README).
@@ -53,7 +53,7 @@ def crops(held_out_images):
 
 @pytest.fixture(scope="module")
 def set_engines(models_dir, official_files):
-    from srspace.engines import OrtEngine
+    from srspace.runtime.engines import OrtEngine
 
     return {w: OrtEngine(models_dir / w) for w in ("bundled", "official")}  # the sets of clean inputs
 
@@ -65,8 +65,8 @@ def test_official_srcnn_is_never_worse_than_bicubic(set_engines, crops, factor):
 
 
 def test_official_srcnn_at_x4_is_the_tutorial_network(set_engines, crops, official_files):
-    from srspace.engines import TorchEngine
-    from srspace.weights import load_checkpoint
+    from srspace.runtime.engines import TorchEngine
+    from srspace.models.weights import load_checkpoint
 
     tutorial = TorchEngine.from_state_dicts({"srcnn": load_checkpoint(official_files["srcnn"], "srcnn")},
                                             keys=("srcnn_dynamic",))  # no fitted gain: g = 1
@@ -100,7 +100,7 @@ def test_best_follows_the_table():
 
 
 def test_quality_table_measured_the_shipped_weights(official_files):
-    from srspace.weights import bundled_path, sha256_file
+    from srspace.models.weights import bundled_path, sha256_file
 
     table = load_table()
     assert table is not None, "srspace/bundled/quality.json is missing: python benchmarks/quality.py --write"
@@ -117,9 +117,9 @@ def test_quality_table_measured_the_shipped_weights(official_files):
 
 def test_auto_picks_the_tables_best_and_is_never_below_any_single_choice():
     from srspace.contract import BICUBIC_KEY, MODELS, WEIGHT_SETS
-    from srspace.quality_table import RESTORE_FROM, best_model, load_table
+    from srspace.quality.table import RESTORE_FROM, best_model, load_table
 
-    from srspace.quality_table import CLEAN, gain_grid, input_kinds
+    from srspace.quality.table import CLEAN, gain_grid, input_kinds
 
     table = load_table()
     assert input_kinds(table) == [CLEAN, "jpeg60", "jpeg80"]
@@ -155,7 +155,7 @@ def _as(path, fmt, **save):
 def test_a_jpeg_gets_the_photo_weights_by_its_content_and_a_png_keeps_the_clean_ones(upscaler, tmp_path):
     """auto and best decide per image: a JPEG of ordinary quality (also one named .png) runs the
     photo weights, said in plain words; a PNG, or a JPEG of high quality, gets the clean weights."""
-    from srspace.quality_table import best_model
+    from srspace.quality.table import best_model
 
     jpeg = upscaler.request(_as(tmp_path / "cat.jpg", "JPEG", quality=60), "auto", 3.0)
     assert jpeg.weights == "photo" and jpeg.notices[0] == "A JPEG (quality ≈ 60): the photo weights, which also remove JPEG blocks."

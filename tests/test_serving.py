@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from srspace.errors import ImageInputError
-from srspace.ui.serving import request_log
+from srspace.serving.http import request_log
 
 
 def test_a_refusal_is_one_line_without_a_traceback(caplog):

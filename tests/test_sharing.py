@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srspace.export import stale_reason
-from srspace.decoding import load_image, peek_size
+from srspace.buildtime.export import stale_reason
+from srspace.imaging.decoding import load_image, peek_size
 from srspace.errors import ImageInputError
-from srspace.admission import Lanes
+from srspace.serving.admission import Lanes
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -232,7 +232,7 @@ def test_a_connection_without_a_whole_request_head_is_closed_and_slow_bodies_are
     import uvicorn
 
     from conftest import _free_port
-    from srspace.ui.serving import HeaderDeadline
+    from srspace.serving.http import HeaderDeadline
 
     class Quick(HeaderDeadline):
         deadline_s = 1.0
@@ -329,7 +329,7 @@ def test_a_flood_of_large_requests_is_refused_with_a_time_and_small_ones_still_p
     place, every other is refused at once with when to try again; a small request runs at once."""
     from contextlib import ExitStack
 
-    from srspace.admission import LARGE_WAITING, Busy
+    from srspace.serving.admission import LARGE_WAITING, Busy
 
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     placed, refused, lock = [], [], threading.Lock()
@@ -374,7 +374,7 @@ def test_one_small_request_runs_beside_a_large_one_two_otherwise():
 
 
 def test_one_client_has_one_large_request_at_a_time():
-    from srspace.admission import Busy
+    from srspace.serving.admission import Busy
 
     lanes = Lanes(small_pixels=100)
     with lanes.ticket(5_000_000, client="10.0.0.1") as mine:
@@ -393,7 +393,7 @@ def test_one_visitors_flood_of_small_requests_is_refused_and_another_visitor_goe
     flood is refused at once, and another visitor's request waits only for a running one."""
     from contextlib import ExitStack
 
-    from srspace.admission import SMALL_PER_CLIENT, Busy
+    from srspace.serving.admission import SMALL_PER_CLIENT, Busy
 
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     with ExitStack() as held:
@@ -411,7 +411,7 @@ def test_one_visitors_flood_of_small_requests_is_refused_and_another_visitor_goe
 
 
 def test_forwarded_addresses_count_only_from_trusted_proxies():
-    from srspace.ui.serving import Proxies, client_address, trusted_proxies
+    from srspace.serving.http import Proxies, client_address, trusted_proxies
 
     local = trusted_proxies({})
     assert local == Proxies() and client_address("6.6.6.6", "127.0.0.5", local) == "127.0.0.5"  # forged: ignored
@@ -485,7 +485,7 @@ def _rss_mb() -> float:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's heap: malloc_trim")
 def test_the_c_heap_is_limited_to_two_arenas_on_glibc():
-    from srspace.admission import limit_heap_arenas
+    from srspace.serving.admission import limit_heap_arenas
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
@@ -520,7 +520,7 @@ def _fill(folder: Path, name: str, size: int, age: float) -> Path:
 
 
 def test_the_temp_folder_is_cut_back_to_its_cap_oldest_first_and_young_files_stay(tmp_path):
-    from srspace.tempfolder import TempFolder
+    from srspace.serving.tempfolder import TempFolder
 
     bound = TempFolder(tmp_path, cap=3_000, lifetime=3600, grace=60)
     old = [_fill(tmp_path, f"{'abc'[i]}/upload.png", 1000, age=1000 - i) for i in range(3)]  # oldest first
@@ -539,7 +539,7 @@ def test_the_temp_folder_is_cut_back_to_its_cap_oldest_first_and_young_files_sta
 
 
 def test_one_client_uploads_at_most_its_share_and_others_still_can(tmp_path):
-    from srspace.tempfolder import TempFolder
+    from srspace.serving.tempfolder import TempFolder
 
     bound = TempFolder(tmp_path, cap=4_000, lifetime=1800, grace=60)  # a client's share: 1000 bytes per 1800 s
     assert not bound.admit(1500, "10.0.0.9", now=0).full  # a first upload larger than the share: refused too
@@ -555,7 +555,7 @@ def test_one_client_uploads_at_most_its_share_and_others_still_can(tmp_path):
 
 
 def test_a_full_folder_makes_room_from_the_visitor_holding_the_most(tmp_path):
-    from srspace.tempfolder import TempFolder
+    from srspace.serving.tempfolder import TempFolder
 
     bound = TempFolder(tmp_path, cap=4_000, lifetime=1800, grace=60)  # the lower mark for uploads: 3000 bytes
     heavy = [_fill(tmp_path, f"h{i}/up.png", 500, age=300 - i) for i in range(4)]  # 2000 bytes, one visitor
@@ -571,7 +571,7 @@ def test_a_full_folder_makes_room_from_the_visitor_holding_the_most(tmp_path):
 
 
 def test_files_past_their_lifetime_go_whatever_the_cap(tmp_path):
-    from srspace.tempfolder import TempFolder
+    from srspace.serving.tempfolder import TempFolder
 
     expired = _fill(tmp_path, "r/old.png", 10, age=2000)
     fresh = _fill(tmp_path, "r/new.png", 10, age=100)

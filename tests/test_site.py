@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from srspace.contract import BICUBIC_KEY, CHOICES, EXAMPLES_DIR, MODELS, set_models
-from srspace.serve import serve_in_thread, site_headers
-from srspace.site import HEADERS, build_site, front_matter
-from srspace.tiling import tile_steps
-from srspace.pipeline import halo, long_tiles, tile_side
-from srspace.web import BROWSER_MAX_DIFF_LEVELS, PIN, SiteError
+from srspace.web.serve import serve_in_thread, site_headers
+from srspace.web.site import HEADERS, build_site, front_matter
+from srspace.runtime.tiling import tile_steps
+from srspace.runtime.pipeline import halo, long_tiles, tile_side
+from srspace.web.config import BROWSER_MAX_DIFF_LEVELS, PIN, SiteError
 
 ROOT = Path(__file__).resolve().parent.parent
 # a temporary folder unless SRSPACE_SCREENSHOTS names one (docs/screenshots refreshes the README's)
@@ -58,7 +58,7 @@ def site_page(browser, served):
 
 
 def test_the_site_is_self_contained_static_files_and_a_static_space(site, models_dir):
-    from srspace.manifest import read_manifest
+    from srspace.models.manifest import read_manifest
 
     names = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     for name in ("index.html", "config.json", "quality.json", "README.md", "_headers", "js/srspace.js",
@@ -323,7 +323,7 @@ def test_the_served_headers_are_the_readmes(served, site):
 
 
 def test_the_local_server_serves_the_folder_and_nothing_else(tmp_path):
-    """srspace.serve: no listing, no symlink out of the folder, nosniff, a clear 400 for a NUL byte."""
+    """srspace.web.serve: no listing, no symlink out of the folder, nosniff, a clear 400 for a NUL byte."""
     import requests
 
     folder = tmp_path / "site"

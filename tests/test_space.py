@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import running_app
-from srspace.site import front_matter
-from srspace.weights import cache_dir
+from srspace.web.site import front_matter
+from srspace.models.weights import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".pth", ".pt", ".ckpt",
@@ -185,7 +185,7 @@ def test_a_second_process_never_pulls_the_apps_models_away(app_server, models_di
     from gradio_client import Client, handle_file
 
     from srspace.contract import EXAMPLES_DIR
-    from srspace.manifest import read_manifest
+    from srspace.models.manifest import read_manifest
 
     if official_cache is None:
         pytest.skip("needs the official checkpoints (../shared/checkpoints)")

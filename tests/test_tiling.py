@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from srspace.contract import MODELS, output_size
-from srspace.networks import BicubicUpsample
-from srspace.pipeline import upscale_array
-from srspace.pipeline import drain, halo
-from srspace.tiling import as_fraction, tile_steps
+from srspace.models.networks import BicubicUpsample
+from srspace.runtime.pipeline import upscale_array
+from srspace.runtime.pipeline import drain, halo
+from srspace.runtime.tiling import as_fraction, tile_steps
 
 
 def _image(h, w, c=3, seed=0):
@@ -100,7 +100,7 @@ def test_strips_run_in_long_tiles_of_a_square_tiles_area(height, width, factor):
 
 def test_a_dense_matrix_upsample_keeps_square_tiles_on_strips():
     # srcnn_dynamic's graph builds an output x input matrix per axis: long tiles would cost its square
-    from srspace.pipeline import long_tiles
+    from srspace.runtime.pipeline import long_tiles
 
     shapes = []
     network = lambda t: shapes.append(t.shape[2:]) or np.zeros((1, 1, *(2 * n for n in t.shape[2:])), np.float32)  # noqa: E731
@@ -127,7 +127,7 @@ def test_integer_bicubic_upsample_is_exactly_pytorch_bicubic():
 
 def test_small_results_get_smaller_network_tiles():
     from srspace.contract import SMALL_RESULT_PIXELS
-    from srspace.pipeline import tile_side
+    from srspace.runtime.pipeline import tile_side
 
     for key in ("srcnn_dynamic", "srcnn_x3", "espcn_x3"):
         full = tile_side(key, 2.5)

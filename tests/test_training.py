@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from srspace.training import TrainConfig, Trainer, to_batch
-from srspace.weights import load_checkpoint
+from srspace.buildtime.training import TrainConfig, Trainer, to_batch
+from srspace.models.weights import load_checkpoint
 
 
 def _images(folder, count=4, side=64):

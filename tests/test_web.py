@@ -7,10 +7,10 @@ import json
 import pytest
 
 from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT, SMALL_RESULT_PIXELS, set_models
-from srspace.pipeline import halo, tile_side
-from srspace.quality_table import best_model, best_set, load_table, pick_note
-from srspace.tiling import as_fraction, auto_tile
-from srspace.web import CDN_BASE, DIST_DIR, PIN, app_config, browser_config, head_html, local_dist_available, ort_config, sri
+from srspace.runtime.pipeline import halo, tile_side
+from srspace.quality.table import best_model, best_set, load_table, pick_note
+from srspace.runtime.tiling import as_fraction, auto_tile
+from srspace.web.config import CDN_BASE, DIST_DIR, PIN, app_config, browser_config, head_html, local_dist_available, ort_config, sri
 
 
 def test_pin_matches_package_json_and_lockfile():

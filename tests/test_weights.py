@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 
-from srspace.networks import ESPCN, SRCNN
-from srspace.weights import (Checkpoint, WeightsError, adapt_state_dict, download, load_checkpoint, load_weights,
+from srspace.models.networks import ESPCN, SRCNN
+from srspace.models.weights import (Checkpoint, WeightsError, adapt_state_dict, download, load_checkpoint, load_weights,
                              official_gain_record, resolve, sha256_file)
 
 

@@ -5,10 +5,10 @@
   module-level functions taking the ``Server`` first, and its layout (``build``);
 - ``common``: what the tabs share (the Server, binding handlers, progress, weights choice);
 - ``components``: Gradio inputs that hand values to our checks as sent;
-- ``serving``: the request log line and the nosniff header.
+- ``modelinfo``, ``graphview``: what the Models tab says of each model and its graph's picture.
 
 The work itself (checking a request, upscaling, comparing, writing result files) is the
-library's: ``srspace.upscaler``, ``srspace.engine_compare``, ``srspace.quality_check``, ``srspace.results``.
+library's: ``srspace.service.upscaler``, ``srspace.service.engine_compare``, ``srspace.service.quality_check``, ``srspace.imaging.results``.
 """
 from .shell import build_demo
 

@@ -1,5 +1,5 @@
 """The Browser tab: the same ONNX files run in the visitor's browser (onnxruntime-web, in a Web
-Worker; ``srspace/browser/tab.js``), beside the server's ONNX Runtime and PyTorch results of the
+Worker; ``srspace/web/browser/tab.js``), beside the server's ONNX Runtime and PyTorch results of the
 same request, compared pixel by pixel."""
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import gradio as gr
 
 from ..contract import BEST_WEIGHTS, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
 from ..errors import shorten
-from ..results import write_pngs
-from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
-from ..web import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
+from ..imaging.results import write_pngs
+from ..service.upscaler import COMPARE_MAX_OUTPUT_PIXELS
+from ..web.config import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
 from .common import Server, bind, cache_folder, client_of, examples, stepping, wait_for_lane, weights_input
 from .components import Choice, Factor
-from .serving import request_log
+from ..serving.http import request_log
 from .upscale_tab import factor_help
 
 

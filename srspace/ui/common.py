@@ -13,14 +13,14 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from ..admission import Lanes, Ticket
-from ..downloads import UrlFetcher
+from ..serving.admission import Lanes, Ticket
+from ..serving.downloads import UrlFetcher
 from ..contract import BEST_WEIGHTS, EXAMPLES_DIR, GALLERY, SMALL_RESULT_PIXELS, WEIGHT_SETS
 from ..errors import ImageInputError
-from ..upscaler import Upscaler
-from ..web import WEIGHT_LABELS
+from ..service.upscaler import Upscaler
+from ..web.config import WEIGHT_LABELS
 from .components import Choice, UploadedImage
-from .serving import client_address
+from ..serving.http import client_address
 
 
 @dataclass(frozen=True)

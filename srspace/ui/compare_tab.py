@@ -5,13 +5,13 @@ from __future__ import annotations
 import gradio as gr
 
 from ..contract import BEST_WEIGHTS, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
-from ..engine_compare import HEAT_ANCHORS, HEAT_FULL_SCALE_LEVELS, CompareStats, compare_steps
+from ..service.engine_compare import HEAT_ANCHORS, HEAT_FULL_SCALE_LEVELS, CompareStats, compare_steps
 from ..errors import shorten
-from ..upscaler import COMPARE_MAX_OUTPUT_PIXELS
-from ..web import MODEL_LABELS
+from ..service.upscaler import COMPARE_MAX_OUTPUT_PIXELS
+from ..web.config import MODEL_LABELS
 from .common import Server, bind, client_of, examples, stepping, wait_for_lane, weights_input
 from .components import Choice, Factor
-from .serving import request_log
+from ..serving.http import request_log
 
 
 def _ms(value: float) -> str:

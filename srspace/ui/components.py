@@ -4,7 +4,7 @@ handler, which answers every bad value with a message saying what is wrong.
 Gradio's own preprocessing opens an uploaded file with PIL, compares a slider's value with its
 bounds and checks a dropdown's value against its choices; a wrong type there (a factor of
 "abc", a model key of 50 MB) reaches an API client as an opaque error, or as an error message
-that repeats the whole value. ``srspace.decoding`` and ``srspace.upscaler`` check each of them and
+that repeats the whole value. ``srspace.imaging.decoding`` and ``srspace.service.upscaler`` check each of them and
 cut user strings short.
 
 Kept in a module of its own: Gradio writes a .pyi stub beside the source of every component
@@ -16,14 +16,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..downloads import is_url
+from ..serving.downloads import is_url
 from ..errors import ImageInputError, shorten
-from .serving import request_log
+from ..serving.http import request_log
 
 
 class UploadedImage(gr.Image):
     """gr.Image that hands the raw upload path to our decoder, and fetches an image given as a URL
-    (an API or MCP call's) with ``fetcher`` (a ``srspace.downloads.UrlFetcher``: bounded in size and
+    (an API or MCP call's) with ``fetcher`` (a ``srspace.serving.downloads.UrlFetcher``: bounded in size and
     time, counted against the temp folder's cap) where Gradio would read it into memory unbounded."""
 
     is_template = True  # the front end is gr.Image's

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..admission import Lanes
+from ..serving.admission import Lanes
 from ..contract import MAX_OUTPUT_PIXELS
-from ..downloads import UrlFetcher
-from ..upscaler import Upscaler
+from ..serving.downloads import UrlFetcher
+from ..service.upscaler import Upscaler
 from . import browser_tab, compare_tab, models_tab, upscale_tab
 from .common import Server
 
@@ -20,7 +20,7 @@ def build_demo(upscaler: Upscaler, models_dir: Path, lanes: Lanes | None = None,
     """The app's page for ``upscaler``'s models (their files in ``models_dir``), admitting work through ``lanes``
     and fetching image URLs with ``fetcher`` (default: its bounds, no temp-folder cap)."""
     server = Server(upscaler, lanes or Lanes(), Path(models_dir), fetcher or UrlFetcher.from_env())
-    # the request files (uploads, results) are bounded by srspace.tempfolder, which app.py starts
+    # the request files (uploads, results) are bounded by srspace.serving.tempfolder, which app.py starts
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(
             f"# {TITLE}\n"

@@ -12,14 +12,14 @@ import gradio as gr
 
 from ..contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
 from ..errors import shorten
-from ..quality_check import check_quality_steps, quality_request
-from ..quality_table import measured_sentence
-from ..results import write_upscale_files
-from ..web import MODEL_HELP, MODEL_LABELS
+from ..service.quality_check import check_quality_steps, quality_request
+from ..quality.table import measured_sentence
+from ..imaging.results import write_upscale_files
+from ..web.config import MODEL_HELP, MODEL_LABELS
 from .common import (Server, bind, cache_folder, client_of, examples, stepping, upload_name, wait_for_lane, waiting_line,
                      weights_input)
 from .components import Choice, Factor
-from .serving import request_log
+from ..serving.http import request_log
 
 UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
 QUALITY_HEADERS = ("method", "gain (dB)", "PSNR-Y (dB)", "SSIM-Y", "weights")  # the gain, the point, fits a phone

@@ -1,0 +1,170 @@
+// PNG in and out, exactly: the browser's own decoders premultiply alpha and reduce 16-bit to
+// 8-bit, so PNG files are read here, as PIL reads them on the server, and results are written
+// here (gray stays gray, 16-bit stays 16-bit, alpha is kept). Deflate is the browser's own
+// (CompressionStream), the filter PNG's Average, as srspace/imaging/png.py writes.
+
+const SIGNATURE = [137, 80, 78, 71, 13, 10, 26, 10];
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32(bytes, crc = 0xffffffff) {
+  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  return crc;
+}
+
+export class PngError extends Error {}
+
+export const isPng = (bytes) => SIGNATURE.every((b, i) => bytes[i] === b);
+
+async function pipeThrough(bytes, stream) {
+  const blob = new Blob([bytes]);
+  return new Uint8Array(await new Response(blob.stream().pipeThrough(stream)).arrayBuffer());
+}
+
+function chunk(type, data) {
+  const out = new Uint8Array(12 + data.length), view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, (crc32(out.subarray(4, 8 + data.length)) ^ 0xffffffff) >>> 0);
+  return out;
+}
+
+const COLOR_TYPES = { 1: 0, 2: 4, 3: 2, 4: 6 }; // channels -> PNG colour type (L, LA, RGB, RGBA)
+
+/** An interleaved image (`channels` 1-4; Uint8Array, or Uint16Array for 16-bit) as a PNG Blob. */
+export async function encodePng(width, height, channels, pixels) {
+  const depth = pixels instanceof Uint16Array ? 16 : 8, bpp = channels * depth / 8, row = width * bpp;
+  const raw = new Uint8Array(height * (row + 1));
+  let bytes = pixels;
+  if (depth === 16) { // big-endian samples
+    bytes = new Uint8Array(pixels.length * 2);
+    for (let i = 0; i < pixels.length; i++) { bytes[2 * i] = pixels[i] >> 8; bytes[2 * i + 1] = pixels[i] & 255; }
+  }
+  for (let y = 0; y < height; y++) { // filter 3, Average: x - ((left + up) >> 1)
+    const o = y * (row + 1), s = y * row;
+    raw[o] = 3;
+    for (let x = 0; x < row; x++) {
+      const left = x >= bpp ? bytes[s + x - bpp] : 0, up = y > 0 ? bytes[s - row + x] : 0;
+      raw[o + 1 + x] = bytes[s + x] - ((left + up) >> 1);
+    }
+  }
+  const header = new Uint8Array(13), view = new DataView(header.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  header[8] = depth;
+  header[9] = COLOR_TYPES[channels];
+  const idat = await pipeThrough(raw, new CompressionStream("deflate"));
+  return new Blob([new Uint8Array(SIGNATURE), chunk("IHDR", header), chunk("IDAT", idat), chunk("IEND", new Uint8Array(0))],
+                  { type: "image/png" });
+}
+
+/** The header of a PNG: {width, height, depth, colorType, interlaced, frames, orientation}. */
+export function pngHeader(bytes) {
+  if (!isPng(bytes) || bytes.length < 33) throw new PngError("not a PNG file");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const info = { width: view.getUint32(16), height: view.getUint32(20), depth: bytes[24], colorType: bytes[25],
+                 interlaced: bytes[28] === 1, frames: 1, orientation: 1 };
+  for (let pos = 8; pos + 8 <= bytes.length;) {
+    const length = view.getUint32(pos), type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
+    if (type === "acTL") info.frames = view.getUint32(pos + 8);
+    if (type === "eXIf") info.orientation = 0; // EXIF in a PNG: left to the browser's decoder, which applies it
+    if (type === "IDAT" || type === "IEND") break;
+    pos += 12 + length;
+  }
+  return info;
+}
+
+/** Decode a non-interlaced PNG as PIL opens it: {width, height, channels (1-4), gray, alpha,
+ * pixels: interleaved Uint8Array, or Uint16Array for 16-bit gray}. 16-bit colour is reduced to
+ * its high byte (PIL's RGB;16B), low bit depths are scaled to 0-255, a palette is expanded. */
+export async function decodePng(bytes) {
+  const head = pngHeader(bytes);
+  const { width, height, depth, colorType } = head;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const parts = [];
+  let palette = null, transparency = null;
+  for (let pos = 8; pos + 8 <= bytes.length;) {
+    const length = view.getUint32(pos), type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
+    const data = bytes.subarray(pos + 8, pos + 8 + length);
+    if (type === "PLTE") palette = data;
+    else if (type === "tRNS") transparency = data;
+    else if (type === "IDAT") parts.push(data);
+    else if (type === "IEND") break;
+    pos += 12 + length;
+  }
+  if (!parts.length) throw new PngError("no image data");
+  const samples = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType];
+  if (!samples) throw new PngError(`unknown colour type ${colorType}`);
+  const bpp = Math.max(1, samples * depth / 8), row = Math.ceil(width * samples * depth / 8);
+  let raw;
+  try {
+    raw = await pipeThrough(new Blob(parts), new DecompressionStream("deflate"));
+  } catch (e) {
+    throw new PngError(`damaged image data (${e.message})`);
+  }
+  if (raw.length < height * (row + 1)) throw new PngError("truncated image data");
+  const data = new Uint8Array(height * row);
+  for (let y = 0; y < height; y++) { // undo the filters, in place in `data`
+    const filter = raw[y * (row + 1)], s = y * (row + 1) + 1, o = y * row;
+    for (let x = 0; x < row; x++) {
+      const a = x >= bpp ? data[o + x - bpp] : 0, b = y > 0 ? data[o - row + x] : 0;
+      const c = x >= bpp && y > 0 ? data[o - row + x - bpp] : 0;
+      let v = raw[s + x];
+      if (filter === 1) v += a;
+      else if (filter === 2) v += b;
+      else if (filter === 3) v += (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      } else if (filter !== 0) throw new PngError(`unknown filter ${filter}`);
+      data[o + x] = v;
+    }
+  }
+  const n = width * height;
+  const sample = (y, i) => { // sample i of row y, at the file's depth
+    if (depth === 8) return data[y * row + i];
+    if (depth === 16) return (data[y * row + 2 * i] << 8) | data[y * row + 2 * i + 1];
+    const bit = i * depth;
+    return (data[y * row + (bit >> 3)] >> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
+  };
+  if (colorType === 3) {
+    if (!palette) throw new PngError("palette missing");
+    const entries = palette.length / 3;
+    let gray = true;
+    for (let i = 0; i < entries && gray; i++) gray = palette[3 * i] === palette[3 * i + 1] && palette[3 * i + 1] === palette[3 * i + 2];
+    const alpha = transparency !== null, channels = (gray ? 1 : 3) + (alpha ? 1 : 0);
+    const pixels = new Uint8Array(n * channels);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const k = sample(y, x), o = (y * width + x) * channels;
+        if (gray) pixels[o] = palette[3 * k];
+        else { pixels[o] = palette[3 * k]; pixels[o + 1] = palette[3 * k + 1]; pixels[o + 2] = palette[3 * k + 2]; }
+        if (alpha) pixels[o + channels - 1] = k < transparency.length ? transparency[k] : 255;
+      }
+    }
+    return { width, height, channels, gray, alpha, pixels, sixteenBit: false };
+  }
+  const gray = colorType === 0 || colorType === 4, alpha = colorType === 4 || colorType === 6;
+  if (colorType === 0 && depth === 16) { // PIL's I;16: kept 16-bit
+    const pixels = new Uint16Array(n);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels[y * width + x] = sample(y, x);
+    return { width, height, channels: 1, gray, alpha, pixels, sixteenBit: true };
+  }
+  const pixels = new Uint8Array(n * samples);
+  const scale = depth < 8 ? 255 / ((1 << depth) - 1) : 1;
+  for (let y = 0; y < height; y++) {
+    for (let i = 0; i < width * samples; i++) {
+      const v = sample(y, i);
+      pixels[y * width * samples + i] = depth === 16 ? v >> 8 : depth < 8 ? Math.round(v * scale) : v;
+    }
+  }
+  return { width, height, channels: samples, gray, alpha, pixels, sixteenBit: false };
+}
