@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)  # before anything heavy: --help answers at once
     logging.basicConfig(format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("srspace").setLevel(logging.INFO)  # one line per request
-    from srspace.serving.admission import limit_heap_arenas
+    from srspace.serving.heap import limit_heap_arenas
 
     limit_heap_arenas()  # before any thread starts: threads share 2 heaps, which are trimmed as requests end
     temp = own_temp_dir(args.port)

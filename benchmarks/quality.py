@@ -31,7 +31,8 @@ from srspace.contract import MODELS  # noqa: E402
 from srspace.runtime.engines import OrtEngine  # noqa: E402
 from srspace.quality.heldout import image_paths, load_rgb  # noqa: E402
 from srspace.buildtime.export import export_all  # noqa: E402
-from srspace.quality.table import FACTORS, JPEG_QUALITIES, QUALITY_PATH, input_kinds, markdown, measure  # noqa: E402
+from srspace.quality.report import markdown  # noqa: E402
+from srspace.quality.table import FACTORS, JPEG_QUALITIES, QUALITY_PATH, input_kinds, measure  # noqa: E402
 
 # On JPEG inputs: the models the photo set has, in every set.
 JPEG_KEYS = tuple(key for key, spec in MODELS.items() if spec.network == "espcn")

@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from srspace.serving.admission import give_back_heap, limit_heap_arenas  # noqa: E402
+from srspace.serving.heap import give_back_heap, limit_heap_arenas  # noqa: E402
 from srspace.contract import MODELS_DIR  # noqa: E402
 from srspace.runtime.engines import OrtEngine  # noqa: E402
 from srspace.runtime.pipeline import tile_side, upscale_array  # noqa: E402

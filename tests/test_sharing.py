@@ -485,7 +485,7 @@ def _rss_mb() -> float:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's heap: malloc_trim")
 def test_the_c_heap_is_limited_to_two_arenas_on_glibc():
-    from srspace.serving.admission import limit_heap_arenas
+    from srspace.serving.heap import limit_heap_arenas
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")

@@ -87,7 +87,7 @@ class PatchSampler:
                 if h == w:
                     patch = np.rot90(patch, self.rng.integers(4))
                 return np.ascontiguousarray(patch)
-        raise ValueError(f"no {what} image is at least {h}x{w}")
+        raise ValueError(f"no training image is at least {h}x{w}")
 
     def _degrade(self, hr: np.ndarray, lr_side: int) -> np.ndarray:
         lr = Image.fromarray(hr).resize((lr_side, lr_side), Image.BICUBIC)

@@ -1,5 +1,5 @@
 """The quality table: gain over bicubic per model, weight set and factor on held-out images,
-and the default weight set it decides per model and factor.
+and the rules that decide from it what ``best`` and ``auto`` run (its Markdown: ``report``).
 
 The table is measured by ``benchmarks/quality.py`` and shipped as data
 (``srspace/bundled/quality.json``); it records the sha256 of the weights it measured, so a
@@ -44,7 +44,7 @@ def _candidates(available, inputs: str) -> list[str]:
     return clean_sets if inputs == CLEAN and clean_sets else available
 
 
-def _rows(table: dict | None, inputs: str) -> list[dict]:
+def table_rows(table: dict | None, inputs: str) -> list[dict]:
     """The table's rows for ``inputs``; the clean rows when it has none for that input."""
     rows = (table or {}).get("rows", [])
     chosen = [r for r in rows if r.get("input", CLEAN) == inputs]
@@ -65,7 +65,7 @@ def best_set(key: str, factor: float, available, table: dict | None = None, inpu
     table = table if table is not None else load_table()
     available = _candidates(available, inputs)
     fallback = BUNDLED_SET if BUNDLED_SET in available else available[0]
-    rows = [r for r in _rows(table, inputs) if r["model"] == key and r["weights"] in available]
+    rows = [r for r in table_rows(table, inputs) if r["model"] == key and r["weights"] in available]
     if not rows:
         return fallback
     nearest = min({r["factor"] for r in rows}, key=lambda f: (abs(f - factor), f))
@@ -89,7 +89,7 @@ def best_model(factor: float, available, table: dict | None = None, inputs: str 
     when no network beats it there, so ``auto`` is never worse than bicubic by the table."""
     table = table if table is not None else load_table()
     available = _candidates(available, inputs)
-    rows = [r for r in _rows(table, inputs) if r["model"] in MODELS and r["weights"] in available]
+    rows = [r for r in table_rows(table, inputs) if r["model"] in MODELS and r["weights"] in available]
     if not rows or factor < RESTORE_FROM:
         return Pick(BICUBIC_KEY, "", 0.0, factor, inputs)
     nearest = min({r["factor"] for r in rows}, key=lambda f: (abs(f - factor), f))
@@ -154,32 +154,9 @@ def measure(engines: dict[str, object], images, factors=FACTORS, log=print, jpeg
     return rows
 
 
-def measured_sentence(table: dict | None, key: str, sets) -> str:
-    """Model ``key``'s measured gain over bicubic in one sentence (for ``auto``: what it picks),
-    with the set ``best`` picks among ``sets`` at each factor; "" without figures."""
-    if not table or key == BICUBIC_KEY:
-        return ""
-    factors, gain = gain_grid(table)
-    if key in MODELS:
-        values = [gain.get((key, best_set(key, f, sets, table), f)) for f in factors]
-    else:
-        values = [best_model(f, sets, table).gain for f in factors]
-    values = [v for v in values if v is not None]
-    if not values:
-        return ""
-    return (f"Measured on {len(table['images'])} held-out photographs: {signed(min(values))} to {signed(max(values))} dB "
-            f"over bicubic from ×{factors[0]:g} to ×{factors[-1]:g} (more is sharper; +1 dB shows clearly at 200%).")
-
-
-def signed(db: float) -> str:
-    """+0.74, −0.31, and 0.00 rather than -0.00."""
-    text = f"{db:+.2f}"
-    return "0.00" if text in ("+0.00", "-0.00") else text.replace("-", "−")
-
-
 def gain_grid(table: dict, inputs: str = CLEAN) -> tuple[list[float], dict[tuple[str, str, float], float]]:
     """The table's factors, and its gain per (model, weights, factor) on ``inputs``."""
-    rows = _rows(table, inputs)
+    rows = table_rows(table, inputs)
     return sorted({row["factor"] for row in rows}), {(r["model"], r["weights"], r["factor"]): r["gain"] for r in rows}
 
 
@@ -192,52 +169,13 @@ PUBLISHED_B100 = {
 }
 
 
-def published_markdown(table: dict, weights: str = BUNDLED_SET) -> str:
-    """Our native ESPCN models at their own factors beside the published figures: gain over
-    bicubic, and the Y-PSNR in brackets."""
-    factors = sorted(PUBLISHED_B100["bicubic"])
-    rows = {(r["model"], r["factor"]): r for r in _rows(table, CLEAN) if r["weights"] == weights}
-    ours = [rows.get((f"espcn_x{f:g}", f)) for f in factors]
-    if not all(ours):
-        return ""
-    base = PUBLISHED_B100["bicubic"]
-    lines = ["| | " + " | ".join(f"×{f:g}" for f in factors) + " |", "|---|" + "---|" * len(factors),
-             f"| ours: ESPCN at its own factor, {weights} weights, {table.get('data', 'held-out images').upper()} | "
-             + " | ".join(f"**{signed(r['gain'])}** ({r['model_db']:.2f})" for r in ours) + " |",
-             f"| bicubic, {table.get('data', 'held-out images').upper()} | "
-             + " | ".join(f"0.00 ({r['bicubic_db']:.2f})" for r in ours) + " |"]
-    for name, figures in PUBLISHED_B100.items():
-        if name != "bicubic":
-            lines.append(f"| {name}, B100, published | "
-                         + " | ".join(f"{signed(figures[f] - base[f])} ({figures[f]:.2f})" for f in factors) + " |")
-    lines.append("| bicubic, B100, published | " + " | ".join(f"0.00 ({base[f]:.2f})" for f in factors) + " |")
-    return "\n".join(lines)
-
-
 def input_kinds(table: dict | None) -> list[str]:
     """The inputs ``table`` has rows for, clean first."""
     kinds = {r.get("input", CLEAN) for r in (table or {}).get("rows", [])}
     return [k for k in (CLEAN, *(f"jpeg{q}" for q in JPEG_QUALITIES)) if k in kinds]
 
 
-def markdown(table: dict, sets=WEIGHT_SETS, inputs: str = CLEAN) -> str:
-    """The table as the README and the Models tab print it, on ``inputs``: one row per model and
-    set among ``sets`` (the README: all; the app: those it serves), the better set's figure in
-    bold (what "best" picks among them), and what auto runs."""
-    factors, gain = gain_grid(table, inputs)
-    sets = [w for w in WEIGHT_SETS if w in sets]
-    lines = ["| model | weights | " + " | ".join(f"×{f:g}" for f in factors) + " |",
-             "|---|---|" + "---|" * len(factors)]
-    for key in MODELS:
-        for weights in sets:
-            if (key, weights, factors[0]) not in gain:
-                continue
-            having = [w for w in sets if (key, w, factors[0]) in gain]
-            cells = [f"**{signed(gain[key, weights, f])}**" if len(having) > 1 and best_set(key, f, sets, table, inputs) == weights
-                     else signed(gain[key, weights, f]) for f in factors]
-            lines.append(f"| `{key}` | {weights} | " + " | ".join(cells) + " |")
-    lines.append("| `bicubic` | | " + " | ".join("0.00" for _ in factors) + " |")
-    picks = [best_model(f, sets, table, inputs) for f in factors]
-    lines.append("| **`auto`** | (picks) | " + " | ".join(
-        f"**{signed(p.gain)}**<br>`{p.key}`{', ' + p.weights if p.weights else ''}" for p in picks) + " |")  # narrow columns: every factor fits at 1400 px
-    return "\n".join(lines)
+def signed(db: float) -> str:
+    """+0.74, −0.31, and 0.00 rather than -0.00."""
+    text = f"{db:+.2f}"
+    return "0.00" if text in ("+0.00", "-0.00") else text.replace("-", "−")

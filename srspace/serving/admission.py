@@ -1,5 +1,5 @@
 """Admission: which request runs when. Lanes keep small requests moving past large ones, and
-the C heap is given back as each request ends.
+the C heap is given back as each request ends (``heap``).
 
 Gradio's own queue cannot tell a 0.1 MP request from a 24 MP one, and it frees an event's
 slot when the event is cancelled even though a synchronous handler runs on. So the app admits
@@ -24,8 +24,6 @@ request slots for minutes: a flood of large requests can never fill the slots sm
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
 import threading
 import time
@@ -34,6 +32,7 @@ from dataclasses import dataclass, field
 
 from ..contract import SMALL_RESULT_PIXELS
 from ..errors import ImageInputError
+from .heap import give_back_heap
 
 SMALL_SLOTS = 2
 LARGE_SLOTS = 1
@@ -47,31 +46,6 @@ SECONDS_PER_MP = 0.6  # the first guess of a large request's time per result MP 
 class Busy(ImageInputError):
     """The server has as much large work queued as it takes; the message says when to try again."""
 
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
-_MALLOC_TRIM = getattr(_LIBC, "malloc_trim", None)  # glibc only
-_MALLOPT = getattr(_LIBC, "mallopt", None)
-M_ARENA_MAX = -8  # glibc's mallopt parameter
-HEAP_ARENAS = 2
-
-
-def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
-    """At most ``arenas`` C heaps for all threads (glibc; call before the threads start; elsewhere
-    nothing). glibc gives each busy thread a heap of its own, up to 8 per core, and each keeps
-    what it once held: under 150 mixed requests from 16 clients the server peaked at 2055 MB and
-    idled at 560-640 MB; with 2 heaps, 1887 MB and 488-502 MB, for no measurable loss of speed
-    (the work is in ONNX Runtime's own arena and numpy's large blocks)."""
-    return bool(_MALLOPT is not None and _MALLOPT(M_ARENA_MAX, arenas) == 1)
-
-
-def give_back_heap() -> None:
-    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; elsewhere nothing).
-
-    Requests run on many threads, and glibc keeps what each thread's arena once held: over 200
-    mixed requests from 16 clients the server grew by 464 MB and peaked at 3.9 GB. Trimming as
-    each request ends kept it at its idle size (measured by ``benchmarks/load.py``).
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 @dataclass(eq=False)

@@ -12,7 +12,8 @@ import gradio as gr
 from ..contract import MODELS, WEIGHT_SETS, model_path
 from .graphview import GraphViewError, render_svg
 from .modelinfo import model_card
-from ..quality.table import JPEG_CLEAN_FROM, gain_grid, input_kinds, markdown, published_markdown
+from ..quality.report import markdown, published_markdown
+from ..quality.table import JPEG_CLEAN_FROM, gain_grid, input_kinds
 from ..web.config import MODEL_HELP, WEIGHT_HELP, WEIGHT_LABELS
 from .common import Server
 

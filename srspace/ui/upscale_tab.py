@@ -13,7 +13,7 @@ import gradio as gr
 from ..contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
 from ..errors import shorten
 from ..service.quality_check import check_quality_steps, quality_request
-from ..quality.table import measured_sentence
+from ..quality.report import measured_sentence
 from ..imaging.results import write_upscale_files
 from ..web.config import MODEL_HELP, MODEL_LABELS
 from .common import (Server, bind, cache_folder, client_of, examples, stepping, upload_name, wait_for_lane, waiting_line,
