@@ -54,7 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_site_command(args) -> int:
     from .web.site import build_site
-    from .web.config import SiteError
+    from .web.ort import SiteError
 
     try:
         summary = build_site(args.out, args.models_dir)

@@ -206,7 +206,7 @@ def browser():
 @pytest.fixture(scope="session")
 def ort_web():
     """onnxruntime-web's pinned files, installed by npm ci."""
-    from srspace.web.config import SiteError, check_dist
+    from srspace.web.ort import SiteError, check_dist
 
     try:
         check_dist()

@@ -20,7 +20,8 @@ from srspace.web.serve import serve_in_thread, site_headers
 from srspace.web.site import HEADERS, build_site, front_matter
 from srspace.runtime.tiling import tile_steps
 from srspace.runtime.pipeline import halo, long_tiles, tile_side
-from srspace.web.config import BROWSER_MAX_DIFF_LEVELS, PIN, SiteError
+from srspace.web.config import BROWSER_MAX_DIFF_LEVELS
+from srspace.web.ort import PIN, SiteError
 
 ROOT = Path(__file__).resolve().parent.parent
 # a temporary folder unless SRSPACE_SCREENSHOTS names one (docs/screenshots refreshes the README's)

@@ -10,7 +10,8 @@ from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT, SMALL_RESULT_PI
 from srspace.runtime.pipeline import halo, tile_side
 from srspace.quality.table import best_model, best_set, load_table, pick_note
 from srspace.runtime.tiling import as_fraction, auto_tile
-from srspace.web.config import CDN_BASE, DIST_DIR, PIN, app_config, browser_config, head_html, local_dist_available, ort_config, sri
+from srspace.web.config import app_config, browser_config, head_html
+from srspace.web.ort import CDN_BASE, DIST_DIR, PIN, local_dist_available, ort_config, sri
 
 
 def test_pin_matches_package_json_and_lockfile():

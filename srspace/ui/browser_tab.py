@@ -11,7 +11,8 @@ from ..contract import BEST_WEIGHTS, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
 from ..errors import shorten
 from ..imaging.results import write_pngs
 from ..service.upscaler import COMPARE_MAX_OUTPUT_PIXELS
-from ..web.config import BROWSER_MAX_DIFF_LEVELS, MODEL_LABELS
+from ..web.config import BROWSER_MAX_DIFF_LEVELS
+from ..web.texts import MODEL_LABELS
 from .common import Server, bind, cache_folder, client_of, examples, stepping, wait_for_lane, weights_input
 from .components import Choice, Factor
 from ..serving.http import request_log

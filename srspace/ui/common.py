@@ -18,7 +18,7 @@ from ..serving.downloads import UrlFetcher
 from ..contract import BEST_WEIGHTS, EXAMPLES_DIR, GALLERY, SMALL_RESULT_PIXELS, WEIGHT_SETS
 from ..errors import ImageInputError
 from ..service.upscaler import Upscaler
-from ..web.config import WEIGHT_LABELS
+from ..web.texts import WEIGHT_LABELS
 from .components import Choice, UploadedImage
 from ..serving.http import client_address
 

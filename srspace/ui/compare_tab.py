@@ -8,7 +8,7 @@ from ..contract import BEST_WEIGHTS, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
 from ..service.engine_compare import HEAT_ANCHORS, HEAT_FULL_SCALE_LEVELS, CompareStats, compare_steps
 from ..errors import shorten
 from ..service.upscaler import COMPARE_MAX_OUTPUT_PIXELS
-from ..web.config import MODEL_LABELS
+from ..web.texts import MODEL_LABELS
 from .common import Server, bind, client_of, examples, stepping, wait_for_lane, weights_input
 from .components import Choice, Factor
 from ..serving.http import request_log

@@ -14,7 +14,7 @@ from .graphview import GraphViewError, render_svg
 from .modelinfo import model_card
 from ..quality.report import markdown, published_markdown
 from ..quality.table import JPEG_CLEAN_FROM, gain_grid, input_kinds
-from ..web.config import MODEL_HELP, WEIGHT_HELP, WEIGHT_LABELS
+from ..web.texts import MODEL_HELP, WEIGHT_HELP, WEIGHT_LABELS
 from .common import Server
 
 SERIES_COLOURS = ("#1c7ed6", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599")

@@ -15,7 +15,7 @@ from ..errors import shorten
 from ..service.quality_check import check_quality_steps, quality_request
 from ..quality.report import measured_sentence
 from ..imaging.results import write_upscale_files
-from ..web.config import MODEL_HELP, MODEL_LABELS
+from ..web.texts import MODEL_HELP, MODEL_LABELS
 from .common import (Server, bind, cache_folder, client_of, examples, stepping, upload_name, wait_for_lane, waiting_line,
                      weights_input)
 from .components import Choice, Factor

@@ -1,4 +1,4 @@
-"""The in-browser engine's server side: its config, and where onnxruntime-web comes from.
+"""The in-browser engine's config: every rule the page shares with the Python side, in one JSON object.
 
 The browser code (``srspace/web/browser/*.js``, ES modules) runs the same ONNX files with the
 same tiling, pre- and post-processing as ``srspace.runtime.pipeline``. Everything it must agree on
@@ -7,116 +7,31 @@ bicubic coefficients, the limits, which weight set ``best`` means) is computed h
 Python definitions and handed to it as one JSON config: the static site writes it as
 ``config.json``, the Gradio app puts it in the page.
 
-onnxruntime-web is pinned in package.json/package-lock.json and its files by SHA-384 in
-``browser/ort_pin.json``. The static site copies the installed files (``npm ci``); the Gradio
-app serves them when installed, else loads the pinned entry module from a CDN and checks its
-hash before running it.
+Where onnxruntime-web comes from is ``ort``'s; what the page says of each choice, ``texts``'.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import json
-import mimetypes
-from functools import lru_cache
 from pathlib import Path
 
-from ..contract import (AUTO_KEY, BICUBIC_KEY, BUNDLED_SET, CHOICES, CUBIC_A, ESPCN_FACTORS, EXAMPLES_DIR, FACTOR_DECIMALS,
+from ..contract import (AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, FACTOR_DECIMALS,
                        FACTOR_STEP, GALLERY, MAX_FACTOR, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_FACTOR, MIN_SIDE,
-                       MODELS, OFFICIAL_SET, PHOTO_SET, ROOT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path, set_models)
+                       MODELS, PHOTO_SET, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path, set_models)
 from ..runtime.pipeline import ANTIALIAS_A, halo, long_tiles, tile_side
 from ..imaging.decoding import ANNEX_K_LUMA_SUM
 from ..quality.table import (CLEAN, JPEG_CLEAN_FROM, JPEG_NOTES, JPEG_QUALITIES, best_model, best_set, gain_grid,
                             input_kinds, load_table, pick_note, signed)
 from ..runtime.tiling import as_fraction, auto_tile
+from .ort import BROWSER_DIR, CDN_BASE, DIST_DIR, local_dist_available, ort_config, register_types
+from .texts import MODEL_HELP, MODEL_LABELS, WEIGHT_LABELS
 
-BROWSER_DIR = Path(__file__).resolve().parent / "browser"
-PIN = json.loads((BROWSER_DIR / "ort_pin.json").read_text())
-DIST_DIR = ROOT / "node_modules" / PIN["package"] / "dist"
-CDN_BASE = f"https://cdn.jsdelivr.net/npm/{PIN['package']}@{PIN['version']}/dist/"
 # The browser's tolerance: onnxruntime-web, ONNX Runtime and PyTorch agree on every 8-bit
 # channel value to this many levels (float rounding can tip a value across a level boundary).
 BROWSER_MAX_DIFF_LEVELS = 2
 # The static page's modules (the Gradio app serves the whole folder, tab.js included).
 SITE_MODULES = ("srspace.js", "worker.js", "pipeline.js", "decode.js", "png.js", "viewer.js", "app.js", "style.css",
                 "viewer.css")
-
-MODEL_LABELS = ({AUTO_KEY: "Best measured for this factor (auto)"}
-                | {key: f"{spec.title} ({key})" for key, spec in MODELS.items()} | {BICUBIC_KEY: "Bicubic baseline (bicubic)"})
-# One plain sentence per choice: what it is and when it is the better pick.
-MODEL_HELP = {
-    AUTO_KEY: "Runs, for your factor, the network and weights with the largest measured gain over bicubic on "
-              "held-out photographs (the quality table): mostly ESPCN at the native factor (×2, ×3 or ×4) "
-              "that measured best for yours, resized to it.",
-    "srcnn_dynamic": "SRCNN that takes the factor as an input (one ONNX file for every factor): it sharpens for "
-                     "exactly the factor you choose. The OpenMMLab deployment tutorial's model.",
-    "srcnn_x3": "SRCNN trained at a fixed ×3; at other factors its ×3 result is resized bicubically to your factor.",
-    **{f"espcn_x{f}": f"ESPCN, the sub-pixel network of PyTorch's ONNX Runtime tutorial, trained for ×{f}: sharpens "
-                      f"brightness at ×{f} (colour is upscaled bicubically), then resized to your factor if it differs. "
-                      "The fastest network, and at its own factor the largest measured gain."
-       for f in ESPCN_FACTORS},
-    BICUBIC_KEY: "Plain bicubic interpolation: the baseline every network is measured against.",
-}
-WEIGHT_LABELS = {BUNDLED_SET: "Trained by this project", OFFICIAL_SET: "The tutorials' original checkpoints",
-                 PHOTO_SET: "Trained for JPEG photographs"}
-# One plain sentence per weight set: where it comes from and what it is good at.
-WEIGHT_HELP = {
-    BUNDLED_SET: "SRCNN and ESPCN trained by this project on photographs (SRCNN at every factor, with a learnt "
-                 "gain per factor), shipped with it: the larger gain at most factors.",
-    OFFICIAL_SET: "the tutorials' own checkpoints: OpenMMLab's SRCNN, trained at ×4 only, and the ESPCN of PyTorch's "
-                  "example; downloaded on first start.",
-    PHOTO_SET: "ESPCN trained by this project on inputs saved as JPEG: it removes the 8×8 blocks and ringing while "
-               "it upscales. 'best' picks it by itself for JPEG inputs of ordinary quality.",
-}
-
-# Modules and WebAssembly served with their proper types (a module script refuses any other).
-mimetypes.add_type("text/javascript", ".mjs")
-mimetypes.add_type("text/javascript", ".js")
-mimetypes.add_type("application/wasm", ".wasm")
-
-
-class SiteError(RuntimeError):
-    """The browser edition cannot be built or served as asked; the message says what to do."""
-
-
-def sri(path: Path) -> str:
-    """Subresource Integrity value (sha384) of a file."""
-    return "sha384-" + base64.b64encode(hashlib.sha384(Path(path).read_bytes()).digest()).decode()
-
-
-def check_dist(dist: Path = DIST_DIR) -> list[Path]:
-    """The pinned onnxruntime-web files, checked against ``ort_pin.json``; or SiteError saying to run npm ci."""
-    paths = []
-    for name, integrity in PIN["files"].items():
-        path = Path(dist) / name
-        if not path.is_file():
-            raise SiteError(f"onnxruntime-web {PIN['version']} is not installed ({path} is missing): run `npm ci` "
-                            f"in {ROOT} (package-lock.json pins it), then try again.")
-        if sri(path) != integrity:
-            raise SiteError(f"{path} is not onnxruntime-web {PIN['version']} as pinned: run `npm ci` in {ROOT} "
-                            "to reinstall it from package-lock.json.")
-        paths.append(path)
-    return paths
-
-
-@lru_cache(maxsize=1)
-def local_dist_available() -> bool:
-    """True when the installed onnxruntime-web files are the pinned ones."""
-    try:
-        check_dist()
-    except SiteError:
-        return False
-    return True
-
-
-def ort_config(base: str, local: bool) -> dict:
-    """Where the worker finds onnxruntime-web: ``base`` (a URL folder); from another origin the
-    entry modules' hashes go along, and the worker checks them before running them."""
-    return {"base": base, "wasm": PIN["entry"]["wasm"], "webgpu": PIN["entry"]["webgpu"], "version": PIN["version"],
-            "source": "local" if local else "cdn",
-            "integrity": None if local else {name: PIN["files"][name] for name in PIN["entry"].values()}}
-
 
 def _pick(factor: float, sets, table: dict | None, inputs: str = CLEAN) -> dict:
     pick = best_model(factor, sets, table or {}, inputs)
@@ -228,7 +143,9 @@ def app_config(models_dir: Path, weight_sets) -> dict:
 
 
 def static_paths() -> list[Path]:
-    """What the Gradio app must serve for the page: the modules, and onnxruntime-web when installed."""
+    """What the Gradio app must serve for the page: the modules, and onnxruntime-web when installed
+    (with the types a module script and WebAssembly must be served with)."""
+    register_types()
     return [BROWSER_DIR, *([DIST_DIR] if local_dist_available() else [])]
 
 

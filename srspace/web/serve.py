@@ -13,6 +13,7 @@ import http.server
 import threading
 from pathlib import Path
 
+from .ort import register_types
 from .site import front_matter
 
 
@@ -63,6 +64,7 @@ def site_headers(folder: Path) -> dict[str, str]:
 
 def make_server(folder: Path, host: str = "127.0.0.1", port: int = 0, headers: dict[str, str] | None = None):
     """A threading HTTP server for ``folder`` sending ``headers`` (default: the site's own) with every file."""
+    register_types()  # .js, .mjs and .wasm with the types a module script and WebAssembly need
     handler = type("Handler", (_Handler,), {"headers_to_send": site_headers(folder) if headers is None else headers})
     server_class = type("Server", (http.server.ThreadingHTTPServer,), {"request_queue_size": 128})  # not 5
     return server_class((host, port), functools.partial(handler, directory=str(folder)))

@@ -19,7 +19,8 @@ from pathlib import Path
 from ..contract import EXAMPLES_DIR, GALLERY, MODELS, model_path, set_models
 from ..models.manifest import read_manifest
 from ..quality.table import QUALITY_PATH
-from .config import BROWSER_DIR, DIST_DIR, SITE_MODULES, PIN, SiteError, browser_config, check_dist, ort_config
+from .config import SITE_MODULES, browser_config
+from .ort import BROWSER_DIR, DIST_DIR, PIN, SiteError, check_dist, ort_config
 
 # What a host must send with every file for WASM threads (SharedArrayBuffer): the page is then
 # cross-origin isolated. Lower case, as a static Space's custom_headers takes them.
