@@ -43,6 +43,35 @@ MAX_OUTPUT_PIXELS = 25_000_000  # about 6100 x 4100; tiling keeps the server's m
 # (tiling.SMALL_TILE_OUTPUT_SIDE), so that small requests beside a large one add little memory.
 SMALL_RESULT_PIXELS = 2_000_000
 
+
+# Limits and defaults of a shared server, one home for all of them (each module that applies one says how).
+# Requests: the before/after preview, and the reference runs of the Compare and Browser tabs (both engines run)
+PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
+COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # the server's reference runs (Compare, Browser tabs): both engines run
+# The quality check: every model runs once on the image
+QUALITY_CHECK_MAX_PIXELS = 4_000_000  # every model runs once on the image
+# Gradio's queue
+UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
+# Connections
+HEADER_TIMEOUT_S = 20.0  # a request's head must arrive within this (Apache's mod_reqtimeout gives 20-40 s)
+# Images given as a URL (serving/downloads.py)
+URL_DEADLINE_S = 60.0  # the whole download, redirects included
+URL_MAX_REDIRECTS = 5
+# Admission lanes (serving/admission.py): what runs at once, what may wait, per client
+SMALL_SLOTS = 2
+LARGE_SLOTS = 1
+SMALL_BESIDE_LARGE = 1  # small requests that run while a large one does: the whole server stays under 2 GB
+LARGE_WAITING = 3  # large requests that may wait behind the running ones, from all clients together
+LARGE_PER_CLIENT = 1  # large requests one client may have running or waiting
+SMALL_PER_CLIENT = 2  # small requests one client may have running or waiting: a flood from one visitor is refused
+SECONDS_PER_MP = 0.6  # the first guess of a large request's time per result MP (2 cores, SRCNN); then measured
+# The temp folder of uploads and results (serving/tempfolder.py)
+TEMP_CAP_BYTES = 2 << 30  # 2 GiB: a flood of 100 MB uploads is cut back to this within one sweep
+TEMP_LIFETIME_S = 1800  # a result can be downloaded for half an hour
+TEMP_SWEEP_S = 10
+TEMP_GRACE_S = 120  # what a request is still working on (or waiting with, in a lane) is never removed
+TEMP_CLIENT_SHARE = 0.25  # of the cap: what one client may upload per lifetime (512 MB per half hour)
+
 # Each network's convolution kernel sides, first layer first: its receptive field (networks.py builds them).
 KERNELS = {"srcnn": (9, 1, 5), "espcn": (5, 3, 3, 3)}
 
@@ -195,6 +224,9 @@ def output_size(n: int, factor: float) -> int:
     return int(np.floor(np.float32(n) * np.float32(factor)))
 
 
+# Axis order, said once: an image's *size* is (W, H), as PIL and the page give it (``Request.size``,
+# ``out_size``); an array's *shape* is (H, W) (channels last or first), as numpy and the networks
+# take it (``output_shape``).
 def output_shape(height: int, width: int, factor: float) -> tuple[int, int]:
     """(H', W') of every result at ``factor``: the size rule on each side."""
     return output_size(height, factor), output_size(width, factor)

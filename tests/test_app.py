@@ -14,7 +14,8 @@ from srspace.ui.modelinfo import model_card
 from srspace.errors import ImageInputError
 from srspace.quality.table import best_set
 from srspace.ui import build_demo
-from srspace.ui.upscale_tab import UPSCALE_WAITING, factor_help
+from srspace.contract import UPSCALE_WAITING
+from srspace.ui.upscale_tab import factor_help
 
 FACE = EXAMPLES_DIR / "astronaut_face.png"
 

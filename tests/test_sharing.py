@@ -329,7 +329,8 @@ def test_a_flood_of_large_requests_is_refused_with_a_time_and_small_ones_still_p
     place, every other is refused at once with when to try again; a small request runs at once."""
     from contextlib import ExitStack
 
-    from srspace.serving.admission import LARGE_WAITING, Busy
+    from srspace.contract import LARGE_WAITING
+    from srspace.serving.admission import Busy
 
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     placed, refused, lock = [], [], threading.Lock()
@@ -393,7 +394,8 @@ def test_one_visitors_flood_of_small_requests_is_refused_and_another_visitor_goe
     flood is refused at once, and another visitor's request waits only for a running one."""
     from contextlib import ExitStack
 
-    from srspace.serving.admission import SMALL_PER_CLIENT, Busy
+    from srspace.contract import SMALL_PER_CLIENT
+    from srspace.serving.admission import Busy
 
     lanes = Lanes(small_pixels=100, slots={"small": 2, "large": 1})
     with ExitStack() as held:

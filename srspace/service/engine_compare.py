@@ -19,6 +19,7 @@ from .upscaler import ENGINES
 # The heat map's fixed scale: this many 8-bit levels of difference are its brightest colour, so
 # float noise (1e-6) stays black and a real difference shows, whatever the image.
 HEAT_FULL_SCALE_LEVELS = 4.0
+COMPARE_RUNS = 3  # each engine's runs: its time is their median
 HEAT_ANCHORS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
 
 
@@ -69,7 +70,12 @@ def heatmap(diff: np.ndarray, full_scale: float = HEAT_FULL_SCALE_LEVELS / 255.0
     return Image.fromarray(rgb.astype(np.uint8))
 
 
-def compare_steps(upscaler, request: Request, runs: int = 3):
+def compare_cost(request: Request, runs: int = COMPARE_RUNS) -> int:
+    """The work of a comparison, in result pixels, for the lanes: every engine runs ``runs`` times."""
+    return request.out_pixels * len(ENGINES) * runs
+
+
+def compare_steps(upscaler, request: Request, runs: int = COMPARE_RUNS):
     """Both engines on ``request``'s image, ``runs`` times each: yields (runs done, runs in all)
     between tiles, so a caller can stop it there; returns the CompareResult. The medians count
     the engines' own time only."""
@@ -97,6 +103,6 @@ def compare_steps(upscaler, request: Request, runs: int = 3):
     return CompareResult(to_pil(a), to_pil(b), heatmap(diff), stats)
 
 
-def compare(upscaler, request: Request, runs: int = 3) -> CompareResult:
+def compare(upscaler, request: Request, runs: int = COMPARE_RUNS) -> CompareResult:
     """``compare_steps`` run to the end."""
     return drain(compare_steps(upscaler, request, runs))

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..imaging.colour import as_rgb, to_pil
-from ..contract import BICUBIC_KEY, MIN_SIDE, MODELS
+from ..contract import BICUBIC_KEY, MIN_SIDE, MODELS, QUALITY_CHECK_MAX_PIXELS
 from ..imaging.decoding import load_image
 from ..errors import ImageInputError
 from ..quality.heldout import degrade
@@ -18,7 +18,6 @@ from ..runtime.pipeline import counted, drain, upscale_steps
 from ..quality.table import RESTORE_FROM
 from ..runtime.request import Request
 
-QUALITY_CHECK_MAX_PIXELS = 4_000_000  # every model runs once on the image
 CROP_SIDE, CROP_ZOOM = 96, 3  # the crops: one detailed spot of each result, enlarged
 
 
@@ -69,6 +68,13 @@ def detailed_spot(img: np.ndarray, side: int) -> tuple[int, int]:
             if v > best:
                 best, spot = v, (y, x)
     return spot
+
+
+def check_quality_cost(request: Request) -> int:
+    """The work of a quality check, in pixels, for the lanes: bicubic and every model run once at the
+    image's own size (the downsized image upscaled back)."""
+    width, height = request.size
+    return width * height * (len(MODELS) + 1)
 
 
 def check_quality_steps(upscaler, request: Request, weights=None):

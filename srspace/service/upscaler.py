@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from ..imaging.colour import from_nchw, to_nchw, to_pil
-from ..contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, MAX_OUTPUT_PIXELS, MODELS_DIR, OFFICIAL_SET,
-                       WEIGHT_SETS, output_size)
+from ..contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, COMPARE_MAX_OUTPUT_PIXELS,
+                       MAX_OUTPUT_PIXELS, MODELS_DIR, OFFICIAL_SET, output_size, PREVIEW_SIDE, WEIGHT_SETS)
 from ..imaging.decoding import InputImage, load_image, peek
 from ..runtime.engines import OrtEngine, TorchEngine
 from ..errors import ImageInputError, shorten
@@ -27,11 +27,9 @@ from ..quality.table import CLEAN, Pick, best_model, best_set, input_kind, jpeg_
 from ..runtime.request import Request, check_factor, check_key, check_output_size, factor_notice
 from ..models.weights import WeightsError, recorded_state_dicts
 
-PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
 ENGINES = ("onnxruntime", "pytorch")  # an EngineSet's keys: the served engine first
 # Why a set lacks a model, said when one is asked for by hand.
 WEIGHT_GAPS = {OFFICIAL_SET: "the tutorial published ESPCN at x3 only; "}
-COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # the server's reference runs (Compare, Browser tabs): both engines run
 
 
 @dataclass
@@ -209,6 +207,12 @@ class Upscaler:
             return to_pil(img.pixels, img.alpha_pixels).resize(size, Image.BICUBIC)
         gray = to_nchw(img.pixels)  # 16-bit: one float plane, no alpha
         return to_pil(from_nchw(resample(gray, size[0] / img.width, (size[1], size[0]))), None, True)
+
+    @staticmethod
+    def browser_reference_cost(request: Request, limit: int = COMPARE_MAX_OUTPUT_PIXELS) -> int:
+        """The work of the Browser tab's reference, in result pixels, for the lanes: every engine runs
+        once, up to ``limit`` (past it none does)."""
+        return (request.out_pixels if request.out_pixels <= limit else 0) * len(ENGINES)
 
     def browser_reference_steps(self, request: Request, limit: int = COMPARE_MAX_OUTPUT_PIXELS):
         """The server's results for the Browser tab, ONNX Runtime's and PyTorch's, through the same

@@ -30,17 +30,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..contract import SMALL_RESULT_PIXELS
+from ..contract import (LARGE_PER_CLIENT, LARGE_SLOTS, LARGE_WAITING, SECONDS_PER_MP, SMALL_BESIDE_LARGE,
+                       SMALL_PER_CLIENT, SMALL_RESULT_PIXELS, SMALL_SLOTS)
 from ..errors import ImageInputError
 from .heap import give_back_heap
 
-SMALL_SLOTS = 2
-LARGE_SLOTS = 1
-SMALL_BESIDE_LARGE = 1  # small requests that run while a large one does: the whole server stays under 2 GB
-LARGE_WAITING = 3  # large requests that may wait behind the running ones, from all clients together
-LARGE_PER_CLIENT = 1  # large requests one client may have running or waiting
-SMALL_PER_CLIENT = 2  # small requests one client may have running or waiting: a flood from one visitor is refused
-SECONDS_PER_MP = 0.6  # the first guess of a large request's time per result MP (2 cores, SRCNN); then measured
 
 
 class Busy(ImageInputError):

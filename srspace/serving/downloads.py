@@ -12,7 +12,7 @@ one call naming a 600 MB file took the server's memory with it. Here a download
 - is counted, chunk by chunk, against the temp folder's cap (``srspace.serving.tempfolder``);
 - must end within ``deadline_s`` in all, redirects included (a body trickling a byte every few
   seconds would otherwise hold a call for minutes);
-- follows at most ``MAX_REDIRECTS`` redirects, each checked as the first URL.
+- follows at most ``URL_MAX_REDIRECTS`` redirects, each checked as the first URL.
 
 Every refusal is an ``ImageInputError`` whose text names the limit; nothing half-written stays.
 """
@@ -30,13 +30,11 @@ from urllib.parse import unquote, urljoin, urlparse
 import httpx
 from safehttpx import AsyncSecureTransport
 
-from ..contract import MAX_FILE_MB
+from ..contract import MAX_FILE_MB, URL_DEADLINE_S, URL_MAX_REDIRECTS
 from ..errors import ImageInputError, shorten
 
 URL_SCHEMES = ("http", "https")
-DEADLINE_S = 60.0  # the whole download, redirects included
 CONNECT_TIMEOUT_S = 10.0
-MAX_REDIRECTS = 5
 CHUNK = 1 << 16
 PRIVATE_HOSTS_ENV = "SRSPACE_URL_PRIVATE_HOSTS"
 DEADLINE_ENV = "SRSPACE_URL_DEADLINE_S"
@@ -58,7 +56,7 @@ class UrlFetcher:
     ``bounds``: the temp folder's ``TempFolder``, whose cap the bytes count against."""
 
     limit: int = MAX_FILE_MB << 20
-    deadline_s: float = DEADLINE_S
+    deadline_s: float = URL_DEADLINE_S
     private_hosts: frozenset[str] = field(default_factory=frozenset)
     bounds: object | None = None
 
@@ -68,7 +66,7 @@ class UrlFetcher:
         they resolve to private addresses) and $SRSPACE_URL_DEADLINE_S (seconds for a whole download)."""
         hosts = frozenset(h.strip().lower() for h in environ.get(PRIVATE_HOSTS_ENV, "").split(",") if h.strip())
         try:
-            deadline = float(environ.get(DEADLINE_ENV) or DEADLINE_S)
+            deadline = float(environ.get(DEADLINE_ENV) or URL_DEADLINE_S)
         except ValueError as exc:
             raise SystemExit(f"{DEADLINE_ENV}={environ[DEADLINE_ENV]!r}: give a number of seconds") from exc
         return cls(deadline_s=deadline, private_hosts=hosts, bounds=bounds)
@@ -98,7 +96,7 @@ class UrlFetcher:
         return target
 
     async def _download(self, url: str, partial: Path) -> None:
-        for _ in range(MAX_REDIRECTS + 1):
+        for _ in range(URL_MAX_REDIRECTS + 1):
             host, address = await self._check(url)
             transport = AsyncSecureTransport(address)
             timeout = httpx.Timeout(self.deadline_s, connect=CONNECT_TIMEOUT_S)
@@ -114,7 +112,7 @@ class UrlFetcher:
                 except httpx.HTTPError as exc:
                     raise ImageInputError(f"The image at {shorten(url, 80)} could not be downloaded "
                                           f"({type(exc).__name__}: {shorten(str(exc), 80)}).") from exc
-        raise ImageInputError(f"The image URL {shorten(url, 80)} redirected more than {MAX_REDIRECTS} times.")
+        raise ImageInputError(f"The image URL {shorten(url, 80)} redirected more than {URL_MAX_REDIRECTS} times.")
 
     async def _check(self, url: str) -> tuple[str, str]:
         """(host, the address to connect to): a public one, or any for a host the operator allowed."""

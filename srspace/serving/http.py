@@ -22,7 +22,7 @@ import uvicorn.config
 from mcp.server.streamable_http_manager import DEFAULT_MAX_REQUEST_BODY_SIZE
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from ..contract import MAX_FILE_MB
+from ..contract import HEADER_TIMEOUT_S, MAX_FILE_MB
 from .downloads import is_url
 from ..errors import ImageInputError, shorten
 
@@ -236,7 +236,6 @@ def client_address(forwarded: str | None, peer: str | None, proxies: Proxies | N
     return hops[0] if hops else peer
 
 
-HEADER_TIMEOUT_S = 20.0  # a request's head must arrive within this (Apache's mod_reqtimeout gives 20-40 s)
 
 
 class HeaderDeadline(AutoHTTPProtocol):

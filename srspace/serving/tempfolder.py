@@ -21,11 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-CAP_BYTES = 2 << 30  # 2 GiB: a flood of 100 MB uploads is cut back to this within one sweep
-LIFETIME_S = 1800  # a result can be downloaded for half an hour
-SWEEP_S = 10
-GRACE_S = 120  # what a request is still working on (or waiting with, in a lane) is never removed
-CLIENT_SHARE = 0.25  # of the cap: what one client may upload per lifetime (512 MB per half hour)
+from ..contract import TEMP_CAP_BYTES, TEMP_LIFETIME_S, TEMP_SWEEP_S, TEMP_GRACE_S, TEMP_CLIENT_SHARE
+
 
 log = logging.getLogger("srspace")
 
@@ -49,13 +46,13 @@ class Sweep:
 @dataclass
 class TempFolder:
     folder: Path
-    cap: int = CAP_BYTES
-    lifetime: float = LIFETIME_S
-    grace: float = GRACE_S
+    cap: int = TEMP_CAP_BYTES
+    lifetime: float = TEMP_LIFETIME_S
+    grace: float = TEMP_GRACE_S
 
     def __post_init__(self):
         self.used = 0  # bytes: the last sweep's count plus the uploads admitted since
-        self.client_cap = int(self.cap * CLIENT_SHARE)
+        self.client_cap = int(self.cap * TEMP_CLIENT_SHARE)
         self._uploads: dict[str, deque[tuple[float, int]]] = {}  # client -> (when, bytes) within the lifetime
         self._owners: dict[str, str] = {}  # an uploaded file's path -> the client that uploaded it
         self._lock = threading.Lock()
@@ -75,7 +72,7 @@ class TempFolder:
         now = time.time() if now is None else now
         with self._lock:
             if self.used + size > self.cap:
-                return Refusal(full=True, retry_s=SWEEP_S * 6)
+                return Refusal(full=True, retry_s=TEMP_SWEEP_S * 6)
             if client is not None:
                 recent = self._recent(client, now)
                 if sum(b for _, b in recent) + size > self.client_cap:  # a first upload too: the share is the share
@@ -98,9 +95,9 @@ class TempFolder:
     @classmethod
     def from_env(cls, folder: Path) -> "TempFolder":
         """The bounds an operator set (SRSPACE_TEMP_CAP_MB, SRSPACE_TEMP_LIFETIME_S), else the defaults."""
-        lifetime = float(os.environ.get("SRSPACE_TEMP_LIFETIME_S") or LIFETIME_S)
-        cap = int(float(os.environ.get("SRSPACE_TEMP_CAP_MB") or CAP_BYTES / 2**20) * 2**20)
-        return cls(Path(folder), cap, lifetime, min(GRACE_S, lifetime))
+        lifetime = float(os.environ.get("SRSPACE_TEMP_LIFETIME_S") or TEMP_LIFETIME_S)
+        cap = int(float(os.environ.get("SRSPACE_TEMP_CAP_MB") or TEMP_CAP_BYTES / 2**20) * 2**20)
+        return cls(Path(folder), cap, lifetime, min(TEMP_GRACE_S, lifetime))
 
     def sweep(self, now: float | None = None) -> Sweep:
         """Remove what has outlived ``lifetime``, then, past ``cap``, the oldest files until the folder
@@ -171,7 +168,7 @@ class TempFolder:
             return False
         return True
 
-    def start(self, every: float = SWEEP_S) -> threading.Thread:
+    def start(self, every: float = TEMP_SWEEP_S) -> threading.Thread:
         """Sweep every ``every`` seconds, in a daemon thread, for the life of the process."""
         def run() -> None:
             while True:

@@ -10,7 +10,7 @@ import gradio as gr
 from ..contract import BEST_WEIGHTS, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
 from ..errors import shorten
 from ..imaging.results import write_pngs
-from ..service.upscaler import COMPARE_MAX_OUTPUT_PIXELS
+from ..contract import COMPARE_MAX_OUTPUT_PIXELS
 from ..web.config import BROWSER_MAX_DIFF_LEVELS
 from ..web.texts import MODEL_LABELS
 from .common import Server, bind, cache_folder, client_of, examples, stepping, wait_for_lane, weights_input
@@ -24,8 +24,7 @@ def browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS
     """The server's two results for the Browser tab, as PNG files the page decodes exactly."""
     with request_log("browser_reference", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
         asked = server.upscaler.request(image, model, factor, weights, limit=None, choices=tuple(MODELS))
-        pixels = min(asked.out_pixels, COMPARE_MAX_OUTPUT_PIXELS) * 2  # one run per engine
-        with server.lanes.ticket(pixels, client_of(request)) as ticket:
+        with server.lanes.ticket(server.upscaler.browser_reference_cost(asked), client_of(request)) as ticket:
             yield from wait_for_lane(ticket, progress, 4)
             ref = yield from stepping(server.upscaler.browser_reference_steps(asked), progress,
                                       lambda done, total: f"server engines: {done}/{total}", 4)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from ..contract import BEST_WEIGHTS, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
-from ..service.engine_compare import HEAT_ANCHORS, HEAT_FULL_SCALE_LEVELS, CompareStats, compare_steps
+from ..service.engine_compare import HEAT_ANCHORS, HEAT_FULL_SCALE_LEVELS, CompareStats, compare_cost, compare_steps
 from ..errors import shorten
-from ..service.upscaler import COMPARE_MAX_OUTPUT_PIXELS
+from ..contract import COMPARE_MAX_OUTPUT_PIXELS
 from ..web.texts import MODEL_LABELS
 from .common import Server, bind, client_of, examples, stepping, wait_for_lane, weights_input
 from .components import Choice, Factor
@@ -52,7 +52,7 @@ def compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, request:
     """
     with request_log("compare", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
         asked = server.upscaler.request(image, model, factor, weights, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
-        with server.lanes.ticket(asked.out_pixels * 6, client_of(request)) as ticket:  # 3 runs per engine
+        with server.lanes.ticket(compare_cost(asked), client_of(request)) as ticket:
             yield from wait_for_lane(ticket, progress, 4)
             result = yield from stepping(compare_steps(server.upscaler, asked), progress,
                                          lambda done, total: f"runs: {done}/{total}", 4)

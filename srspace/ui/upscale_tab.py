@@ -10,9 +10,9 @@ import time
 
 import gradio as gr
 
-from ..contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, MODELS
+from ..contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, UPSCALE_WAITING
 from ..errors import shorten
-from ..service.quality_check import check_quality_steps, quality_request
+from ..service.quality_check import check_quality_cost, check_quality_steps, quality_request
 from ..quality.report import measured_sentence
 from ..imaging.results import write_upscale_files
 from ..web.texts import MODEL_HELP, MODEL_LABELS
@@ -21,7 +21,6 @@ from .common import (Server, bind, cache_folder, client_of, examples, stepping, 
 from .components import Choice, Factor
 from ..serving.http import request_log
 
-UPSCALE_WAITING = 16  # upscale requests Gradio lets in at once: our lanes decide what runs, this bounds the waiting
 QUALITY_HEADERS = ("method", "gain (dB)", "PSNR-Y (dB)", "SSIM-Y", "weights")  # the gain, the point, fits a phone
 
 def factor_help(key: str, upscaler=None) -> str:
@@ -85,8 +84,7 @@ def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, request: 
     """
     with request_log("check_quality", factor=shorten(factor), weights=shorten(weights)):
         asked = quality_request(server.upscaler, image, factor, weights)
-        w, h = asked.size
-        with server.lanes.ticket(w * h * (len(MODELS) + 1), client_of(request)) as ticket:  # every method runs once
+        with server.lanes.ticket(check_quality_cost(asked), client_of(request)) as ticket:
             yield from wait_for_lane(ticket, progress, 2)
             progress(0.0, desc="downsizing, then upscaling back with every method")
             result = yield from stepping(check_quality_steps(server.upscaler, asked, weights), progress,

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..contract import EXAMPLES_DIR, GALLERY, MODELS, model_path, set_models
+from ..contract import EXAMPLES_DIR, GALLERY, model_path, set_models
 from ..models.manifest import read_manifest
 from ..quality.table import QUALITY_PATH
 from .config import SITE_MODULES, browser_config
