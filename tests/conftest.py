@@ -216,8 +216,9 @@ def ort_web():
 
 # Markers: `python -m pytest -m "not slow"` runs the fast subset (pure functions, the pipeline,
 # the export's checks on the exported models) in well under a minute; CI runs everything.
-SLOW_FIXTURES = {"browser": "browser", "app_server": "server", "site": "browser"}
-SLOW_MODULES = {"test_parity_sweep", "test_training", "test_space", "test_quality", "test_export"}
+# A test is slow by what it uses: these fixtures (a browser, a running app, the photographs measured
+# through every model), or its module's or its own `pytest.mark.slow`, which says why.
+SLOW_FIXTURES = {"browser": "browser", "app_server": "server", "site": "browser", "held_out_images": None}
 
 
 def pytest_configure(config):
@@ -228,10 +229,10 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        kinds = {kind for fixture, kind in SLOW_FIXTURES.items() if fixture in item.fixturenames}
-        for kind in kinds:
+        used = [fixture for fixture in SLOW_FIXTURES if fixture in item.fixturenames]
+        for kind in {SLOW_FIXTURES[fixture] for fixture in used} - {None}:
             item.add_marker(getattr(pytest.mark, kind))
-        if kinds or item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or "ray" in item.name:
+        if used:
             item.add_marker(pytest.mark.slow)
 
 

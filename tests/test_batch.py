@@ -158,6 +158,7 @@ ray start --address 127.0.0.1:6399 --node-ip-address 127.0.0.1 --num-cpus 1 >/de
 """
 
 
+@pytest.mark.slow  # two Ray nodes in a network namespace of their own
 def test_two_node_ray_cluster_gives_the_local_results(inputs, tmp_path, weights_env, capsys):
     if shutil.which("ray") is None or shutil.which("unshare") is None or \
             subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:

@@ -19,6 +19,8 @@ from srspace.buildtime.export import export_all, parity_input, read_manifest, st
 from srspace.models.networks import bicubic_resize
 from srspace.models.weights import official_gain_record, sha256_file
 
+pytestmark = pytest.mark.slow  # exports every weight set afresh
+
 
 @pytest.mark.parametrize("key", list(MODELS))
 @pytest.mark.parametrize("batch,height,width", [(1, 45, 29), (2, 13, 40)])

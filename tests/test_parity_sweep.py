@@ -23,6 +23,8 @@ from srspace.buildtime.export import ExportError, SWEEP_FACTORS, SWEEP_SHAPES, c
 from srspace.models.networks import bicubic_resize
 from srspace.models.weights import recorded_state_dicts
 
+pytestmark = pytest.mark.slow  # the whole grid of shapes and factors through both engines: minutes
+
 EDGE_SHAPES = [(2, 8, 9), (1, 9, 8), (2, 64, 8), (1, 8, 64)]
 
 

@@ -19,6 +19,8 @@ from conftest import running_app
 from srspace.web.site import front_matter
 from srspace.models.weights import cache_dir
 
+pytestmark = pytest.mark.slow  # venvs, package indexes on loopback, clones and a second app process
+
 ROOT = Path(__file__).resolve().parent.parent
 BINARY_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".pth", ".pt", ".ckpt",
                    ".onnx", ".wasm", ".bin", ".npy", ".npz", ".zip", ".gz"}

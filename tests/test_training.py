@@ -8,6 +8,9 @@ from PIL import Image
 
 from srspace.buildtime.training import TrainConfig, Trainer, to_batch
 from srspace.models.weights import load_checkpoint
+import pytest
+
+pytestmark = pytest.mark.slow  # trains a few steps and exports what it trained
 
 
 def _images(folder, count=4, side=64):
