@@ -210,6 +210,19 @@ def test_the_page_is_isolated_and_runs_every_core(site_page):
     assert f"{info['threads']} threads" in site_page.locator("#engine").inner_text()
 
 
+def test_the_page_names_results_by_the_servers_rule(site_page):
+    """The result-naming rule is the Python side's (results.result_name), read from the config: the
+    same name for ordinary, hidden, overlong and direction-tricked file names."""
+    from srspace.imaging.results import result_name
+
+    names = ["cat.png", "photo.final.JPG", ".png", "..png", "a.", "", "dir/sub\\x.png", "  spaced .png",
+             "evil\u202egnp.exe.png", "tab\there\x7f.png", "é" * 100 + ".png", "日本語の写真.jpeg", "x" * 300 + ".png"]
+    for key, factor in (("espcn_x3", 2.5), ("srcnn_dynamic", 3.0), ("bicubic", 1.25)):
+        page = site_page.evaluate("([names, key, factor]) => names.map(n => srspace.resultName(n, key, factor))",
+                                  [names, key, factor])
+        assert page == [result_name(n, key, factor, "png") for n in names]
+
+
 def test_refusals_have_the_servers_words(site_page, tmp_path):
     notes = tmp_path / "notes.png"
     notes.write_text("this is text, not a picture")

@@ -25,13 +25,13 @@ UNNAMED = "image"  # the stem of a result whose input had no usable name (a data
 STEM_BYTES = 150  # a result's name, with the ".NAME.lock" and ".NAME.XXXXXXXX.part" written beside it, stays under 255 bytes
 # Characters a file name must not carry into a download: controls, and the direction overrides that
 # make "evil\u202egnp.exe" look like "evilexe.png".
-_HIDDEN = re.compile("[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+HIDDEN_NAME_CHARACTERS = re.compile("[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def result_name(source: Path | str, key: str, factor: float, fmt: str) -> str:
     """``cat_srcnn_dynamic_x2.5.png``: what the file is, from its name alone. The input's stem without
     control or direction characters and leading dots (never a hidden file), cut to STEM_BYTES."""
-    stem = _HIDDEN.sub("", Path(source).stem if source else "").lstrip(". ")
+    stem = HIDDEN_NAME_CHARACTERS.sub("", Path(source).stem if source else "").lstrip(". ")
     stem = stem.encode()[:STEM_BYTES].decode("utf-8", "ignore").rstrip()
     return f"{stem or UNNAMED}_{key}_x{factor:g}.{fmt}"
 

@@ -67,10 +67,22 @@ export function bestWeights(key, factor) {
   return config.factors[factorKey(config, factor)].best[key];
 }
 
-/** The server's result name: <name>_<model>_x<factor>.png. */
+/** The server's result name, by the config's rule (srspace/imaging/results.py: result_name):
+ * <stem>_<model>_x<factor>.png, the stem without control or direction characters and leading
+ * dots or spaces, cut to `stemBytes` bytes of UTF-8. */
 export function resultName(name, key, factor) {
-  const stem = String(name).replace(/^.*[\\/]/, "").replace(/\.[^.]*$/, "") || "image";
-  return `${stem}_${key}_x${factor}.png`;
+  const rule = config.resultName;
+  const base = String(name || "").replace(/^.*\//, "");  // as Path(name).name on the server
+  const dot = base.lastIndexOf(".");  // Python's Path.stem: ".png" and "a." keep their dots
+  let stem = dot > 0 && dot < base.length - 1 ? base.slice(0, dot) : base;
+  stem = stem.replace(new RegExp(rule.hidden, "gu"), "").replace(/^[. ]+/, "");
+  let bytes = 0, cut = "";
+  for (const ch of stem) {
+    bytes += new TextEncoder().encode(ch).length;
+    if (bytes > rule.stemBytes) break;
+    cut += ch;
+  }
+  return `${cut.trimEnd() || rule.unnamed}_${key}_x${Number(factor)}.png`;
 }
 
 /** Interleaved pixels (1-4 channels, 8- or 16-bit) as RGBA bytes for a canvas. */

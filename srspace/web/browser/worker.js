@@ -103,21 +103,23 @@ function runner(weights, engines, timing) {
     const asked = performance.now(), fresh = !sessions.has(`${weights}/${key}`);
     let s = await session(weights, key);
     if (fresh) timing.loading += performance.now() - asked;
-    const feeds = { input: new runtime.ort.Tensor("float32", data, dims) };
+    const names = config.tensors;  // the graph's tensor names and the factor input's layout, from the contract
+    const feeds = { [names.input]: new runtime.ort.Tensor("float32", data, dims) };
     if (!config.specs[key].fixedFactor) {
-      feeds.factor = new runtime.ort.Tensor("float32", new Float32Array([1, 1, factor, factor]), [4]);
+      const value = names.factorValue.map((v) => (v === null ? factor : v));
+      feeds[names.factor] = new runtime.ort.Tensor("float32", new Float32Array(value), [value.length]);
     }
     let out;
     const begun = performance.now();
     try {
-      out = (await s.session.run(feeds)).output;
+      out = (await s.session.run(feeds))[names.output];
     } catch (e) {
       if (s.engine !== "webgpu") throw e;
       runtime.fallback = `WebGPU failed on ${key} (${e.message}); WASM instead`;
       const id = `${weights}/${key}`;
       s = { session: await createSession(modelUrl(weights, key), ["wasm"]), engine: "wasm" };
       sessions.set(id, Promise.resolve(s));
-      out = (await s.session.run(feeds)).output;
+      out = (await s.session.run(feeds))[names.output];
     }
     engines.add(s.engine);
     const result = { data: await out.getData(), dims: out.dims };
