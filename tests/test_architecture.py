@@ -51,3 +51,29 @@ def test_the_floors_are_the_documented_ones_and_every_module_says_what_it_holds(
     for path in SRSPACE.rglob("*.py"):
         text = ast.get_docstring(ast.parse(path.read_text()))
         assert text and text.strip(), f"{path.relative_to(SRSPACE)} has no first line saying what it holds"
+
+
+# The browser modules mirror Python modules and say which: "pipeline.resample_taps", "srspace/imaging/png.py".
+MIRRORED = {"pipeline": "runtime/pipeline.py", "tiling": "runtime/tiling.py", "colour": "imaging/colour.py",
+            "decoding": "imaging/decoding.py", "networks": "models/networks.py", "results": "imaging/results.py"}
+
+
+def test_the_browser_modules_name_only_python_that_exists():
+    import re
+
+    stale = []
+    for js in sorted((SRSPACE / "web" / "browser").glob("*.js")):
+        for number, line in enumerate(js.read_text().split("\n"), 1):
+            for path in re.findall(r"srspace/[\w/]+\.py", line):
+                if not (SRSPACE.parent / path).is_file():
+                    stale.append(f"{js.name}:{number}: {path}")
+            if "//" not in line and "*" not in line:
+                continue  # only comments name Python
+            for module, name in re.findall(r"\b(" + "|".join(MIRRORED) + r")\.([a-z_]\w*)\b", line):
+                source = (SRSPACE / MIRRORED[module]).read_text()
+                if name not in ("js", "py") and not re.search(rf"^\s*(def|class) {name}\b|^{name}\s*=", source, re.M):
+                    stale.append(f"{js.name}:{number}: {module}.{name}")
+            for name in re.findall(r"config\.py: (\w+)", line):
+                if not re.search(rf"^def {name}\b", (SRSPACE / "web" / "config.py").read_text(), re.M):
+                    stale.append(f"{js.name}:{number}: config.py: {name}")
+    assert stale == []

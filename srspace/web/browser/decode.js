@@ -1,4 +1,4 @@
-// Image files in, as srspace/images.py takes them on the server: sizes checked from the header
+// Image files in, as srspace/imaging/decoding.py takes them on the server: sizes checked from the header
 // before decoding, gray kept gray, 16-bit gray kept 16-bit, alpha kept, EXIF orientation applied,
 // animations give their first frame; every adjustment is reported as a notice, every refusal is
 // an ImageInputError whose message says what to do (the server's words).

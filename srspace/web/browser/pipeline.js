@@ -3,7 +3,7 @@
 //
 // Everything the Python side decides (factor as p/q, each model's halo and tile side, the
 // bicubic coefficients, the limits) comes from the config the site build writes
-// (srspace/web/config.py: page_config); nothing here retypes it. Planes are planar float32
+// (srspace/web/config.py: browser_config); nothing here retypes it. Planes are planar float32
 // (C x H x W) as in a [1, C, H, W] tensor.
 
 /** Output length for input length n at `factor`: floor(n * s) in float32, srspace.contract.output_size. */
