@@ -12,6 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Nothing leaves loopback: Gradio's analytics off for the apps the tests build in this process, before
+# Gradio is imported (the app subprocesses get it in their environment, which they inherit).
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 from srspace.contract import MODELS_DIR, WEIGHT_NAMES  # noqa: E402
 from srspace.buildtime.export import export_all, stale_reason  # noqa: E402
