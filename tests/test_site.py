@@ -223,6 +223,22 @@ def test_the_page_names_results_by_the_servers_rule(site_page):
         assert page == [result_name(n, key, factor, "png") for n in names]
 
 
+def test_a_jpeg_with_a_broken_exif_block_still_upscales(site_page, tmp_path):
+    """An EXIF block whose directory lies past its end (a truncated or hostile file) is ignored, as
+    PIL ignores it, instead of stopping the page with a RangeError."""
+    import struct
+
+    good = _jpeg(tmp_path, 90).read_bytes()
+    tiff = b"II*\x00" + struct.pack("<I", 0x7FFFFF00)  # the first directory, far past the block
+    app1 = b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(tiff)) + b"Exif\x00\x00" + tiff
+    broken = tmp_path / "broken_exif.jpg"
+    broken.write_bytes(good[:2] + app1 + good[2:])
+    assert Image.open(broken).size == Image.open(tmp_path / "cat_q90.jpg").size  # PIL reads it
+    result = _upscale_in_page(site_page, broken, {"model": "bicubic", "factor": 2})
+    assert "error" not in result, result
+    assert (result["width"], result["height"]) == tuple(2 * v for v in Image.open(broken).size)
+
+
 def test_refusals_have_the_servers_words(site_page, tmp_path):
     notes = tmp_path / "notes.png"
     notes.write_text("this is text, not a picture")

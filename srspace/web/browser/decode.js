@@ -68,6 +68,21 @@ export function jpegQuality(bytes, lumaSum) {
 }
 
 /** JPEG header facts: size, components (1: gray) and EXIF orientation, without decoding. */
+/** The EXIF orientation in the TIFF block at [tiff, end) of `view`; 1 when the block is truncated or
+ * malformed (as PIL ignores a broken EXIF): every read is checked against the block's end. */
+function exifOrientation(view, tiff, end) {
+  if (tiff + 8 > end) return 1;
+  const little = view.getUint8(tiff) === 0x49;
+  const ifd = tiff + view.getUint32(tiff + 4, little);
+  if (ifd < tiff || ifd + 2 > end) return 1;
+  for (let i = 0, count = view.getUint16(ifd, little); i < count; i++) {
+    const entry = ifd + 2 + 12 * i;
+    if (entry + 10 > end) return 1;
+    if (view.getUint16(entry, little) === 0x0112) return view.getUint16(entry + 8, little);
+  }
+  return 1;
+}
+
 function jpegHeader(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const info = { orientation: 1 };
@@ -75,14 +90,10 @@ function jpegHeader(bytes) {
     if (bytes[pos] !== 0xff) { pos++; continue; }
     const marker = bytes[pos + 1], length = view.getUint16(pos + 2);
     if (marker === 0xe1 && String.fromCharCode(...bytes.subarray(pos + 4, pos + 8)) === "Exif") {
-      const tiff = pos + 10, little = bytes[tiff] === 0x49;
-      const ifd = tiff + view.getUint32(tiff + 4, little);
-      for (let i = 0, count = view.getUint16(ifd, little); i < count; i++) {
-        const entry = ifd + 2 + 12 * i;
-        if (entry + 10 <= bytes.length && view.getUint16(entry, little) === 0x0112) info.orientation = view.getUint16(entry + 8, little);
-      }
+      info.orientation = exifOrientation(view, pos + 10, Math.min(pos + 2 + length, bytes.length));
     }
     if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+      if (pos + 10 > bytes.length) break;  // a truncated frame header: no size, the caller's message
       info.height = view.getUint16(pos + 5);
       info.width = view.getUint16(pos + 7);
       info.components = bytes[pos + 9];
