@@ -156,7 +156,21 @@ APP_URL_DEADLINE_S = 4  # the test app's deadline for a whole image download (te
 
 
 @pytest.fixture(scope="session")
-def app_server(models_dir, official_cache, tmp_path_factory):
+def loopback_tls(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl), as (certificate, key): the app under test
+    trusts it alone (SSL_CERT_FILE), so its downloads are tested over real HTTPS on loopback."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def app_server(models_dir, official_cache, tmp_path_factory, loopback_tls):
     """`python app.py --mcp` on a free loopback port, as a user starts it; yields its URL, a str
     whose ``log`` is the server's output file and ``temp`` its own temp folder."""
     port = _free_port()
@@ -167,7 +181,8 @@ def app_server(models_dir, official_cache, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("app-log") / "app.log"
     env = dict(os.environ, SRSPACE_WEIGHTS="auto" if official_cache else "bundled", GRADIO_ANALYTICS_ENABLED="False",
                SRSPACE_TEMP=str(temp_root), SRSPACE_HEADER_TIMEOUT_S=str(APP_HEADER_TIMEOUT_S),
-               SRSPACE_URL_PRIVATE_HOSTS="127.0.0.1", SRSPACE_URL_DEADLINE_S=str(APP_URL_DEADLINE_S))
+               SRSPACE_URL_PRIVATE_HOSTS="127.0.0.1", SRSPACE_URL_DEADLINE_S=str(APP_URL_DEADLINE_S),
+               SSL_CERT_FILE=str(loopback_tls[0]))  # the app trusts the loopback HTTPS host of tests/test_downloads.py
     with running_app(ROOT, env, log_path, ["--mcp"], port=port) as url:
         served = Served(url)
         served.log, served.temp, served.leftover = log_path, temp_root / str(port), leftover

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +85,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass  # the app stopped reading: what we want
 
 
+def _tls_host(cert: Path, key: Path):
+    import ssl
+
+    host = ImageHost()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    host.socket = context.wrap_socket(host.socket, server_side=True)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    return host
+
+
+@pytest.fixture(scope="module")
+def tls_image_host(loopback_tls):
+    """The same host over HTTPS, with the certificate the app under test trusts."""
+    host = _tls_host(*loopback_tls)
+    yield host
+    host.shutdown()
+
+
+@pytest.fixture(scope="module")
+def untrusted_tls_host(tmp_path_factory):
+    """An HTTPS host whose self-signed certificate nobody trusts."""
+    folder = tmp_path_factory.mktemp("untrusted")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    host = _tls_host(cert, key)
+    yield host
+    host.shutdown()
+
+
 @pytest.fixture(scope="module")
 def image_host():
     host = ImageHost()
@@ -148,3 +182,16 @@ def test_the_mcp_size_gate_finds_the_request_id_at_either_end_of_a_body_it_does_
     assert jsonrpc_id(first[:keep], first[-keep:]) == 7
     assert jsonrpc_id(last[:keep], last[-keep:]) == "call-9"
     assert jsonrpc_id(nested_only[:keep], nested_only[-keep:]) is None  # a params' "id" is not the request's
+
+
+def test_https_image_urls_are_fetched_with_the_certificate_checked_and_the_same_bounds(app_server, tls_image_host,
+                                                                                     untrusted_tls_host):
+    url = f"https://127.0.0.1:{tls_image_host.server_address[1]}"
+    untrusted = f"https://127.0.0.1:{untrusted_tls_host.server_address[1]}/face.png"
+    (face_failed, face_text, _), (large_failed, large_text, _), (bad_failed, bad_text, _) = _mcp_calls(
+        app_server, [f"{url}/face.png", f"{url}/declared.png", untrusted])
+    assert bad_failed and "could not be downloaded" in bad_text and "CERTIFICATE_VERIFY_FAILED" in bad_text, bad_text
+    assert not face_failed and "face_bicubic_x2.png" in face_text, face_text
+    assert large_failed and f"up to {MAX_FILE_MB} MB" in large_text and "is 600 MB" in large_text
+    assert tls_image_host.sent.get("/declared.png", 0) < 20 * MB
+
