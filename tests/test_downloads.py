@@ -167,8 +167,9 @@ def test_mcp_image_urls_are_fetched_within_bounds_or_refused_with_the_limit(app_
     assert "neither a URL" in failed["megabyte"] and len(failed["megabyte"]) < 500  # not echoed whole
     assert "not valid base64" in failed["bad base64"]
     assert "face_bicubic_x2.png" in results["face"][1] and "face_bicubic_x2.png" in results["face again"][1]
-    left = [p for p in app_server.temp.rglob("*") if p.is_file() and (p.name == ".partial" or p.stat().st_size > 10 * MB)]
-    assert not left, left  # nothing half-written, nothing large kept
+    refused = {".partial", "declared.png", "endless.png", "trickle.png"}
+    left = [p for p in app_server.temp.rglob("*") if p.is_file() and p.name in refused]
+    assert not left, left  # nothing half-written, nothing refused kept
 
 
 def test_the_mcp_size_gate_finds_the_request_id_at_either_end_of_a_body_it_does_not_keep():
