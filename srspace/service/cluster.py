@@ -23,7 +23,7 @@ from ..contract import ROOT
 
 # What a worker needs from the driver's environment (where the weights come from).
 FORWARDED_ENV = ("SRSPACE_CACHE", "SRSPACE_WEIGHTS", "SRSPACE_MIRROR")
-UPLOAD_EXCLUDES = ["node_modules", "models", "benchmarks/results", "**/__pycache__", ".pytest_cache"]
+UPLOAD_EXCLUDES = ["/node_modules", "/models", "/benchmarks/results", "**/__pycache__", "/.pytest_cache"]  # gitignore syntax: "/models" is the top folder, not srspace/models
 
 
 class Worker:
