@@ -32,6 +32,7 @@ from safehttpx import AsyncSecureTransport
 
 from ..contract import MAX_FILE_MB, URL_DEADLINE_S, URL_MAX_REDIRECTS
 from ..errors import ImageInputError, shorten
+from .tempfolder import FOLDER_FULL
 
 URL_SCHEMES = ("http", "https")
 CONNECT_TIMEOUT_S = 10.0
@@ -83,14 +84,13 @@ class UrlFetcher:
         try:
             async with asyncio.timeout(self.deadline_s):
                 await self._download(url, partial)
-        except TimeoutError:
+        except BaseException as exc:
             partial.unlink(missing_ok=True)
             target_dir.rmdir()
-            raise ImageInputError(f"The image at {shorten(url, 80)} did not arrive within {self.deadline_s:g} s, "
-                                  "the limit for a whole download here: use a faster host, or upload the file.") from None
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            target_dir.rmdir()
+            if isinstance(exc, TimeoutError):
+                raise ImageInputError(f"The image at {shorten(url, 80)} did not arrive within {self.deadline_s:g} s, "
+                                      "the limit for a whole download here: use a faster host, or upload the file."
+                                      ) from None
             raise
         os.replace(partial, target)
         return target
@@ -147,8 +147,7 @@ class UrlFetcher:
                 if received > self.limit:
                     raise ImageInputError(self._too_large(url, "is larger than that"))
                 if self.bounds is not None and self.bounds.admit(len(chunk)) is not None:
-                    raise ImageInputError("The server's upload space is full for the moment: try again in a minute. "
-                                          "Files are kept for a short while only, so room comes back by itself.")
+                    raise ImageInputError(FOLDER_FULL)
                 out.write(chunk)
 
     def _too_large(self, url: str, what: str) -> str:

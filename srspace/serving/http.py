@@ -25,6 +25,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from ..contract import HEADER_TIMEOUT_S, MAX_FILE_MB
 from .downloads import is_url
 from ..errors import ImageInputError, shorten
+from .tempfolder import FOLDER_FULL
 
 log = logging.getLogger("srspace")
 
@@ -105,8 +106,7 @@ class UploadGate:
                     refusal = exc.refusal
             if refusal is not None:
                 if refusal.full:
-                    status, text = 503, ("The server's upload space is full for the moment: try again in a minute. "
-                                         "Files are kept for a short while only, so room comes back by itself.")
+                    status, text = 503, FOLDER_FULL
                 else:
                     lifetime = self.folder.lifetime
                     per = f"{lifetime / 60:.0f} minutes" if lifetime >= 120 else f"{lifetime:.0f} s"

@@ -25,6 +25,8 @@ from ..contract import TEMP_CAP_BYTES, TEMP_LIFETIME_S, TEMP_SWEEP_S, TEMP_GRACE
 
 
 log = logging.getLogger("srspace")
+FOLDER_FULL = ("The server's upload space is full for the moment: try again in a minute. "
+               "Files are kept for a short while only, so room comes back by itself.")
 
 
 @dataclass(frozen=True)
