@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jpeg", type=int, nargs=2, metavar=("LOW", "HIGH"),
                         help="the photo set: LR patches saved as JPEG at a quality in LOW..HIGH")
     parser.add_argument("--jpeg-share", type=float, default=0.85, help="with --jpeg: the share of LR patches so saved")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="validate and write a moving average of the weights with this decay (e.g. 0.999; 0: off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-every", type=int, default=250)
     parser.add_argument("--threads", type=int, default=0)
@@ -65,6 +67,7 @@ def main(argv=None) -> int:
         threads=args.threads, max_images=args.max_images, init=args.init, balance=args.balance,
         factor_groups=args.factor_groups, anchor=args.anchor, factor=args.factor, val_data=val,
         last_lr_ratio=args.last_lr_ratio, jpeg_quality=tuple(args.jpeg) if args.jpeg else None, jpeg_share=args.jpeg_share,
+        ema=args.ema,
     )
     try:
         trainer = Trainer(config)

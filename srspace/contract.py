@@ -47,6 +47,20 @@ SMALL_RESULT_PIXELS = 2_000_000
 # Limits and defaults of a shared server, one home for all of them (each module that applies one says how).
 # Requests: the before/after preview, and the reference runs of the Compare and Browser tabs (both engines run)
 PREVIEW_SIDE = 2048  # the before/after view is downsized past this; the download never is
+# The most detailed spot of a result (the quality check's crops, the page's zoom view opens there):
+# the DETAIL_SIDE-square window of largest luma variance, windows every side / windowsPerSide px
+# (minStep at least), the variance over every (side / samplesPerSide)-th pixel of a window.
+DETAIL_SIDE = 96
+DETAIL_SEARCH = {"windowsPerSide": 2, "minStep": 4, "samplesPerSide": 16}
+# A result stays 16-bit only where its input is 16-bit gray without alpha (PNG's I;16, as PIL
+# writes it); every other result is 8-bit.
+SIXTEEN_BIT_RESULT = {"channels": 1, "alpha": False}
+
+
+def keeps_sixteen_bit(sixteen_bit: bool, channels: int, has_alpha: bool) -> bool:
+    """Whether the result of an input so made is written 16-bit (SIXTEEN_BIT_RESULT)."""
+    return (sixteen_bit and channels == SIXTEEN_BIT_RESULT["channels"]
+            and has_alpha == SIXTEEN_BIT_RESULT["alpha"])
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # the server's reference runs (Compare, Browser tabs): both engines run
 # The quality check: every model runs once on the image
 QUALITY_CHECK_MAX_PIXELS = 4_000_000  # every model runs once on the image

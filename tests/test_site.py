@@ -21,7 +21,8 @@ from srspace.web.site import HEADERS, build_site, front_matter
 from srspace.runtime.tiling import tile_steps
 from srspace.runtime.pipeline import halo, long_tiles, tile_side
 from srspace.web.config import BROWSER_MAX_DIFF_LEVELS
-from srspace.web.ort import PIN, SiteError
+from srspace.errors import ImageInputError
+from srspace.web.ort import BROWSER_DIR, PIN, SiteError
 
 ROOT = Path(__file__).resolve().parent.parent
 # a temporary folder unless SRSPACE_SCREENSHOTS names one (docs/screenshots refreshes the README's)
@@ -239,20 +240,66 @@ def test_a_jpeg_with_a_broken_exif_block_still_upscales(site_page, tmp_path):
     assert (result["width"], result["height"]) == tuple(2 * v for v in Image.open(broken).size)
 
 
-def test_refusals_have_the_servers_words(site_page, tmp_path):
+def test_refusals_and_notices_have_the_servers_words(site_page, upscaler, tmp_path):
+    """Every refusal the page makes is the server's message for the same input, word for word
+    (errors.MESSAGES, handed to the page in its config), and so are its notices."""
     notes = tmp_path / "notes.png"
     notes.write_text("this is text, not a picture")
-    got = _upscale_in_page(site_page, notes, {"model": "srcnn_dynamic", "factor": 2})
-    assert got["errorName"] == "ImageInputError" and "is not an image that can be read" in got["error"]
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (7, 20)).save(tiny)
-    assert "at least 8x8" in _upscale_in_page(site_page, tiny, {"model": "espcn_x3", "factor": 2})["error"]
     big = tmp_path / "big.png"
     Image.new("L", (6000, 4000)).save(big)  # 24 MP: x1.1 would be 29 MP, refused from the header
-    assert "over the 25 MP limit" in _upscale_in_page(site_page, big, {"model": "bicubic", "factor": 1.1})["error"]
     face = EXAMPLES_DIR / "astronaut_face.png"
-    assert "between 1 and 4" in _upscale_in_page(site_page, face, {"model": "srcnn_x3", "factor": 5})["error"]
-    assert "Unknown model" in _upscale_in_page(site_page, face, {"model": "waifu", "factor": 2})["error"]
+    cases = [(notes, "srcnn_dynamic", 2), (empty, "bicubic", 2), (tiny, "espcn_x3", 2), (big, "bicubic", 1.1),
+             (face, "srcnn_x3", 5), (face, "srcnn_x3", 0.5), (face, "waifu", 2), (face, "espcn_x3", "two")]
+    for path, model, factor in cases:
+        with pytest.raises(ImageInputError) as refused:
+            upscaler.upscale(path, model, factor)
+        got = _upscale_in_page(site_page, path, {"model": model, "factor": factor})
+        assert got == {"error": str(refused.value), "errorName": "ImageInputError"}, (path.name, model, factor)
+    for path, model, factor in [(face, "srcnn_x3", 2.555), (_rgba(tmp_path), "espcn_x3", 2)]:
+        expected = upscaler.upscale(path, model, factor).notices
+        got = _upscale_in_page(site_page, path, {"model": model, "factor": factor})["notices"]
+        assert sorted(got) == sorted(expected), (path.name, got, expected)
+
+
+def test_the_page_retypes_none_of_the_servers_messages():
+    """The page fills errors.MESSAGES from its config: no browser module carries one of their texts."""
+    import re
+
+    from srspace.errors import MESSAGES
+
+    # the code without its comments (which may name what a message says)
+    sources = {p.name: re.sub(r"(?<![:\\])//.*$", "", re.sub(r"/\*.*?\*/", "", p.read_text(), flags=re.S), flags=re.M)
+               for p in BROWSER_DIR.glob("*.js")}
+    for name, template in MESSAGES.items():
+        for fragment in re.split(r"\{\w+\}", template):
+            if len(fragment.strip(" '.;:()")) >= 12:
+                assert not any(fragment in text for text in sources.values()), (name, fragment)
+
+
+def test_the_page_zooms_to_the_spot_the_quality_check_crops(site_page):
+    """The zoom view opens where metrics.detailed_spot finds the most detail, searched the same way."""
+    from srspace.contract import DETAIL_SIDE
+    from srspace.imaging.metrics import detailed_spot
+
+    rng = np.random.default_rng(4)
+    for height, width in ((300, 420), (97, 250), (60, 60)):
+        img = np.full((height, width, 3), 120, np.uint8)
+        y, x = rng.integers(0, height - 40), rng.integers(0, width - 40)
+        img[y : y + 40, x : x + 40] = rng.integers(0, 256, (40, 40, 3))  # one patch of detail
+        img = (img.astype(np.int16) + rng.integers(-3, 4, img.shape)).clip(0, 255).astype(np.uint8)
+        rgba = np.dstack([img, np.full((height, width), 255, np.uint8)])
+        page = site_page.evaluate("""async ([data, w, h]) => {
+            const { detailedSpot } = await import("./js/viewer.js");
+            const rgba = Uint8ClampedArray.from(atob(data), (c) => c.charCodeAt(0));
+            return detailedSpot(rgba, w, h, srspace.getConfig().detailSearch);
+          }""", [base64.b64encode(rgba.tobytes()).decode(), width, height])
+        side = min(DETAIL_SIDE, height, width)
+        top, left = detailed_spot(img.astype(np.float32) / 255, DETAIL_SIDE)
+        assert page == [left + side / 2, top + side / 2]
 
 
 def test_cancel_stops_within_a_tile_and_the_engine_stays_usable(site_page, tmp_path):

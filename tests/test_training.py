@@ -62,6 +62,27 @@ def test_srcnn_checkpoint_resumes_where_it_stopped(tmp_path):
     assert second.step == 12 and len(second.history) == 2
 
 
+def test_with_ema_the_written_weights_are_the_average_and_survive_a_resume(tmp_path):
+    """--ema: the file holds the moving average, not the last step's weights, and a run stopped and
+    resumed writes the same file as one that never stopped."""
+    _images(tmp_path / "data")
+    whole = Trainer(_config(tmp_path, "espcn", 20, lr=3e-3, ema=0.9, out=tmp_path / "whole.pth"), log=lambda *_: None)
+    whole.fit()
+    written = load_checkpoint(tmp_path / "whole.pth", "espcn_x3")
+    assert not torch.equal(written["conv4.weight"], whole.model.conv4.weight)  # the average, not the last step
+    assert (written["conv1.weight"] - whole.model.conv1.weight).abs().max() < 0.2  # ...of these weights
+    stopped = Trainer(_config(tmp_path, "espcn", 20, lr=3e-3, ema=0.9, out=tmp_path / "part.pth"), log=lambda *_: None)
+    while stopped.step < 10:  # a run stopped half-way, after its checkpoint
+        stopped.train_step()
+        stopped.step += 1
+    stopped.save_checkpoint()
+    resumed = Trainer(_config(tmp_path, "espcn", 20, lr=3e-3, ema=0.9, out=tmp_path / "part.pth"), log=lambda *_: None)
+    assert resumed.resume() and resumed.step == 10
+    resumed.fit()
+    again = load_checkpoint(tmp_path / "part.pth", "espcn_x3")
+    assert all(torch.equal(again[k], v) for k, v in written.items())
+
+
 def test_srcnn_learns_its_gain_and_leaves_factor_one_untouched(tmp_path):
     _images(tmp_path / "data")
     trainer = Trainer(_config(tmp_path, "srcnn", 10, lr=1e-3), log=lambda *_: None)

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..contract import MAX_INPUT_PIXELS, MIN_SIDE
-from ..errors import NO_IMAGE, ImageInputError, shorten, shorten_name
+from ..errors import NO_IMAGE, ImageInputError, say, shorten, shorten_name
 
 
 @dataclass
@@ -96,25 +96,23 @@ def _open(path: Path, decode: bool = True) -> Image.Image:
     if not path.exists():
         raise ImageInputError(NO_IMAGE)
     if path.stat().st_size == 0:
-        raise ImageInputError(f"'{shorten_name(path)}' is an empty file (0 bytes). Upload a real image.")
+        raise ImageInputError(say("emptyFile", name=shorten_name(path)))
     try:
         img = Image.open(path)
         # sizes come from the header: nothing is decoded for an image that would be refused
         if img.width * img.height > MAX_INPUT_PIXELS:
-            raise ImageInputError(f"'{shorten_name(path)}' is {img.width}x{img.height}; the limit is "
-                                  f"{MAX_INPUT_PIXELS / 1e6:.0f} MP. Downscale it first.")
+            raise ImageInputError(say("inputTooLarge", name=shorten_name(path), width=img.width, height=img.height,
+                                      limit=f"{MAX_INPUT_PIXELS / 1e6:.0f}"))
         if decode:
             img.load()
     except Image.DecompressionBombError as exc:
         raise ImageInputError(f"'{shorten_name(path)}' has too many pixels to decode safely. Downscale it first.") from exc
     except UnidentifiedImageError as exc:
-        raise ImageInputError(f"'{shorten_name(path)}' is not an image that can be read (whatever its name says). "
-                              "Upload a PNG, JPEG, WebP, BMP or TIFF.") from exc
+        raise ImageInputError(say("notAnImage", name=shorten_name(path))) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, ImageInputError):
             raise
-        raise ImageInputError(f"'{shorten_name(path)}' is damaged or truncated and cannot be decoded "
-                              f"({str(exc)[:80]}).") from exc
+        raise ImageInputError(say("damaged", name=shorten_name(path), why=str(exc)[:80])) from exc
     return img
 
 
@@ -128,12 +126,12 @@ def load_image(path: str | Path) -> InputImage:
     # is_animated looks one frame ahead; n_frames would walk every page of the file (a tiny
     # TIFF of 50,000 pages took 11.5 s just to be counted, before any check could stop it)
     if getattr(img, "is_animated", False):
-        notices.append("Animated or multi-page image: only the first frame was upscaled.")
+        notices.append(say("animated"))
         img.seek(0)
     orientation = img.getexif().get(0x0112, 1)
     if orientation in range(2, 9):
         img = ImageOps.exif_transpose(img)
-        notices.append(f"EXIF orientation {orientation} applied.")
+        notices.append(say("orientation", orientation=orientation))
     elif orientation != 1:  # 1-8 are the orientations EXIF defines
         notices.append(f"EXIF orientation {shorten(orientation)} is not one EXIF defines (1-8); the image was used as stored.")
     mode = img.mode
@@ -161,9 +159,7 @@ def load_image(path: str | Path) -> InputImage:
         color, alpha = (np.ascontiguousarray(arr[..., :-1]), np.ascontiguousarray(arr[..., -1:])) if has_alpha else (arr, None)
     del img
     if min(color.shape[:2]) < MIN_SIDE:
-        raise ImageInputError(
-            f"The image is {color.shape[1]}x{color.shape[0]} pixels; it must be at least {MIN_SIDE}x{MIN_SIDE}."
-        )
+        raise ImageInputError(say("tooSmall", width=color.shape[1], height=color.shape[0], side=MIN_SIDE))
     return InputImage(pixels=color, alpha_pixels=alpha, sixteen_bit=sixteen, notices=notices)
 
 

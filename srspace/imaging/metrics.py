@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..contract import DETAIL_SEARCH, DETAIL_SIDE
 from .colour import rgb_to_y
 
 
@@ -34,3 +35,20 @@ def ssim_y(sr: np.ndarray, hr: np.ndarray, shave: int) -> float:
     from skimage.metrics import structural_similarity
 
     return float(structural_similarity(*_y_planes(sr, hr, shave), data_range=1.0))
+
+
+def detailed_spot(img: np.ndarray, side: int = DETAIL_SIDE) -> tuple[int, int]:
+    """(y, x) of the ``side``-square window (cut to the image) with the most detail, as
+    contract.DETAIL_SEARCH searches (browser/viewer.js's detailedSpot the same way): where the
+    methods differ, not a patch of sky."""
+    side = min(side, *img.shape[:2])
+    gray = img[..., :3].astype(np.float64).sum(axis=2)  # R+G+B: luma's order, the page's sum
+    step = max(DETAIL_SEARCH["minStep"], side // DETAIL_SEARCH["windowsPerSide"])
+    stride = max(1, side // DETAIL_SEARCH["samplesPerSide"])
+    best, spot = -1.0, (0, 0)
+    for y in range(0, gray.shape[0] - side + 1, step):
+        for x in range(0, gray.shape[1] - side + 1, step):
+            v = float(gray[y : y + side : stride, x : x + side : stride].var())
+            if v > best:
+                best, spot = v, (y, x)
+    return spot

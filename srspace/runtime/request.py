@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contract import CHOICES, FACTOR_DECIMALS, MAX_FACTOR, MIN_FACTOR, MODELS, output_shape
-from ..errors import ImageInputError, shorten
+from ..errors import ImageInputError, number_text, say, shorten
 
 
 @dataclass(frozen=True)
@@ -44,26 +44,27 @@ class Request:
 def check_key(key, choices=CHOICES) -> str:
     """``key`` if it is one of ``choices`` (auto and the bicubic baseline included by default), else a message."""
     if not isinstance(key, str) or key not in choices:
-        raise ImageInputError(f"Unknown model {shorten(key)} here; choose one of: {', '.join(choices)}.")
+        raise ImageInputError(say("unknownModel", model=shorten(key), choices=", ".join(choices)))
     return key
 
 
 def check_factor(factor) -> tuple[float, list[str]]:
     """A valid factor (FACTOR_DECIMALS decimals at most) and any notice about adjusting it."""
-    expected = f"The factor must be a number between {MIN_FACTOR:g} and {MAX_FACTOR:g}"
+    low, high = number_text(MIN_FACTOR), number_text(MAX_FACTOR)
     if isinstance(factor, bool) or not isinstance(factor, (int, float, str, np.floating, np.integer)):
-        raise ImageInputError(f"{expected}, not {shorten(factor)} ({type(factor).__name__}).")
+        raise ImageInputError(say("factorNotNumber", low=low, high=high,
+                                  value=f"{shorten(factor)} ({type(factor).__name__})"))
     try:
         value = float(factor)
     except (TypeError, ValueError) as exc:
-        raise ImageInputError(f"{expected}, not {shorten(factor)}.") from exc
+        raise ImageInputError(say("factorNotNumber", low=low, high=high, value=shorten(factor))) from exc
     if not math.isfinite(value):
-        raise ImageInputError(f"{expected}, not {shorten(factor)}.")
+        raise ImageInputError(say("factorNotNumber", low=low, high=high, value=shorten(factor)))
     if not MIN_FACTOR <= value <= MAX_FACTOR:  # every digit shown: 4.0000001 is not "4"
-        raise ImageInputError(f"The factor must be between {MIN_FACTOR:g} and {MAX_FACTOR:g}; got {value!r}.")
+        raise ImageInputError(say("factorOutOfRange", low=low, high=high, value=number_text(value)))
     rounded = round(value, FACTOR_DECIMALS)
     step = f"{10 ** -FACTOR_DECIMALS:.{FACTOR_DECIMALS}f}"
-    notices = [f"Factor {value:g} rounded to {rounded:g} (steps of {step})."] if rounded != value else []
+    notices = [say("factorRounded", value=number_text(value), rounded=number_text(rounded), step=step)] if rounded != value else []
     return rounded, notices
 
 
@@ -72,15 +73,13 @@ def check_output_size(size: tuple[int, int], factor: float, limit: int) -> None:
     width, height = size
     out_h, out_w = output_shape(height, width, factor)
     if out_h * out_w > limit:
-        raise ImageInputError(
-            f"{width}x{height} at x{factor:g} would be {out_w}x{out_h} = {out_h * out_w / 1e6:.1f} MP, over the "
-            f"{limit / 1e6:.0f} MP limit. Choose a smaller factor or a smaller image."
-        )
+        raise ImageInputError(say("outputTooLarge", width=width, height=height, factor=number_text(factor), outWidth=out_w,
+                                  outHeight=out_h, megapixels=f"{out_h * out_w / 1e6:.1f}", limit=f"{limit / 1e6:.0f}"))
 
 
 def factor_notice(key: str, factor: float) -> list[str]:
     """What a fixed-factor model does at another factor, in words."""
     spec = MODELS.get(key)
     if spec and spec.fixed_factor and factor != spec.fixed_factor:
-        return [f"{key} upscales x{spec.fixed_factor} by the network; the result was then resized bicubically to x{factor:g}."]
+        return [say("resized", model=key, native=number_text(spec.fixed_factor), factor=number_text(factor))]
     return []

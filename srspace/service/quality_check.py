@@ -9,16 +9,16 @@ import numpy as np
 from PIL import Image
 
 from ..imaging.colour import as_rgb, to_pil
-from ..contract import BICUBIC_KEY, MIN_SIDE, MODELS, QUALITY_CHECK_MAX_PIXELS
+from ..contract import BICUBIC_KEY, DETAIL_SIDE, MIN_SIDE, MODELS, QUALITY_CHECK_MAX_PIXELS
 from ..imaging.decoding import load_image
 from ..errors import ImageInputError
 from ..quality.heldout import degrade
-from ..imaging.metrics import psnr_y, ssim_y
+from ..imaging.metrics import detailed_spot, psnr_y, ssim_y
 from ..runtime.pipeline import counted, drain, upscale_steps
 from ..quality.table import RESTORE_FROM
 from ..runtime.request import Request
 
-CROP_SIDE, CROP_ZOOM = 96, 3  # the crops: one detailed spot of each result, enlarged
+CROP_ZOOM = 3  # the crops: one detailed spot of each result (contract.DETAIL_SIDE square), enlarged
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,6 @@ def quality_request(upscaler, path, factor, weights=None) -> Request:
     return request
 
 
-def detailed_spot(img: np.ndarray, side: int) -> tuple[int, int]:
-    """(y, x) of the ``side``-square window with the most detail (largest luminance variance,
-    on a coarse grid): where the methods differ, not a patch of sky."""
-    gray = img.mean(axis=2)
-    step = max(1, side // 2)
-    best, spot = -1.0, (0, 0)
-    for y in range(0, gray.shape[0] - side + 1, step):
-        for x in range(0, gray.shape[1] - side + 1, step):
-            v = float(gray[y : y + side, x : x + side].var())
-            if v > best:
-                best, spot = v, (y, x)
-    return spot
-
-
 def check_quality_cost(request: Request) -> int:
     """The work of a quality check, in pixels, for the lanes: bicubic and every model run once at the
     image's own size (the downsized image upscaled back)."""
@@ -86,7 +72,7 @@ def check_quality_steps(upscaler, request: Request, weights=None):
     methods = [(BICUBIC_KEY, "")] + [(key, upscaler.weight_set(key, factor, weights)) for key in MODELS]
     lr, hr = degrade(as_rgb(load_image(request.path).color), factor)
     shave = math.ceil(factor)
-    side = min(CROP_SIDE, *hr.shape[:2])
+    side = min(DETAIL_SIDE, *hr.shape[:2])
     y, x = detailed_spot(hr, side)
 
     def zoomed(arr: np.ndarray) -> Image.Image:

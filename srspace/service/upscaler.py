@@ -17,10 +17,11 @@ from PIL import Image
 
 from ..imaging.colour import from_nchw, to_nchw, to_pil
 from ..contract import (AUTO_KEY, BEST_WEIGHTS, BICUBIC_KEY, CHOICES, COMPARE_MAX_OUTPUT_PIXELS,
-                       MAX_OUTPUT_PIXELS, MODELS_DIR, OFFICIAL_SET, output_size, PREVIEW_SIDE, WEIGHT_SETS)
+                       MAX_OUTPUT_PIXELS, MODELS_DIR, OFFICIAL_SET, output_size, PREVIEW_SIDE, WEIGHT_SETS,
+                       keeps_sixteen_bit)
 from ..imaging.decoding import InputImage, load_image, peek
 from ..runtime.engines import OrtEngine, TorchEngine
-from ..errors import ImageInputError, shorten
+from ..errors import ImageInputError, say, shorten
 from ..models.manifest import read_manifest
 from ..runtime.pipeline import Progress, bicubic, counted, drain, resample, upscale_array, upscale_steps
 from ..quality.table import CLEAN, Pick, best_model, best_set, input_kind, jpeg_note, load_table, pick_note
@@ -168,7 +169,7 @@ class Upscaler:
         key, factor, weights = request.key, request.factor, request.weights
         notices = [*request.notices, *img.notices]
         runner = None if key == BICUBIC_KEY else self.engines[weights][engine]
-        dtype = np.uint16 if img.sixteen_bit and img.pixels.shape[2] == 1 and img.alpha_pixels is None else np.uint8
+        dtype = np.uint16 if keeps_sixteen_bit(img.sixteen_bit, img.pixels.shape[2], img.alpha_pixels is not None) else np.uint8
         start = time.perf_counter()
         try:
             out = yield from upscale_steps(runner, key, img.pixels, factor, dtype=dtype)
@@ -179,7 +180,7 @@ class Upscaler:
         alpha = None
         if img.alpha_pixels is not None:  # the same size rule as ``out``
             alpha = upscale_array(None, BICUBIC_KEY, img.alpha_pixels, factor, dtype=np.uint8)
-            notices.append("Transparency kept: the alpha channel was upscaled bicubically.")
+            notices.append(say("alphaKept"))
         image = to_pil(out, alpha)
         del out, alpha
         preview = image if max(image.size) <= PREVIEW_SIDE else image.resize(_fit(image.size), Image.BICUBIC, reducing_gap=2.0)

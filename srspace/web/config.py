@@ -15,13 +15,14 @@ import html
 import json
 from pathlib import Path
 
-from ..contract import (AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, EXAMPLES_DIR, FACTOR_DECIMALS,
-                       FACTOR_STEP, GALLERY, MAX_FACTOR, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_FACTOR, MIN_SIDE,
-                       MODELS, PHOTO_SET, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path, set_models,
+from ..contract import (AUTO_KEY, BICUBIC_KEY, CHOICES, CUBIC_A, DETAIL_SEARCH, DETAIL_SIDE, EXAMPLES_DIR,
+                       FACTOR_DECIMALS, FACTOR_STEP, GALLERY, MAX_FACTOR, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, MIN_FACTOR, MIN_SIDE,
+                       MODELS, PHOTO_SET, SIXTEEN_BIT_RESULT, SMALL_RESULT_PIXELS, WEIGHT_SETS, model_path, set_models,
                        INPUT_NAME, FACTOR_NAME, OUTPUT_NAME, factor_tensor_value)
 
 FACTOR_PLACEHOLDER = 7.25  # the factor graph input's layout is read off its value at this factor: null where the factor goes
 from ..runtime.pipeline import ANTIALIAS_A, halo, long_tiles, tile_side
+from ..errors import MESSAGES
 from ..imaging.decoding import ANNEX_K_LUMA_SUM
 from ..imaging.results import HIDDEN_NAME_CHARACTERS, STEM_BYTES, UNNAMED
 from ..quality.table import (CLEAN, JPEG_CLEAN_FROM, JPEG_NOTES, JPEG_QUALITIES, best_model, best_set, gain_grid,
@@ -127,6 +128,9 @@ def browser_config(model_urls: dict[str, dict[str, str]], ort: dict, examples: l
         "examples": examples or [],
         "qualityHtml": quality_html(table, sets),
         "maxDiffLevels": BROWSER_MAX_DIFF_LEVELS,
+        "messages": MESSAGES,  # errors.MESSAGES: what both sides say of the same input
+        "detailSearch": {"side": DETAIL_SIDE, **DETAIL_SEARCH},  # metrics.detailed_spot's search
+        "sixteenBitResult": SIXTEEN_BIT_RESULT,  # contract.keeps_sixteen_bit
         # the result-naming rule (imaging.results.result_name) and the graph's tensors, as the Python side has them
         "resultName": {"hidden": HIDDEN_NAME_CHARACTERS.pattern, "stemBytes": STEM_BYTES, "unnamed": UNNAMED},
         "tensors": {"input": INPUT_NAME, "factor": FACTOR_NAME, "output": OUTPUT_NAME,

@@ -114,7 +114,7 @@ async function run() {
     const after = await bitmap(r.pixels, r.width, r.height, r.channels);
     const before = await bitmap(r.baseline, r.width, r.height, r.baselineChannels);
     const rgba = srspace.toRgba(r.pixels, r.width, r.height, r.channels);
-    state.viewer.show(before, after, ["Bicubic", cfg.titles[r.model]], detailedSpot(rgba, r.width, r.height));
+    state.viewer.show(before, after, ["Bicubic", cfg.titles[r.model]], detailedSpot(rgba, r.width, r.height, cfg.detailSearch));
     if (state.url) URL.revokeObjectURL(state.url);
     state.url = URL.createObjectURL(r.blob);
     const loading = r.loadSeconds > 0.05 ? `; loading the model took ${fmtSeconds(r.loadSeconds)} more` : "";

@@ -9,32 +9,49 @@ export class ImageInputError extends Error {
   constructor(message) { super(message); this.name = "ImageInputError"; }
 }
 
+/** The config's message `name` (errors.MESSAGES, the server's words) with its {placeholders} filled, as errors.say does. */
+export function say(config, name, values = {}) {
+  return config.messages[name].replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
+}
+
 const shorten = (name, limit = 60) => (name.length <= limit ? name : name.slice(0, limit - 1) + "…");
 const mp = (pixels) => (pixels / 1e6).toFixed(0);
+/** A value the user sent, quoted as errors.shorten quotes it (Python's repr, cut to 40 characters). */
+const quoted = (value, limit = 40) => {
+  const text = typeof value === "string" && !value.includes("'") ? `'${value}'`
+    : value === null || value === undefined ? "None" : typeof value === "string" ? JSON.stringify(value) : String(value);
+  return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
+};
 
-/** The checks images.check_output_size makes: the result's (W, H), or a refusal. */
-export function checkOutputSize(limits, width, height, factor) {
-  const outW = outputSize(width, factor), outH = outputSize(height, factor);
+/** The checks request.check_output_size makes: the result's (W, H), or a refusal. */
+export function checkOutputSize(config, width, height, factor) {
+  const outW = outputSize(width, factor), outH = outputSize(height, factor), limits = config.limits;
   if (outW * outH > limits.maxOutputPixels) {
-    throw new ImageInputError(`${width}x${height} at x${factor} would be ${outW}x${outH} = ${(outW * outH / 1e6).toFixed(1)} MP, ` +
-      `over the ${mp(limits.maxOutputPixels)} MP limit. Choose a smaller factor or a smaller image.`);
+    throw new ImageInputError(say(config, "outputTooLarge", { width, height, factor, outWidth: outW, outHeight: outH,
+      megapixels: (outW * outH / 1e6).toFixed(1), limit: mp(limits.maxOutputPixels) }));
   }
   return [outW, outH];
 }
 
-/** The factor as the server checks it: a number from MIN to MAX, rounded to limits.factorDecimals decimals (with a notice). */
-export function checkFactor(limits, factor) {
+/** The factor as request.check_factor checks it: a number from MIN to MAX, rounded to limits.factorDecimals decimals (with a notice). */
+export function checkFactor(config, factor) {
+  const limits = config.limits, range = { low: limits.minFactor, high: limits.maxFactor };
   const value = typeof factor === "string" && factor.trim() !== "" ? Number(factor) : factor;
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new ImageInputError(`The factor must be a number between ${limits.minFactor} and ${limits.maxFactor}, not ${JSON.stringify(factor)}.`);
+    throw new ImageInputError(say(config, "factorNotNumber", { ...range, value: quoted(factor) }));
   }
   if (value < limits.minFactor || value > limits.maxFactor) {
-    throw new ImageInputError(`The factor must be between ${limits.minFactor} and ${limits.maxFactor}; got ${value}.`);
+    throw new ImageInputError(say(config, "factorOutOfRange", { ...range, value }));
   }
   const scale = 10 ** limits.factorDecimals;
   const rounded = Math.round(value * scale) / scale;
   const step = (1 / scale).toFixed(limits.factorDecimals);
-  return [rounded, rounded !== value ? [`Factor ${value} rounded to ${rounded} (steps of ${step}).`] : []];
+  return [rounded, rounded !== value ? [say(config, "factorRounded", { value, rounded, step })] : []];
+}
+
+/** An unknown model's refusal, in request.check_key's words. */
+export function unknownModel(config, model) {
+  return new ImageInputError(say(config, "unknownModel", { model: quoted(model), choices: config.choices.join(", ") }));
 }
 
 /**
@@ -106,12 +123,12 @@ function jpegHeader(bytes) {
 }
 
 /** RGBA bytes from the browser's own decoder (EXIF orientation applied; first frame). */
-async function browserDecode(blob, name) {
+async function browserDecode(blob, name, config) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { premultiplyAlpha: "none", colorSpaceConversion: "none", imageOrientation: "from-image" });
   } catch (e) {
-    throw new ImageInputError(`'${name}' is not an image that can be read (whatever its name says). Upload a PNG, JPEG, WebP, BMP or TIFF.`);
+    throw new ImageInputError(say(config, "notAnImage", { name }));
   }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
@@ -135,12 +152,10 @@ function toPlanes(pixels, n, channels, colorChannels, hasAlpha, from = null) {
  * Decode an image file (File or Blob) for the worker, or throw ImageInputError.
  * Returns {name, width, height, channels (1 or 3), color, alpha, sixteenBit, notices}.
  */
-export async function loadImage(file, limits, factor = null) {
-  const name = shorten(file && file.name ? file.name : "image");
-  if (!file || typeof file.arrayBuffer !== "function") {
-    throw new ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).");
-  }
-  if (file.size === 0) throw new ImageInputError(`'${name}' is an empty file (0 bytes). Upload a real image.`);
+export async function loadImage(file, config, factor = null) {
+  const name = shorten(file && file.name ? file.name : "image"), limits = config.limits;
+  if (!file || typeof file.arrayBuffer !== "function") throw new ImageInputError(say(config, "noImage"));
+  if (file.size === 0) throw new ImageInputError(say(config, "emptyFile", { name }));
   const bytes = new Uint8Array(await file.arrayBuffer());
   const notices = [];
   let header = null;
@@ -151,9 +166,9 @@ export async function loadImage(file, limits, factor = null) {
   }
   const check = (width, height) => { // from the header: nothing is decoded for an image that would be refused
     if (width * height > limits.maxInputPixels) {
-      throw new ImageInputError(`'${name}' is ${width}x${height}; the limit is ${mp(limits.maxInputPixels)} MP. Downscale it first.`);
+      throw new ImageInputError(say(config, "inputTooLarge", { name, width, height, limit: mp(limits.maxInputPixels) }));
     }
-    if (factor !== null) checkOutputSize(limits, width, height, factor);
+    if (factor !== null) checkOutputSize(config, width, height, factor);
   };
   if (header && header.width) check(header.width, header.height);
 
@@ -163,11 +178,11 @@ export async function loadImage(file, limits, factor = null) {
       image = await decodePng(bytes);
     } catch (e) {
       if (!(e instanceof PngError)) throw e;
-      throw new ImageInputError(`'${name}' is damaged or truncated and cannot be decoded (${e.message}).`);
+      throw new ImageInputError(say(config, "damaged", { name, why: e.message.slice(0, 80) }));
     }
-    if (header.frames > 1) notices.push(`Animated image with ${header.frames} frames: only the first frame was upscaled.`);
+    if (header.frames > 1) notices.push(say(config, "animated"));
   } else {
-    const { width, height, rgba } = await browserDecode(file, name);
+    const { width, height, rgba } = await browserDecode(file, name, config);
     check(width, height);
     const gray = header && header.components === 1;
     let alpha = false;
@@ -183,11 +198,11 @@ export async function loadImage(file, limits, factor = null) {
       }
     }
     image = { width, height, channels, gray, alpha, pixels, sixteenBit: false };
-    if (header && header.orientation > 1 && header.orientation <= 8) notices.push(`EXIF orientation ${header.orientation} applied.`);
+    if (header && header.orientation > 1 && header.orientation <= 8) notices.push(say(config, "orientation", { orientation: header.orientation }));
   }
   const { width, height } = image;
   if (Math.min(width, height) < limits.minSide) {
-    throw new ImageInputError(`The image is ${width}x${height} pixels; it must be at least ${limits.minSide}x${limits.minSide}.`);
+    throw new ImageInputError(say(config, "tooSmall", { width, height, side: limits.minSide }));
   }
   const colorChannels = image.gray ? 1 : 3;
   const { color, alpha } = toPlanes(image.pixels, width * height, image.channels, colorChannels, image.alpha);

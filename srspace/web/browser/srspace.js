@@ -8,7 +8,7 @@
 //
 // The networks run in a Web Worker (worker.js) on tiles, so any size runs in bounded memory
 // without freezing the page; `signal` (an AbortSignal) stops the work within one tile.
-import { checkFactor, ImageInputError, jpegQuality } from "./decode.js";
+import { checkFactor, ImageInputError, jpegQuality, say, unknownModel } from "./decode.js";
 import { factorKey } from "./pipeline.js";
 
 export { ImageInputError };
@@ -106,7 +106,7 @@ async function asBlob(source) {
     if (!response.ok) throw new ImageInputError(`Could not fetch ${url.pathname.split("/").pop()} (HTTP ${response.status}).`);
     return new File([await response.blob()], decodeURIComponent(url.pathname.split("/").pop()));
   }
-  throw new ImageInputError("No image was received. Upload an image file (PNG, JPEG, WebP, ...).");
+  throw new ImageInputError(say(config, "noImage"));
 }
 
 /** Send one job to the worker; its result. `signal` aborts it between tiles. */
@@ -159,9 +159,9 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
                                         signal = null, baseline = false } = {}) {
   if (!config) throw new Error("srspace.configure(config) must be called first");
   if (!config.choices.includes(model)) {
-    throw new ImageInputError(`Unknown model ${JSON.stringify(model)} here; choose one of: ${config.choices.join(", ")}.`);
+    throw unknownModel(config, model);
   }
-  const [value, notices] = checkFactor(config.limits, factor);
+  const [value, notices] = checkFactor(config, factor);
   const file = await asBlob(source);
   const chosen = !weights || weights === "best";
   const rules = await inputRules(file, value);
@@ -205,9 +205,9 @@ export async function upscale(source, { model = "auto", factor = 2, weights = "b
   const result = await request({ type: "upscale", file, key: model, factor: value, weights: used, baseline }, [],
                                progress, signal);
   if (spec && spec.fixedFactor && value !== spec.fixedFactor) {
-    notices.push(`${model} upscales x${spec.fixedFactor} by the network; the result was then resized bicubically to x${value}.`);
+    notices.push(say(config, "resized", { model, native: spec.fixedFactor, factor: value }));
   }
-  if (result.hasAlpha) notices.push("Transparency kept: the alpha channel was upscaled bicubically.");
+  if (result.hasAlpha) notices.push(say(config, "alphaKept"));
   return {
     blob: result.blob, name: resultName(result.name, model, value), width: result.width, height: result.height,
     channels: result.channels, bitDepth: result.bitDepth, pixels: result.pixels,

@@ -99,7 +99,8 @@ window.srspaceShowZoom = async (download, pair) => {
   const canvas = new OffscreenCanvas(bitmaps[1].width, bitmaps[1].height);
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   ctx.drawImage(bitmaps[1], 0, 0);
-  const spot = detailedSpot(ctx.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
+  const spot = detailedSpot(ctx.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height,
+                            cfg.detailSearch);
   zoom ||= new CompareViewer(root);
   zoom.show(bitmaps[0], bitmaps[1], ["Bicubic", key ? cfg.titles[key] : "Model"], spot, 2);
   root.scrollIntoView({ behavior: "smooth", block: "center" });

@@ -5,21 +5,25 @@
 
 const ZOOMS = [1, 2, 4];
 
-/** (x, y) centre of the most detailed square of an RGBA image: the largest luma variance on a coarse grid. */
-export function detailedSpot(rgba, width, height, side = 96) {
-  side = Math.min(side, width, height);
-  const step = Math.max(4, side >> 1), stride = Math.max(1, side >> 4);
+/** (x, y) centre of the most detailed square of an RGBA image, searched as metrics.detailed_spot searches
+ * (the config's detailSearch: windows every side/2 px, variance of R+G+B over every side/16-th pixel). */
+export function detailedSpot(rgba, width, height, search) {
+  const side = Math.min(search.side, width, height);
+  const step = Math.max(search.minStep, Math.floor(side / search.windowsPerSide));
+  const stride = Math.max(1, Math.floor(side / search.samplesPerSide));
   let best = -1, spot = [width / 2, height / 2];
   for (let y = 0; y + side <= height; y += step) {
     for (let x = 0; x + side <= width; x += step) {
-      let sum = 0, sq = 0, n = 0;
+      let sum = 0, n = 0;
       for (let j = y; j < y + side; j += stride) {
-        for (let i = x; i < x + side; i += stride) {
-          const o = 4 * (j * width + i), v = rgba[o] + rgba[o + 1] + rgba[o + 2];
-          sum += v; sq += v * v; n++;
-        }
+        for (let i = x; i < x + side; i += stride) { const o = 4 * (j * width + i); sum += rgba[o] + rgba[o + 1] + rgba[o + 2]; n++; }
       }
-      const variance = sq / n - (sum / n) ** 2;
+      const mean = sum / n;
+      let sq = 0;  // two passes, as numpy's var: the same spot where two windows nearly tie
+      for (let j = y; j < y + side; j += stride) {
+        for (let i = x; i < x + side; i += stride) { const o = 4 * (j * width + i), d = rgba[o] + rgba[o + 1] + rgba[o + 2] - mean; sq += d * d; }
+      }
+      const variance = sq / n;
       if (variance > best) { best = variance; spot = [x + side / 2, y + side / 2]; }
     }
   }

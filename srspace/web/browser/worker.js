@@ -130,15 +130,16 @@ function runner(weights, engines, timing) {
 }
 
 /** Decode `file`, upscale it tile by tile and encode the lossless PNG: the result as an
- * interleaved image of C (+1 alpha) channels, uint16 for 16-bit gray without alpha, else uint8. */
+ * interleaved image of C (+1 alpha) channels, uint16 where contract.keeps_sixteen_bit says (16-bit gray
+ * without alpha), else uint8. */
 async function upscale(msg) {
   const { id, file, key, factor, weights, baseline } = msg;
   if (cancelled.has(id)) throw new Cancelled(); // cancelled while it waited behind another job
-  const image = await loadImage(file, config.limits, factor);
+  const image = await loadImage(file, config, factor);
   const { width, height, channels, color, alpha, sixteenBit } = image;
   const outW = outputSize(width, factor), outH = outputSize(height, factor);
   const stride = channels + (alpha ? 1 : 0);
-  const deep = sixteenBit && channels === 1 && !alpha;
+  const deep = sixteenBit && channels === config.sixteenBitResult.channels && !!alpha === config.sixteenBitResult.alpha;
   const result = deep ? new Uint16Array(outW * outH * stride) : new Uint8Array(outW * outH * stride);
   const maxValue = deep ? 65535 : 255;
   const engines = new Set(), timing = { loading: 0, graph: 0 };
