@@ -238,7 +238,7 @@ def output_size(n: int, factor: float) -> int:
     return int(np.floor(np.float32(n) * np.float32(factor)))
 
 
-# Axis order, said once: an image's *size* is (W, H), as PIL and the page give it (``Request.size``,
+# Axis order, said once: an image's *size* is (W, H), as PIL and the page give it (``UpscaleJob.size``,
 # ``out_size``); an array's *shape* is (H, W) (channels last or first), as numpy and the networks
 # take it (``output_shape``).
 def output_shape(height: int, width: int, factor: float) -> tuple[int, int]:

@@ -81,7 +81,7 @@ def test_onnx_runtime_and_pytorch_agree_on_a_whole_image(upscaler):
 
 
 def test_compare_handler(upscaler):
-    result = compare(upscaler, upscaler.request(FACE, "srcnn_dynamic", 2.0), runs=2)
+    result = compare(upscaler, upscaler.job(FACE, "srcnn_dynamic", 2.0), runs=2)
     stats = result.stats
     assert stats.max_abs_diff < 1e-3 and stats.mean_abs_diff <= stats.max_abs_diff
     assert stats.within_tolerance is True and (stats.rtol, stats.atol) == (1e-3, 1e-5)

@@ -80,7 +80,7 @@ def test_animated_image_uses_first_frame(upscaler, tmp_path):
 
 
 def test_odd_exif_orientation_and_near_limit_factor_are_said_as_they_are(upscaler, tmp_path):
-    from srspace.runtime.request import check_factor
+    from srspace.runtime.job import check_factor
 
     exif = Image.Exif()
     exif[0x0112] = 99

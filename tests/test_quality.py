@@ -157,16 +157,16 @@ def test_a_jpeg_gets_the_photo_weights_by_its_content_and_a_png_keeps_the_clean_
     photo weights, said in plain words; a PNG, or a JPEG of high quality, gets the clean weights."""
     from srspace.quality.table import best_model
 
-    jpeg = upscaler.request(_as(tmp_path / "cat.jpg", "JPEG", quality=60), "auto", 3.0)
+    jpeg = upscaler.job(_as(tmp_path / "cat.jpg", "JPEG", quality=60), "auto", 3.0)
     assert jpeg.weights == "photo" and jpeg.notices[0] == "A JPEG (quality ≈ 60): the photo weights, which also remove JPEG blocks."
-    disguised = upscaler.request(_as(tmp_path / "cat_jpeg.png", "JPEG", quality=75), "espcn_x2", 2.0)
+    disguised = upscaler.job(_as(tmp_path / "cat_jpeg.png", "JPEG", quality=75), "espcn_x2", 2.0)
     assert disguised.weights == "photo" and "quality ≈ 75" in disguised.notices[0]
-    png = upscaler.request(_as(tmp_path / "cat.png", "PNG"), "auto", 3.0)
+    png = upscaler.job(_as(tmp_path / "cat.png", "PNG"), "auto", 3.0)
     clean = best_model(3.0, [w for w in upscaler.engines if w != "photo"], upscaler.quality)
     assert (png.key, png.weights) == (clean.key, clean.weights) and not any("JPEG" in n for n in png.notices)
-    fine = upscaler.request(_as(tmp_path / "fine.jpg", "JPEG", quality=95), "auto", 3.0)
+    fine = upscaler.job(_as(tmp_path / "fine.jpg", "JPEG", quality=95), "auto", 3.0)
     assert (fine.key, fine.weights) == (clean.key, clean.weights) and "as good as lossless" in fine.notices[0]
-    chosen = upscaler.request(tmp_path / "cat.jpg", "espcn_x3", 3.0, "bundled")  # a set picked by hand is kept
+    chosen = upscaler.job(tmp_path / "cat.jpg", "espcn_x3", 3.0, "bundled")  # a set picked by hand is kept
     assert chosen.weights == "bundled"
 
 
@@ -176,5 +176,5 @@ def test_the_official_set_has_no_espcn_at_x2_or_x4_and_says_so(upscaler, officia
     for key in ("espcn_x2", "espcn_x4"):
         with pytest.raises(ImageInputError, match=f"The official weights have no {key}: the tutorial published "
                                                   "ESPCN at x3 only; choose weights 'best' or 'bundled'"):
-            upscaler.request(EXAMPLES_DIR / "coffee.png", key, 2.0, "official")
-        assert upscaler.request(EXAMPLES_DIR / "coffee.png", key, 2.0, "best").weights == "bundled"
+            upscaler.job(EXAMPLES_DIR / "coffee.png", key, 2.0, "official")
+        assert upscaler.job(EXAMPLES_DIR / "coffee.png", key, 2.0, "best").weights == "bundled"

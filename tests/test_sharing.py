@@ -451,7 +451,7 @@ def test_size_is_checked_from_the_header_before_decoding(upscaler, tmp_path):
     cut.write_bytes(full.read_bytes()[:2000])
     assert peek_size(cut) == (6300, 6300)
     with pytest.raises(ImageInputError, match="over the 25 MP limit"):
-        upscaler.request(cut, "bicubic", 1.0)
+        upscaler.job(cut, "bicubic", 1.0)
     with pytest.raises(ImageInputError, match="damaged or truncated"):
         load_image(cut)  # decoding it is what would have failed
 

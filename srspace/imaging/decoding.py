@@ -118,7 +118,7 @@ def _open(path: Path, decode: bool = True) -> Image.Image:
 
 def load_image(path: str | Path) -> InputImage:
     """Decode an image file into color and alpha planes, or raise ImageInputError. A request's
-    sizes are checked from the header first (``srspace.runtime.request``): nothing too large is decoded."""
+    sizes are checked from the header first (``srspace.runtime.job``): nothing too large is decoded."""
     if not path or Path(path).is_dir():
         raise ImageInputError(NO_IMAGE)
     img = _open(Path(path))

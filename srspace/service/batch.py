@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..contract import IMAGE_SUFFIXES
 from ..errors import ImageInputError
-from ..runtime.request import check_factor, check_key
+from ..runtime.job import check_factor, check_key
 from ..imaging.results import FORMATS, encode, result_name, write_atomically
 
 

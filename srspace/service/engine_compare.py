@@ -13,7 +13,7 @@ from ..contract import MODELS, PARITY_ATOL, PARITY_RTOL
 from ..imaging.decoding import load_image
 from ..imaging.metrics import psnr
 from ..runtime.pipeline import counted, drain, upscale_steps
-from ..runtime.request import Request
+from ..runtime.job import UpscaleJob
 from .upscaler import ENGINES
 
 # The heat map's fixed scale: this many 8-bit levels of difference are its brightest colour, so
@@ -70,17 +70,17 @@ def heatmap(diff: np.ndarray, full_scale: float = HEAT_FULL_SCALE_LEVELS / 255.0
     return Image.fromarray(rgb.astype(np.uint8))
 
 
-def compare_cost(request: Request, runs: int = COMPARE_RUNS) -> int:
+def compare_cost(job: UpscaleJob, runs: int = COMPARE_RUNS) -> int:
     """The work of a comparison, in result pixels, for the lanes: every engine runs ``runs`` times."""
-    return request.out_pixels * len(ENGINES) * runs
+    return job.out_pixels * len(ENGINES) * runs
 
 
-def compare_steps(upscaler, request: Request, runs: int = COMPARE_RUNS):
+def compare_steps(upscaler, job: UpscaleJob, runs: int = COMPARE_RUNS):
     """Both engines on ``request``'s image, ``runs`` times each: yields (runs done, runs in all)
     between tiles, so a caller can stop it there; returns the CompareResult. The medians count
     the engines' own time only."""
-    key, factor, weights = request.key, request.factor, request.weights
-    x = load_image(request.path).color
+    key, factor, weights = job.key, job.factor, job.weights
+    x = load_image(job.path).color
     outputs, medians, total = {}, {}, len(ENGINES) * runs
     for i, name in enumerate(ENGINES):
         times = []
@@ -103,6 +103,6 @@ def compare_steps(upscaler, request: Request, runs: int = COMPARE_RUNS):
     return CompareResult(to_pil(a), to_pil(b), heatmap(diff), stats)
 
 
-def compare(upscaler, request: Request, runs: int = COMPARE_RUNS) -> CompareResult:
+def compare(upscaler, job: UpscaleJob, runs: int = COMPARE_RUNS) -> CompareResult:
     """``compare_steps`` run to the end."""
-    return drain(compare_steps(upscaler, request, runs))
+    return drain(compare_steps(upscaler, job, runs))

@@ -16,7 +16,7 @@ from ..quality.heldout import degrade
 from ..imaging.metrics import detailed_spot, psnr_y, ssim_y
 from ..runtime.pipeline import counted, drain, upscale_steps
 from ..quality.table import RESTORE_FROM
-from ..runtime.request import Request
+from ..runtime.job import UpscaleJob
 
 CROP_ZOOM = 3  # the crops: one detailed spot of each result (contract.DETAIL_SIDE square), enlarged
 
@@ -37,40 +37,40 @@ class QualityCheck:
     crops: list[tuple[Image.Image, str]]  # zoomed crops of the same spot: original, bicubic, each model
 
 
-def quality_request(upscaler, path, factor, weights=None) -> Request:
-    """The quality check's request, checked from the header before any work: a factor that
+def quality_job(upscaler, path, factor, weights=None) -> UpscaleJob:
+    """The quality check's job, checked from the header before any work: a factor that
     leaves something to restore, an image of at most QUALITY_CHECK_MAX_PIXELS, MIN_SIDE px once
     downsized, and ``weights`` a choice this server has."""
-    request = upscaler.request(path, BICUBIC_KEY, factor, limit=None, choices=(BICUBIC_KEY,))
+    job = upscaler.job(path, BICUBIC_KEY, factor, limit=None, choices=(BICUBIC_KEY,))
     for key in MODELS:
-        upscaler.weight_set(key, request.factor, weights)
-    width, height = request.size
-    if request.factor < RESTORE_FROM:
+        upscaler.weight_set(key, job.factor, weights)
+    width, height = job.size
+    if job.factor < RESTORE_FROM:
         raise ImageInputError(f"The quality check needs a factor of at least {RESTORE_FROM:g}: at x1 there is nothing to restore.")
     if width * height > QUALITY_CHECK_MAX_PIXELS:
         raise ImageInputError(f"The quality check takes images up to {QUALITY_CHECK_MAX_PIXELS / 1e6:.0f} MP; "
                               f"this one is {width}x{height}. Crop or downscale it first.")
-    if min(width, height) / request.factor < MIN_SIDE:
-        raise ImageInputError(f"Downsized by {request.factor:g}, this image is under {MIN_SIDE} px on a side; "
+    if min(width, height) / job.factor < MIN_SIDE:
+        raise ImageInputError(f"Downsized by {job.factor:g}, this image is under {MIN_SIDE} px on a side; "
                               "use a larger image or factor.")
-    return request
+    return job
 
 
-def check_quality_cost(request: Request) -> int:
+def check_quality_cost(job: UpscaleJob) -> int:
     """The work of a quality check, in pixels, for the lanes: bicubic and every model run once at the
     image's own size (the downsized image upscaled back)."""
-    width, height = request.size
+    width, height = job.size
     return width * height * (len(MODELS) + 1)
 
 
-def check_quality_steps(upscaler, request: Request, weights=None):
+def check_quality_steps(upscaler, job: UpscaleJob, weights=None):
     """``request``'s image downsized by its factor (PIL bicubic, 8-bit, as the quality table's
     inputs are made), upscaled back by bicubic and by every model (each with ``weights``, or the
     best set for it), each measured against the original (Y-PSNR and SSIM, ``ceil(factor)`` px
     shaved). Yields (methods done, methods in all) between tiles; returns the QualityCheck."""
-    factor = request.factor
+    factor = job.factor
     methods = [(BICUBIC_KEY, "")] + [(key, upscaler.weight_set(key, factor, weights)) for key in MODELS]
-    lr, hr = degrade(as_rgb(load_image(request.path).color), factor)
+    lr, hr = degrade(as_rgb(load_image(job.path).color), factor)
     shave = math.ceil(factor)
     side = min(DETAIL_SIDE, *hr.shape[:2])
     y, x = detailed_spot(hr, side)
@@ -93,5 +93,5 @@ def check_quality_steps(upscaler, request: Request, weights=None):
 
 
 def check_quality(upscaler, path, factor, weights=None) -> QualityCheck:
-    """The whole check on one image file: ``quality_request`` then ``check_quality_steps`` to the end."""
-    return drain(check_quality_steps(upscaler, quality_request(upscaler, path, factor, weights), weights))
+    """The whole check on one image file: ``quality_job`` then ``check_quality_steps`` to the end."""
+    return drain(check_quality_steps(upscaler, quality_job(upscaler, path, factor, weights), weights))

@@ -1,9 +1,9 @@
 """Upscale an image file: the models, loaded once, and the one use case every entry point runs.
 
 One ``Upscaler`` is built at start (sessions loaded once, PyTorch twins on first use) and serves
-every request; all per-request data stays in locals and return values. ``Upscaler.request``
-checks a request once (``srspace.runtime.request``); ``upscale_steps`` runs it tile by tile.
-The other use cases take the same Upscaler and Request: ``srspace.service.engine_compare`` (PyTorch vs
+every request; all per-request data stays in locals and return values. ``Upscaler.job``
+checks a request once (``srspace.runtime.job``); ``upscale_steps`` runs it tile by tile.
+The other use cases take the same Upscaler and UpscaleJob: ``srspace.service.engine_compare`` (PyTorch vs
 ONNX Runtime) and ``srspace.service.quality_check`` (the gain on the visitor's own image).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..errors import ImageInputError, say, shorten
 from ..models.manifest import read_manifest
 from ..runtime.pipeline import Progress, bicubic, counted, drain, resample, upscale_array, upscale_steps
 from ..quality.table import CLEAN, Pick, best_model, best_set, input_kind, jpeg_note, load_table, pick_note
-from ..runtime.request import Request, check_factor, check_key, check_output_size, factor_notice
+from ..runtime.job import UpscaleJob, check_factor, check_key, check_output_size, factor_notice
 from ..models.weights import WeightsError, recorded_state_dicts
 
 ENGINES = ("onnxruntime", "pytorch")  # an EngineSet's keys: the served engine first
@@ -136,9 +136,9 @@ class Upscaler:
         sets = self.engines if weights in (None, "", BEST_WEIGHTS) else [self.served(weights)]
         return best_model(factor, sets, self.quality or {}, inputs)
 
-    def request(self, path, model, factor, weights=None, limit: int | None = MAX_OUTPUT_PIXELS,
-                choices=CHOICES) -> Request:
-        """The request, checked once, before anything is decoded: the model (one of ``choices``),
+    def job(self, path, model, factor, weights=None, limit: int | None = MAX_OUTPUT_PIXELS,
+                choices=CHOICES) -> UpscaleJob:
+        """The job, checked once, before anything is decoded: the model (one of ``choices``),
         the factor, the image's header (a result over ``limit`` pixels is refused; None: no limit)
         and the weight set; ``auto`` resolved to what runs, with the reason as its first notice."""
         key = check_key(model, choices)
@@ -155,19 +155,19 @@ class Upscaler:
         weights = "" if key == BICUBIC_KEY else self.weight_set(key, factor, weights, inputs)
         if chosen and key != BICUBIC_KEY and quality is not None:
             notices.insert(0, jpeg_note(quality, weights))
-        return Request(Path(path), model, key, factor, weights, size, tuple(notices + factor_notice(key, factor)))
+        return UpscaleJob(Path(path), model, key, factor, weights, size, tuple(notices + factor_notice(key, factor)))
 
     def upscale(self, path, model, factor, weights=None, engine: str = "onnxruntime",
                 progress: Progress | None = None) -> UpscaleResult:
         """One image file upscaled: ``request`` then ``upscale_steps`` run to the end."""
-        return drain(self.upscale_steps(self.request(path, model, factor, weights), engine), progress)
+        return drain(self.upscale_steps(self.job(path, model, factor, weights), engine), progress)
 
-    def upscale_steps(self, request: Request, engine: str = "onnxruntime"):
+    def upscale_steps(self, job: UpscaleJob, engine: str = "onnxruntime"):
         """``request`` run one tile at a time: yields (tiles done, tiles in all), returns the
         UpscaleResult. Closing the generator between tiles stops the work there."""
-        img = load_image(request.path)
-        key, factor, weights = request.key, request.factor, request.weights
-        notices = [*request.notices, *img.notices]
+        img = load_image(job.path)
+        key, factor, weights = job.key, job.factor, job.weights
+        notices = [*job.notices, *img.notices]
         runner = None if key == BICUBIC_KEY else self.engines[weights][engine]
         dtype = np.uint16 if keeps_sixteen_bit(img.sixteen_bit, img.pixels.shape[2], img.alpha_pixels is not None) else np.uint8
         start = time.perf_counter()
@@ -210,23 +210,23 @@ class Upscaler:
         return to_pil(from_nchw(resample(gray, size[0] / img.width, (size[1], size[0]))), None, True)
 
     @staticmethod
-    def browser_reference_cost(request: Request, limit: int = COMPARE_MAX_OUTPUT_PIXELS) -> int:
+    def browser_reference_cost(job: UpscaleJob, limit: int = COMPARE_MAX_OUTPUT_PIXELS) -> int:
         """The work of the Browser tab's reference, in result pixels, for the lanes: every engine runs
         once, up to ``limit`` (past it none does)."""
-        return (request.out_pixels if request.out_pixels <= limit else 0) * len(ENGINES)
+        return (job.out_pixels if job.out_pixels <= limit else 0) * len(ENGINES)
 
-    def browser_reference_steps(self, request: Request, limit: int = COMPARE_MAX_OUTPUT_PIXELS):
+    def browser_reference_steps(self, job: UpscaleJob, limit: int = COMPARE_MAX_OUTPUT_PIXELS):
         """The server's results for the Browser tab, ONNX Runtime's and PyTorch's, through the same
         pipeline as ``upscale`` (the page runs that pipeline too), yielding (tiles done, tiles in
         all) between tiles so a caller can stop there. Past ``limit`` output pixels only the
         browser runs: the reference then holds no images and a notice saying why."""
-        if request.out_pixels > limit:
-            (out_w, out_h) = request.out_size
-            return BrowserReference(None, None, 0.0, request.factor, request.weights,
+        if job.out_pixels > limit:
+            (out_w, out_h) = job.out_size
+            return BrowserReference(None, None, 0.0, job.factor, job.weights,
                                     notice=f"The result is {out_w}x{out_h}; the server compares up to "
                                            f"{limit / 1e6:.0f} MP, so this time only your browser runs it.")
         results = {}
         for i, engine in enumerate(ENGINES):
-            results[engine] = yield from counted(self.upscale_steps(request, engine), i, len(ENGINES))
+            results[engine] = yield from counted(self.upscale_steps(job, engine), i, len(ENGINES))
         return BrowserReference(results["onnxruntime"].image, results["pytorch"].image, results["onnxruntime"].seconds,
-                                request.factor, request.weights)
+                                job.factor, job.weights)

@@ -19,11 +19,11 @@ from ..serving.http import request_log
 from .upscale_tab import factor_help
 
 
-def browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+def handle_browser_reference(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
                       progress=gr.Progress()):
     """The server's two results for the Browser tab, as PNG files the page decodes exactly."""
     with request_log("browser_reference", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
-        asked = server.upscaler.request(image, model, factor, weights, limit=None, choices=tuple(MODELS))
+        asked = server.upscaler.job(image, model, factor, weights, limit=None, choices=tuple(MODELS))
         with server.lanes.ticket(server.upscaler.browser_reference_cost(asked), client_of(request)) as ticket:
             yield from wait_for_lane(ticket, progress, 4)
             ref = yield from stepping(server.upscaler.browser_reference_steps(asked), progress,
@@ -65,7 +65,7 @@ def build(server: Server) -> None:
     gr.Examples(examples(3, with_models=True), inputs=[b_image, b_model, b_factor], label="Gallery")
     b_model.change(functools.partial(factor_help, upscaler=server.upscaler), b_model, b_help, api_visibility="private")
     b_run.click(lambda: gr.Row(visible=True), None, results, queue=False, api_visibility="private").then(
-        bind(browser_reference, server), [b_image, b_model, b_factor, b_weights],
+        bind(handle_browser_reference, server), [b_image, b_model, b_factor, b_weights],
         [b_server, b_torch, b_info, b_used], api_visibility="private").success(
         None, [b_image, b_model, b_factor, b_used, b_server, b_torch, b_info], [b_html, b_stats],
         js="(image, model, factor, weights, server, torch, info) => "

@@ -83,7 +83,7 @@ def _user_error(exc: ImageInputError) -> gr.Error:
 
 
 def bind(handler, server: Server):
-    """``handler(server, ...)``, a module-level function, as the event function Gradio calls:
+    """``handler(server, ...)``, a module-level ``handle_*`` function, as the event function Gradio calls:
     ``server`` bound, the rest of the signature and the docstring (the API page's and MCP's
     text) kept, and refusals turned into messages."""
     signature = inspect.signature(handler)
@@ -101,6 +101,8 @@ def bind(handler, server: Server):
             except ImageInputError as exc:
                 raise _user_error(exc) from exc
     functools.update_wrapper(bound, handler, updated=())  # name, docstring, annotations (gr.Request, gr.Progress)
+    # the public name (the MCP tool's, like the API's): ``handle_upscale`` is "upscale"
+    bound.__name__ = bound.__qualname__ = handler.__name__.removeprefix("handle_")
     bound.__signature__ = signature.replace(parameters=params)  # what Gradio and the API page read, not __wrapped__'s
     return bound
 

@@ -38,7 +38,7 @@ def stat_rows(stats: CompareStats) -> list[list[str]]:
     ]
 
 
-def compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+def handle_compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
             progress=gr.Progress()):
     """Run the same image through PyTorch and ONNX Runtime and compare the two outputs.
 
@@ -51,7 +51,7 @@ def compare(server: Server, image, model, factor, weights=BEST_WEIGHTS, request:
         weights: "best", "bundled" or "official", as for upscale.
     """
     with request_log("compare", model=shorten(model), factor=shorten(factor), weights=shorten(weights)):
-        asked = server.upscaler.request(image, model, factor, weights, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
+        asked = server.upscaler.job(image, model, factor, weights, COMPARE_MAX_OUTPUT_PIXELS, tuple(MODELS))
         with server.lanes.ticket(compare_cost(asked), client_of(request)) as ticket:
             yield from wait_for_lane(ticket, progress, 4)
             result = yield from stepping(compare_steps(server.upscaler, asked), progress,
@@ -70,7 +70,7 @@ def heat_scale_html() -> str:
 
 
 def build(server: Server) -> None:
-    do_compare = bind(compare, server)
+    do_compare = bind(handle_compare, server)
     gr.Markdown(
         "The same image, model and factor through **PyTorch** (the training framework) and **ONNX Runtime** (what "
         "the app serves): the tutorials' *compare torch_out with ort_outs*, made visible. Each engine runs 3 times; "

@@ -1,6 +1,6 @@
 """The Upscale tab: upscale an image (the app's main use), and check the networks' gain on it.
 
-``upscale`` and ``check_quality`` are the handlers behind the page's buttons, the public API's
+``handle_upscale`` and ``handle_check_quality`` are the handlers behind the page's buttons, the public API's
 /upscale and /check_quality and the MCP tools; each takes the ``Server`` first (bound by
 ``common.bind``) and can be called by a test as it is."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import gradio as gr
 
 from ..contract import AUTO_KEY, BEST_WEIGHTS, CHOICES, FACTOR_STEP, MAX_FACTOR, MIN_FACTOR, UPSCALE_WAITING
 from ..errors import shorten
-from ..service.quality_check import check_quality_cost, check_quality_steps, quality_request
+from ..service.quality_check import check_quality_cost, check_quality_steps, quality_job
 from ..quality.report import measured_sentence
 from ..imaging.results import write_upscale_files
 from ..web.texts import MODEL_HELP, MODEL_LABELS
@@ -32,7 +32,7 @@ def factor_help(key: str, upscaler=None) -> str:
     return text
 
 
-def upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+def handle_upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
             progress=gr.Progress()):
     """Upscale an image with a super-resolution network (SRCNN or ESPCN) run by ONNX Runtime.
 
@@ -47,7 +47,7 @@ def upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, request:
     """
     start = time.perf_counter()
     with request_log("upscale", model=shorten(model), factor=shorten(factor), weights=shorten(weights)) as record:
-        asked = server.upscaler.request(image, model, factor, weights)  # from the header: nothing decoded yet
+        asked = server.upscaler.job(image, model, factor, weights)  # from the header: nothing decoded yet
         (w, h), (out_w, out_h) = asked.size, asked.out_size
         record.update(size=f"{w}x{h}->{out_w}x{out_h}")
         with server.lanes.ticket(asked.out_pixels, client_of(request)) as ticket:
@@ -71,7 +71,7 @@ def upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, request:
         yield str(files.result), (str(files.baseline), str(files.preview)), "\n".join(lines)
 
 
-def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
+def handle_check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, request: gr.Request = None,
                   progress=gr.Progress()):
     """Show why a network beats bicubic on your own image: it is downsized by the factor, upscaled back by bicubic and by every model, and each result is compared with the original.
 
@@ -83,7 +83,7 @@ def check_quality(server: Server, image, factor, weights=BEST_WEIGHTS, request: 
         weights: "best", "bundled" or "official", as for upscale.
     """
     with request_log("check_quality", factor=shorten(factor), weights=shorten(weights)):
-        asked = quality_request(server.upscaler, image, factor, weights)
+        asked = quality_job(server.upscaler, image, factor, weights)
         with server.lanes.ticket(check_quality_cost(asked), client_of(request)) as ticket:
             yield from wait_for_lane(ticket, progress, 2)
             progress(0.0, desc="downsizing, then upscaling back with every method")
@@ -108,7 +108,7 @@ WAITED_JS = """(download, pair) => {
 
 def build(server: Server) -> None:
     """The tab's components and events, inside the page's gr.Blocks."""
-    do_upscale, do_check = bind(upscale, server), bind(check_quality, server)
+    do_upscale, do_check = bind(handle_upscale, server), bind(handle_check_quality, server)
     with gr.Row():
         with gr.Column(scale=1):
             # the first screen (1400x900), and first on a phone: the image, the factor, the button, the gallery

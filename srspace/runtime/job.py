@@ -1,7 +1,7 @@
 """A request, checked once: the model, the factor and the image's header, before any work.
 
 Every entry point (the Upscale, Compare and Browser tabs, the quality check, the API and MCP
-tools, the batch command) builds one ``Request`` with ``Upscaler.request`` and passes it down;
+tools, the batch command) builds one ``UpscaleJob`` with ``Upscaler.job`` and passes it down;
 nothing below re-checks the arguments. ``check_key`` and ``check_factor`` are the rules it
 applies, also used alone where there is no image yet (the batch command's settings).
 """
@@ -18,7 +18,7 @@ from ..errors import ImageInputError, number_text, say, shorten
 
 
 @dataclass(frozen=True)
-class Request:
+class UpscaleJob:
     """What will run, decided before anything is decoded."""
 
     path: Path
