@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT, SMALL_RESULT_PIXELS, set_models
-from srspace.runtime.pipeline import halo, tile_side
-from srspace.quality.table import best_model, best_set, load_table, pick_note
-from srspace.runtime.tiling import as_fraction, auto_tile
+from srspace.contract import BICUBIC_KEY, CHOICES, MODELS, ROOT, set_models
+from srspace.quality.table import load_table
 from srspace.web.config import app_config, browser_config, head_html
 from srspace.web.ort import CDN_BASE, DIST_DIR, PIN, local_dist_available, ort_config, sri
 
@@ -47,17 +45,27 @@ def test_app_config_serves_local_files_or_names_the_cdn_with_hashes(models_dir):
 
 
 def test_the_config_carries_the_python_rules_at_every_factor():
+    """Checked against facts, not against the functions that built it: the factor as an exact
+    reduced fraction, every step from 1 to 4, and auto's pick the best row of the shipped table."""
+    from fractions import Fraction
+    from math import gcd
+
     config = browser_config({"bundled": {k: f"{k}.onnx" for k in MODELS}}, ort_config("ort/", True))
-    assert len(config["factors"]) == 301 and config["choices"] == list(CHOICES)
-    table = load_table()
+    assert list(config["factors"]) == [f"{step / 100:.2f}" for step in range(100, 401)] and config["choices"] == list(CHOICES)
+    rows = [r for r in load_table()["rows"] if r["weights"] == "bundled" and r["input"] == "clean"]
+    measured = sorted({r["factor"] for r in rows})
     for key_text, rule in config["factors"].items():
-        factor = float(key_text)
-        frac = as_fraction(factor)
-        assert (rule["p"], rule["q"]) == (frac.numerator, frac.denominator)
+        assert Fraction(rule["p"], rule["q"]) == Fraction(key_text) and gcd(rule["p"], rule["q"]) == 1
         for key in (*MODELS, BICUBIC_KEY):
-            assert rule["models"][key] == {"halo": halo(key, factor), "tile": tile_side(key, factor) or auto_tile(factor),
-                                           "smallTile": tile_side(key, factor, SMALL_RESULT_PIXELS) or auto_tile(factor)}
-        for key in MODELS:  # only the sets the page has
-            assert rule["best"][key] == best_set(key, factor, ["bundled"], table) == "bundled"
-        pick = best_model(factor, ["bundled"], table)  # what auto runs, with its sentence
-        assert rule["auto"]["best"] == rule["auto"]["bundled"] == {**vars(pick), "note": pick_note(pick, factor, table)}
+            sides = rule["models"][key]
+            assert sides["halo"] >= 0 and sides["tile"] >= sides["smallTile"] > 2 * sides["halo"], (key_text, key, sides)
+        assert set(rule["best"].values()) == {"bundled"}  # the only set this page has
+        factor = float(key_text)
+        pick = rule["auto"]["best"]
+        if factor < measured[0]:
+            continue
+        nearest = min(measured, key=lambda f: (abs(f - factor), f))
+        top = max((r for r in rows if r["factor"] == nearest), key=lambda r: r["gain"])
+        assert (pick["key"], pick["weights"], pick["gain"]) == (top["model"], "bundled", top["gain"]), key_text
+        assert rule["auto"]["bundled"] == pick and f"{top['gain']:+.2f}" in pick["note"], pick["note"]
+
