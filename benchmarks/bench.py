@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py [--rounds 5] [--rounds-large 3] [--sizes 1 16] [--json]
     python benchmarks/bench.py --breakdown        # where a 24 MP request's time goes
+    python benchmarks/bench.py --png              # our PNG writer against PIL's and OpenCV's
 
 Peers, all on the same tiles of the same input with the same thread count:
 ONNX Runtime (the shipped engine and graphs), PyTorch eager, PyTorch channels-last,
@@ -215,6 +216,83 @@ def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0,
             "png_mb": len(data) / 1e6, "total_s": total, "total_over_network": total / network}
 
 
+def cpu_model() -> str:
+    """The CPU's name as the kernel reports it (platform.processor() is often just the architecture)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def png_writers(rounds: int = 3, threads: int | None = None) -> dict:
+    """Our PNG writer (srspace/imaging/png.py) against PIL's and OpenCV's encoders on 24 MP results
+    (gallery photographs upscaled bicubically, as smooth as a network's output): median seconds
+    over interleaved rounds and file sizes; every file is decoded back and compared."""
+    import cv2
+    from PIL import Image
+
+    from srspace.contract import EXAMPLES_DIR
+    from srspace.imaging.png import encode_png
+
+    threads = threads or default_threads()
+
+    def pil(level):
+        def write(rgb):
+            out = io.BytesIO()
+            Image.fromarray(rgb).save(out, "PNG", compress_level=level)
+            return out.getvalue()
+        return write
+
+    def opencv(level, strategy=None):
+        params = [cv2.IMWRITE_PNG_COMPRESSION, level] + ([cv2.IMWRITE_PNG_STRATEGY, strategy] if strategy is not None else [])
+
+        def write(rgb):
+            ok, data = cv2.imencode(".png", rgb[..., ::-1], params)
+            assert ok
+            return data.tobytes()
+        return write
+
+    writers = {"ours, every core": lambda rgb: encode_png(rgb, threads), "ours, 1 thread": lambda rgb: encode_png(rgb, 1),
+               "PIL level 1": pil(1), "PIL level 6 (default)": pil(6), "OpenCV level 1": opencv(1),
+               "OpenCV level 1, RLE": opencv(1, cv2.IMWRITE_PNG_STRATEGY_RLE), "OpenCV default": opencv(3)}
+    images = {}
+    for name in ("chelsea.png", "coffee.png", "text.png"):
+        with Image.open(EXAMPLES_DIR / name) as img:
+            w, h = img.size
+            scale = (24e6 / (w * h)) ** 0.5
+            images[name] = np.asarray(img.convert("RGB").resize((round(w * scale), round(h * scale)), Image.BICUBIC))
+    seconds = {(w, i): [] for w in writers for i in images}
+    size = {}
+    for _ in range(rounds):
+        for image, rgb in images.items():
+            for writer, write in writers.items():
+                start = time.perf_counter()
+                data = write(rgb)
+                seconds[writer, image].append(time.perf_counter() - start)
+                size[writer, image] = len(data)
+                if len(seconds[writer, image]) == 1:
+                    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), rgb), writer
+    return {"threads": threads, "images": {i: f"{rgb.shape[1]}x{rgb.shape[0]}" for i, rgb in images.items()},
+            "rows": [{"writer": w, "seconds": {i: statistics.median(seconds[w, i]) for i in images},
+                      "mb": {i: size[w, i] / 1e6 for i in images}} for w in writers]}
+
+
+def print_png_table(result: dict) -> None:
+    images = list(result["images"])
+    print(f"PNG writers on {', '.join(f'{i} upscaled to {s}' for i, s in result['images'].items())} "
+          f"({result['threads']} threads for ours); median seconds, MB")
+    print("| writer | " + " | ".join(images) + " | time vs PIL level 1 |")
+    print("|---|" + "---|" * len(images) + "---|")
+    base = next(r for r in result["rows"] if r["writer"] == "PIL level 1")
+    for r in result["rows"]:
+        ratio = statistics.median(base["seconds"][i] / r["seconds"][i] for i in images)
+        cells = [f"{r['seconds'][i]:.2f} s, {r['mb'][i]:.0f} MB" for i in images]
+        print(f"| {r['writer']} | " + " | ".join(cells) + f" | {ratio:.1f}× faster |")
+
+
 def print_table(result: dict, threads: int) -> None:
     print(f"SGEMM: {result['sgemm_gflops']:.0f} GFLOP/s on {threads} threads (median over all rounds, measured between runs)")
     print("| model | output | " + " | ".join(PEERS) + " | ORT GFLOP/s | ORT % of SGEMM |")
@@ -241,11 +319,16 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1.0, 16.0], help="output megapixels")
     parser.add_argument("--weights", default="bundled", choices=("bundled", "official"))
     parser.add_argument("--breakdown", action="store_true", help="only the 24 MP request breakdown")
+    parser.add_argument("--png", action="store_true", help="only the PNG writers (needs benchmarks/requirements.txt)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.png:
+        result = png_writers(args.rounds_large, args.threads)
+        print(json.dumps(result, indent=2)) if args.json else print_png_table(result)
+        return 0
     export_all(MODELS_DIR, weights=os.environ.get("SRSPACE_WEIGHTS", "auto"), log=lambda *_: None)
-    info = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "torch": torch.__version__,
+    info = {"cpu": cpu_model(), "threads": args.threads, "torch": torch.__version__,
             "onnxruntime": ort.__version__}
     if args.breakdown:
         result = breakdown(MODELS_DIR)
@@ -264,6 +347,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        print(f"CPU: {info['cpu']}; torch {info['torch']}, onnxruntime {info['onnxruntime']}")
         print_table(result, args.threads)
     return 0
 
