@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 # Gradio is imported (the app subprocesses get it in their environment, which they inherit).
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-from srspace.contract import MODELS_DIR, WEIGHT_NAMES  # noqa: E402
+from srspace.contract import EXAMPLES_DIR, MODELS_DIR, WEIGHT_NAMES  # noqa: E402
 from srspace.buildtime.export import export_all, stale_reason  # noqa: E402
 from srspace.models.weights import OFFICIAL  # noqa: E402
 
@@ -260,3 +260,36 @@ def upscaler(models_dir):
     from srspace.service.upscaler import Upscaler
 
     return Upscaler(models_dir)
+
+
+@pytest.fixture
+def odd_jpegs(tmp_path):
+    """Hand-made JPEGs of the kinds a quality estimate or a decoder can trip on, each of the same
+    photograph at quality 60: baseline, progressive, CMYK, truncated half-way, and one whose tables
+    are numbered 2 and 3 (valid JPEG, but no table 0: the luminance table the estimate reads)."""
+    from PIL import Image
+
+    rgb = Image.open(EXAMPLES_DIR / "coffee.png").convert("RGB")
+    paths = {name: tmp_path / f"{name}.jpg" for name in ("baseline", "progressive", "cmyk", "truncated", "no_luma_table")}
+    rgb.save(paths["baseline"], quality=60)
+    rgb.save(paths["progressive"], quality=60, progressive=True)
+    rgb.convert("CMYK").save(paths["cmyk"], quality=60)
+    data = paths["baseline"].read_bytes()
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    out, pos = bytearray(data[:2]), 2
+    while pos < len(data):  # renumber the tables in DQT and the frame header's components
+        marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
+        segment = bytearray(data[pos : pos + 2 + length])
+        if marker == 0xDB:
+            for i in range(4, len(segment), 65):
+                segment[i] += 2
+        elif marker == 0xC0:
+            for i in range(10, len(segment), 3):
+                segment[i + 2] += 2
+        out += segment
+        pos += 2 + length
+        if marker == 0xDA:
+            out += data[pos:]
+            break
+    paths["no_luma_table"].write_bytes(bytes(out))
+    return paths

@@ -5,6 +5,7 @@ exported ONNX models; Y-PSNR with `factor` pixels shaved is compared with bicubi
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from srspace.quality.heldout import gain_over_bicubic, load_rgb
@@ -178,3 +179,33 @@ def test_the_official_set_has_no_espcn_at_x2_or_x4_and_says_so(upscaler, officia
                                                   "ESPCN at x3 only; choose weights 'best' or 'bundled'"):
             upscaler.job(EXAMPLES_DIR / "coffee.png", key, 2.0, "official")
         assert upscaler.job(EXAMPLES_DIR / "coffee.png", key, 2.0, "best").weights == "bundled"
+
+
+def test_odd_jpegs_get_a_correct_result_or_a_clear_message(upscaler, odd_jpegs, tmp_path):
+    """Progressive and CMYK JPEGs are read as JPEGs (their tables estimate quality 60: the photo
+    weights); one whose tables the estimate cannot find gets the clean weights; a truncated one is
+    refused with a message. Every result equals the same pixels upscaled from a PNG, same weights."""
+    from PIL import Image
+
+    from srspace.errors import ImageInputError
+    from srspace.imaging.decoding import jpeg_quality
+
+    def as_png(path):
+        png = tmp_path / f"{path.stem}.png"
+        Image.open(path).convert("RGB").save(png)
+        return png
+
+    assert jpeg_quality(odd_jpegs["progressive"]) == jpeg_quality(odd_jpegs["cmyk"]) == 60
+    assert jpeg_quality(odd_jpegs["no_luma_table"]) is None
+    clean = upscaler.job(EXAMPLES_DIR / "coffee.png", "auto", 2.0)
+    for name, weights in (("progressive", "photo"), ("cmyk", "photo"), ("no_luma_table", clean.weights)):
+        job = upscaler.job(odd_jpegs[name], "auto", 2.0)
+        assert job.weights == weights, name
+        got = upscaler.upscale(odd_jpegs[name], "auto", 2.0)
+        expected = upscaler.upscale(as_png(odd_jpegs[name]), job.key, 2.0, job.weights)
+        assert got.image.mode == "RGB" and np.array_equal(np.asarray(got.image), np.asarray(expected.image)), name
+    baseline = upscaler.upscale(odd_jpegs["baseline"], "auto", 2.0)
+    progressive = upscaler.upscale(odd_jpegs["progressive"], "auto", 2.0)
+    assert np.array_equal(np.asarray(baseline.image), np.asarray(progressive.image))  # the same coefficients
+    with pytest.raises(ImageInputError, match="'truncated.jpg' is damaged or truncated and cannot be decoded"):
+        upscaler.upscale(odd_jpegs["truncated"], "auto", 2.0)

@@ -240,6 +240,27 @@ def test_a_jpeg_with_a_broken_exif_block_still_upscales(site_page, tmp_path):
     assert (result["width"], result["height"]) == tuple(2 * v for v in Image.open(broken).size)
 
 
+def test_odd_jpegs_get_the_servers_weights_and_result_in_the_page(site_page, upscaler, odd_jpegs):
+    """The page reads the same quality from the DQT segment as the server from PIL's tables
+    (progressive and CMYK files included; none where table 0 is missing), so it runs the same
+    weights to the same pixels; a truncated JPEG is refused in the server's words."""
+    import io
+
+    for name in ("progressive", "cmyk", "no_luma_table"):
+        got = _upscale_in_page(site_page, odd_jpegs[name], {"model": "auto", "factor": 2})
+        assert "error" not in got, (name, got)
+        expected = upscaler.upscale(odd_jpegs[name], "auto", 2.0)
+        assert (got["weights"], got["notices"][0]) == (expected.weights, expected.notices[0]), name
+        actual = np.asarray(Image.open(io.BytesIO(base64.b64decode(got["png"]))), np.int32)
+        diff = np.abs(actual - np.asarray(expected.image, np.int32))
+        assert diff.max() <= BROWSER_MAX_DIFF_LEVELS, (name, diff.max(), (diff > 0).mean())
+    got = _upscale_in_page(site_page, odd_jpegs["truncated"], {"model": "auto", "factor": 2})
+    with pytest.raises(ImageInputError) as refused:
+        upscaler.upscale(odd_jpegs["truncated"], "auto", 2.0)
+    server_words = str(refused.value).split(" (")[0]  # the reason in brackets is each decoder's own
+    assert got["errorName"] == "ImageInputError" and got["error"].startswith(server_words + " ("), got
+
+
 def test_refusals_and_notices_have_the_servers_words(site_page, upscaler, tmp_path):
     """Every refusal the page makes is the server's message for the same input, word for word
     (errors.MESSAGES, handed to the page in its config), and so are its notices."""

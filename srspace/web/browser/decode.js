@@ -122,13 +122,22 @@ function jpegHeader(bytes) {
   return info;
 }
 
+/** Whether `bytes` begin as an image format the server reads does (JPEG, PNG, WebP, GIF, BMP, TIFF). */
+function imageSignature(bytes) {
+  const text = (from, to) => String.fromCharCode(...bytes.subarray(from, to));
+  return (bytes[0] === 0xff && bytes[1] === 0xd8) || isPng(bytes) || (text(0, 4) === "RIFF" && text(8, 12) === "WEBP")
+    || text(0, 4) === "GIF8" || text(0, 2) === "BM" || text(0, 4) === "II*\0" || text(0, 4) === "MM\0*";
+}
+
 /** RGBA bytes from the browser's own decoder (EXIF orientation applied; first frame). */
-async function browserDecode(blob, name, config) {
+async function browserDecode(blob, name, config, bytes) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { premultiplyAlpha: "none", colorSpaceConversion: "none", imageOrientation: "from-image" });
   } catch (e) {
-    throw new ImageInputError(say(config, "notAnImage", { name }));
+    // an image format the browser could not finish decoding is damaged, as PIL says; anything else is not an image
+    throw new ImageInputError(imageSignature(bytes)
+      ? say(config, "damaged", { name, why: "the browser's decoder stopped" }) : say(config, "notAnImage", { name }));
   }
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
@@ -182,7 +191,7 @@ export async function loadImage(file, config, factor = null) {
     }
     if (header.frames > 1) notices.push(say(config, "animated"));
   } else {
-    const { width, height, rgba } = await browserDecode(file, name, config);
+    const { width, height, rgba } = await browserDecode(file, name, config, bytes);
     check(width, height);
     const gray = header && header.components === 1;
     let alpha = false;
