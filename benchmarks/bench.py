@@ -8,8 +8,9 @@ Peers, all on the same tiles of the same input with the same thread count:
 ONNX Runtime (the shipped engine and graphs), PyTorch eager, PyTorch channels-last,
 torch.compile (inductor, CPU) and OpenCV's dnn module on the same .onnx file (when it can
 load it; the table says why not). Every round runs each peer once, interleaved (A B C ... A B C),
-with an SGEMM measured in the same round; the table gives medians. GFLOP/s counts each network's
-nominal work per output pixel (halo recomputation and the upsample not counted).
+with an SGEMM (numpy's OpenBLAS, ``sgemm.py``) measured in the same round; the table gives medians.
+GFLOP/s counts each network's nominal work per output pixel (halo recomputation and the
+upsample not counted).
 Needs ``pip install -r benchmarks/requirements.txt`` for the OpenCV peer.
 """
 from __future__ import annotations
@@ -34,28 +35,27 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from srspace.contract import MODELS, MODELS_DIR, factor_tensor_value, model_path  # noqa: E402
 from srspace.runtime.engines import OrtEngine, TorchEngine, default_threads  # noqa: E402
 from srspace.buildtime.export import export_all, read_manifest  # noqa: E402
 from srspace.runtime.pipeline import drain, halo, tile_side  # noqa: E402
+from sgemm import sgemm_gflops  # noqa: E402  (benchmarks/sgemm.py: numpy's OpenBLAS in its own process)
 from srspace.runtime.tiling import tile_steps  # noqa: E402
 from srspace.models.weights import recorded_state_dicts  # noqa: E402
 
-# Nominal multiply-adds x 2 per output pixel.
-KFLOP_PER_OUTPUT_PIXEL = {
-    "srcnn": 2 * (9 * 9 * 3 * 64 + 64 * 32 + 5 * 5 * 32 * 3) / 1000,  # 40.0
-    "espcn": 2 * (5 * 5 * 64 + 9 * 64 * 64 + 9 * 64 * 32 + 9 * 32 * 9) / 9 / 1000,  # 13.2
-}
-FACTORS = {"srcnn_dynamic": 2.5, "srcnn_x3": 3.0, "espcn_x3": 3.0}
+FACTORS = {"srcnn_dynamic": 2.5, "srcnn_x3": 3.0, "espcn_x2": 2.0, "espcn_x3": 3.0, "espcn_x4": 4.0}
 PEERS = ("onnxruntime", "pytorch eager", "pytorch channels-last", "torch.compile", "opencv dnn")
-SGEMM_N = 2048
 
 
-def sgemm_seconds(a: torch.Tensor, b: torch.Tensor) -> float:
-    start = time.perf_counter()
-    torch.mm(a, b)
-    return time.perf_counter() - start
+def kflop_per_output_pixel(key: str, factor: float) -> float:
+    """Nominal multiply-adds x 2 per output pixel (halo and upsample not counted): SRCNN works at
+    the output's resolution, ESPCN at the input's (its work per output pixel falls with r²)."""
+    if MODELS[key].network == "srcnn":
+        return 2 * (9 * 9 * 3 * 64 + 64 * 32 + 5 * 5 * 32 * 3) / 1000  # 40.0
+    r = MODELS[key].fixed_factor
+    return 2 * (5 * 5 * 64 + 9 * 64 * 64 + 9 * 64 * 32 + 9 * 32 * r * r) / (r * r) / 1000  # x3: 13.2
 
 
 class Peer:
@@ -125,7 +125,6 @@ def measure(models_dir: Path, weights: str, sizes, rounds: dict, threads: int) -
     manifest = read_manifest(models_dir)
     ort_engine = OrtEngine(models_dir / weights, threads=threads)
     torch_engine = TorchEngine.from_state_dicts(recorded_state_dicts(manifest, weights))
-    a, b = torch.rand(SGEMM_N, SGEMM_N), torch.rand(SGEMM_N, SGEMM_N)
     rows, sgemm = [], []
     rng = np.random.default_rng(0)
     for mp in sizes:
@@ -147,20 +146,20 @@ def measure(models_dir: Path, weights: str, sizes, rounds: dict, threads: int) -
                     peer.fn, peer.reason = None, f"differs from ONNX Runtime by {float(np.abs(out - reference).max()):.1e}"
             times = {p.name: [] for p in peers if p.fn}
             for _ in range(rounds[mp]):
-                sgemm.append(sgemm_seconds(a, b))
+                sgemm.append(sgemm_gflops(threads))
                 for peer in peers:
                     if peer.fn:
                         start = time.perf_counter()
                         run(peer)
                         times[peer.name].append(time.perf_counter() - start)
             out_pixels = reference.shape[2] * reference.shape[3]
-            gflop = KFLOP_PER_OUTPUT_PIXEL[spec.network] * out_pixels / 1e6
+            gflop = kflop_per_output_pixel(key, factor) * out_pixels / 1e6
             row = {"model": key, "factor": factor, "input": f"{side}x{side}", "output_mp": out_pixels / 1e6, "gflop": gflop,
                    "ms": {p.name: (statistics.median(times[p.name]) * 1e3 if p.fn else None) for p in peers},
                    "why_not": {p.name: p.reason for p in peers if not p.fn}}
             rows.append(row)
             print(f"  measured {key} at {mp} MP", file=sys.stderr)
-    rate = 2 * SGEMM_N**3 / statistics.median(sgemm) / 1e9
+    rate = statistics.median(sgemm)
     for row in rows:
         ort_ms = row["ms"]["onnxruntime"]
         row["ort_gflops"] = row["gflop"] / (ort_ms / 1e3)
@@ -294,7 +293,8 @@ def print_png_table(result: dict) -> None:
 
 
 def print_table(result: dict, threads: int) -> None:
-    print(f"SGEMM: {result['sgemm_gflops']:.0f} GFLOP/s on {threads} threads (median over all rounds, measured between runs)")
+    print(f"SGEMM (numpy's OpenBLAS, benchmarks/sgemm.py): {result['sgemm_gflops']:.0f} GFLOP/s on {threads} threads "
+          "(median over all rounds, measured between runs)")
     print("| model | output | " + " | ".join(PEERS) + " | ORT GFLOP/s | ORT % of SGEMM |")
     print("|---|---|" + "---|" * len(PEERS) + "---|---|")
     for r in result["rows"]:

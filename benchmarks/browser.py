@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from srspace.contract import MODELS_DIR  # noqa: E402
 from srspace.runtime.engines import OrtEngine, default_threads  # noqa: E402
@@ -35,22 +35,11 @@ from srspace.imaging.decoding import load_image  # noqa: E402
 from srspace.runtime.pipeline import upscale_array  # noqa: E402
 from srspace.web.serve import serve_in_thread  # noqa: E402
 from srspace.web.site import build_site  # noqa: E402
+from sgemm import sgemm_gflops  # noqa: E402  (numpy's OpenBLAS in its own process)
 
 CHROMIUM = "/usr/bin/chromium"
 CASES = (("srcnn_dynamic", 2.5), ("srcnn_x3", 3.0), ("espcn_x3", 3.0))
-SGEMM_N = 2048
 WEIGHTS = "bundled"
-
-
-def sgemm_gflops(rounds: int = 3) -> float:
-    a, b = torch.randn(SGEMM_N, SGEMM_N), torch.randn(SGEMM_N, SGEMM_N)
-    torch.mm(a, b)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * SGEMM_N ** 3 / statistics.median(times) / 1e9
 
 
 def photo(side: int, path: Path) -> Path:
@@ -177,7 +166,7 @@ def main(argv=None) -> int:
                     page.run(data, image_path.name, key, factor)
             gflops = []
             for _ in range(args.rounds):
-                gflops.append(sgemm_gflops())
+                gflops.append(sgemm_gflops(cores))
                 for key, factor in CASES:
                     for name, page in pages.items():
                         r = page.run(data, image_path.name, key, factor)

@@ -10,7 +10,7 @@
 2. Per model at x1 (its worst case), the same 1 MP as a 1000 x 1000 square and as a
    125,000 x 8 strip, with the shipped tile rule.
 
-Every round runs every variant once, interleaved, with an SGEMM (torch.mm, 2048^3) measured
+Every round runs every variant once, interleaved, with an SGEMM (numpy's OpenBLAS, 2048^3, sgemm.py) measured
 in the same round; medians over the rounds. Linux only (reads /proc/self/status).
 """
 from __future__ import annotations
@@ -23,13 +23,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from srspace.serving.heap import give_back_heap, limit_heap_arenas  # noqa: E402
+from sgemm import sgemm_gflops  # noqa: E402  (numpy's OpenBLAS in its own process)
 from srspace.contract import MODELS_DIR  # noqa: E402
-from srspace.runtime.engines import OrtEngine  # noqa: E402
+from srspace.runtime.engines import OrtEngine, default_threads  # noqa: E402
 from srspace.runtime.pipeline import tile_side, upscale_array  # noqa: E402
 from srspace.runtime.tiling import TILE_OUTPUT_SIDE  # noqa: E402
 
@@ -69,14 +70,6 @@ class PeakSampler:
         return self.peak
 
 
-def sgemm_gflops() -> float:
-    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
-    torch.mm(a, b)
-    start = time.perf_counter()
-    torch.mm(a, b)
-    return 2 * 2048**3 / (time.perf_counter() - start) / 1e9
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
@@ -106,7 +99,7 @@ def main(argv=None) -> int:
     peaks: dict[tuple, list[float]] = {}
     sgemm = []
     for _ in range(args.rounds):
-        sgemm.append(sgemm_gflops())
+        sgemm.append(sgemm_gflops(default_threads()))
         for case in CASES:
             for side in args.sides:
                 seconds, peak = run(case[0], case[1], images[case[2]], tile_side(case[0], case[1], output_side=side))
@@ -118,7 +111,7 @@ def main(argv=None) -> int:
                 times.setdefault((key, shape), []).append(seconds)
                 peaks.setdefault((key, shape), []).append(peak)
 
-    print(f"SGEMM (torch.mm 2048^3): median {statistics.median(sgemm):.0f} GFLOP/s over {args.rounds} rounds; "
+    print(f"SGEMM (numpy's OpenBLAS 2048^3, sgemm.py): median {statistics.median(sgemm):.0f} GFLOP/s over {args.rounds} rounds; "
           f"shipped TILE_OUTPUT_SIDE {TILE_OUTPUT_SIDE}")
     print("| model | factor | input | output tile side | input tile | time (s) | peak above idle (MB) |")
     print("|---|---|---|---|---|---|---|")
