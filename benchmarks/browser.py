@@ -9,6 +9,11 @@ Beside them, the server's ONNX Runtime on the same image through the same pipeli
 thread and on every core, and the SGEMM rate, all interleaved: one run of each per round,
 medians reported, model loading not counted. ``--large`` also runs a 24 MP result in the page
 and samples the tab's memory (the RSS of Chromium's renderer processes, from /proc).
+
+The page's own ceiling, in the same rounds: a 1024³ MatMul in onnxruntime-web (the page's pinned
+copy, on the page's thread count). Its one-thread rate times the threads is the ceiling each
+model's network time (the graphs only, nominal work as bench.py counts it) is a share of; the
+server's ORT on the same threads gives the browser's distance from it.
 """
 from __future__ import annotations
 
@@ -36,9 +41,11 @@ from srspace.runtime.pipeline import upscale_array  # noqa: E402
 from srspace.web.serve import serve_in_thread  # noqa: E402
 from srspace.web.site import build_site  # noqa: E402
 from sgemm import sgemm_gflops  # noqa: E402  (numpy's OpenBLAS in its own process)
+from bench import kflop_per_output_pixel  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CASES = (("srcnn_dynamic", 2.5), ("srcnn_x3", 3.0), ("espcn_x3", 3.0))
+CASES = (("srcnn_dynamic", 2.5), ("srcnn_x3", 3.0), ("espcn_x2", 2.0), ("espcn_x3", 3.0), ("espcn_x4", 4.0))
+GEMM_N = 1024
 WEIGHTS = "bundled"
 
 
@@ -56,6 +63,42 @@ UPSCALE_JS = """async ([data, name, options]) => {
 }"""
 
 
+GEMM_JS = """async ([threads, repeats, n]) => {
+  const cfg = srspace.getConfig();
+  if (!window.gemmOrt) {
+    const ort = await import(new URL(cfg.ort.wasm, new URL(cfg.ort.base, location.href)).href);
+    ort.env.wasm.wasmPaths = new URL(cfg.ort.base, location.href).href;
+    ort.env.wasm.numThreads = threads;
+    ort.env.logLevel = "error";
+    window.gemmOrt = ort;
+    window.gemmSession = await ort.InferenceSession.create("gemm.onnx", {executionProviders: ["wasm"]});
+  }
+  const ort = window.gemmOrt;
+  const a = new ort.Tensor("float32", Float32Array.from({length: n * n}, (_, i) => (i % 97) / 97), [n, n]);
+  const feeds = {a, b: a};
+  await window.gemmSession.run(feeds);
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const begun = performance.now();
+    await window.gemmSession.run(feeds);
+    times.push(performance.now() - begun);
+  }
+  times.sort((x, y) => x - y);
+  return 2 * n ** 3 / (times[times.length >> 1] / 1000) / 1e9;
+}"""
+
+
+def write_gemm_model(path: Path, n: int = GEMM_N) -> None:
+    """An ONNX graph of one n x n MatMul, a @ b."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
+
+
 class Page:
     """One browser context of the site: an engine configuration (threads, WebGPU or not)."""
 
@@ -68,6 +111,11 @@ class Page:
 
     def run(self, data: str, name: str, key: str, factor: float) -> dict:
         return self.page.evaluate(UPSCALE_JS, [data, name, {"model": key, "factor": factor, "weights": WEIGHTS}])
+
+    def gemm_gflops(self, threads: int, repeats: int = 3) -> float:
+        """A GEMM_N³ MatMul (gemm.onnx beside the page) in onnxruntime-web on ``threads`` threads, on
+        this page's main thread (its own onnxruntime-web instance): GFLOP/s of the median run."""
+        return self.page.evaluate(GEMM_JS, [threads, repeats, GEMM_N])
 
 
 def renderer_rss_mb() -> dict[int, float]:
@@ -141,6 +189,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         build_site(tmp / "site", MODELS_DIR)
+        write_gemm_model(tmp / "site" / "gemm.onnx")
         server, url = serve_in_thread(tmp / "site")
         image_path = photo(args.size, tmp / "photo.png")
         data = base64.b64encode(image_path.read_bytes()).decode()
@@ -149,6 +198,7 @@ def main(argv=None) -> int:
         servers = {"server ORT, 1 thread": OrtEngine(MODELS_DIR / WEIGHTS, threads=1),
                    f"server ORT, {cores} threads": OrtEngine(MODELS_DIR / WEIGHTS, threads=cores)}
         results: dict[str, dict[str, list[float]]] = {}
+        graph_rate: dict[str, dict[str, list[float]]] = {}  # GFLOP/s of the page's network time
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
             webgpu = p.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -164,13 +214,17 @@ def main(argv=None) -> int:
             for page in pages.values():  # warm-up: sessions made, model loading not counted below
                 for key, factor in CASES:
                     page.run(data, image_path.name, key, factor)
-            gflops = []
+            gflops, page_gemm = [], {name: [] for name in pages}
             for _ in range(args.rounds):
                 gflops.append(sgemm_gflops(cores))
+                for name, page in pages.items():
+                    page_gemm[name].append(page.gemm_gflops(page.info["threads"]))
                 for key, factor in CASES:
                     for name, page in pages.items():
                         r = page.run(data, image_path.name, key, factor)
                         results.setdefault(name, {}).setdefault(key, []).append(r["seconds"] * 1000 / r["mp"])
+                        graph_rate.setdefault(name, {}).setdefault(key, []).append(
+                            kflop_per_output_pixel(key, factor) * r["mp"] / r["graph"])
                     for name, engine in servers.items():
                         start = time.perf_counter()
                         out = upscale_array(engine, key, arr, factor, dtype=np.uint8)
@@ -181,8 +235,13 @@ def main(argv=None) -> int:
             webgpu.close()
         server.shutdown()
     medians = {name: {key: statistics.median(v) for key, v in per.items()} for name, per in results.items()}
+    one = statistics.median(page_gemm["browser WASM, 1 thread"])
+    ceiling = {name: {"threads": pages[name].info["threads"], "gemm_gflops": statistics.median(v),
+                      "ceiling_gflops": one * pages[name].info["threads"]} for name, v in page_gemm.items()}
+    shares = {name: {key: statistics.median(v) / ceiling[name]["ceiling_gflops"] for key, v in per.items()}
+              for name, per in graph_rate.items()}
     summary = {"size": args.size, "rounds": args.rounds, "sgemm_gflops": statistics.median(gflops), "ms_per_mp": medians,
-               "notes": notes, "large": large}
+               "page_gemm": ceiling, "share_of_page_ceiling": shares, "notes": notes, "large": large}
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
@@ -194,6 +253,18 @@ def main(argv=None) -> int:
         print(f"| {name} | " + " | ".join(f"{per[k]:,.0f}" for k, _ in CASES) + " |")
     for name, note in notes.items():
         print(f"| {name} | " + " | ".join(note for _ in CASES) + " |")
+    print(f"\nThe page's ceiling: onnxruntime-web's {GEMM_N}³ MatMul "
+          + ", ".join(f"{c['gemm_gflops']:.1f} GFLOP/s on {c['threads']} thread(s)" for c in ceiling.values())
+          + "; ceiling = the 1-thread rate x threads. Each network's share of it (graph time only), and the "
+          "browser's time over the server ORT's on the same threads:\n")
+    print("| page | " + " | ".join(f"`{k}` ×{f:g}" for k, f in CASES) + " |")
+    print("|---|" + "---|" * len(CASES))
+    for name, per in shares.items():
+        threads = ceiling[name]["threads"]
+        server = medians.get("server ORT, 1 thread" if threads == 1 else f"server ORT, {threads} threads")
+        cells = [f"{100 * per[k]:.0f}%" + (f", {medians[name][k] / server[k]:.1f}× the server" if server else "")
+                 for k, _ in CASES]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     if large:
         print(f"\n24 MP in the page: {large['width']}x{large['height']} from 2828x2121 (srcnn_dynamic x2, "
               f"{large['tiles']} tiles, {large['threads']} threads): network {large['seconds']:.1f} s, "
