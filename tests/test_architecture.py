@@ -55,7 +55,8 @@ def test_the_floors_are_the_documented_ones_and_every_module_says_what_it_holds(
 
 # The browser modules mirror Python modules and say which: "pipeline.resample_taps", "srspace/imaging/png.py".
 MIRRORED = {"pipeline": "runtime/pipeline.py", "tiling": "runtime/tiling.py", "colour": "imaging/colour.py",
-            "decoding": "imaging/decoding.py", "networks": "models/networks.py", "results": "imaging/results.py"}
+            "decoding": "imaging/decoding.py", "networks": "models/networks.py", "results": "imaging/results.py",
+            "job": "runtime/job.py", "metrics": "imaging/metrics.py", "errors": "errors.py", "contract": "contract.py"}
 
 
 def test_the_browser_modules_name_only_python_that_exists():

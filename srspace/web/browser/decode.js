@@ -23,7 +23,7 @@ const quoted = (value, limit = 40) => {
   return text.length <= limit ? text : text.slice(0, limit - 1) + "…";
 };
 
-/** The checks request.check_output_size makes: the result's (W, H), or a refusal. */
+/** The checks job.check_output_size makes: the result's (W, H), or a refusal. */
 export function checkOutputSize(config, width, height, factor) {
   const outW = outputSize(width, factor), outH = outputSize(height, factor), limits = config.limits;
   if (outW * outH > limits.maxOutputPixels) {
@@ -33,7 +33,7 @@ export function checkOutputSize(config, width, height, factor) {
   return [outW, outH];
 }
 
-/** The factor as request.check_factor checks it: a number from MIN to MAX, rounded to limits.factorDecimals decimals (with a notice). */
+/** The factor as job.check_factor checks it: a number from MIN to MAX, rounded to limits.factorDecimals decimals (with a notice). */
 export function checkFactor(config, factor) {
   const limits = config.limits, range = { low: limits.minFactor, high: limits.maxFactor };
   const value = typeof factor === "string" && factor.trim() !== "" ? Number(factor) : factor;
@@ -49,7 +49,7 @@ export function checkFactor(config, factor) {
   return [rounded, rounded !== value ? [say(config, "factorRounded", { value, rounded, step })] : []];
 }
 
-/** An unknown model's refusal, in request.check_key's words. */
+/** An unknown model's refusal, in job.check_key's words. */
 export function unknownModel(config, model) {
   return new ImageInputError(say(config, "unknownModel", { model: quoted(model), choices: config.choices.join(", ") }));
 }
@@ -122,7 +122,7 @@ function jpegHeader(bytes) {
   return info;
 }
 
-/** Whether `bytes` begin as an image format the server reads does (JPEG, PNG, WebP, GIF, BMP, TIFF). */
+/** Whether `bytes` begin as an image format the server reads (JPEG, PNG, WebP, GIF, BMP, TIFF). */
 function imageSignature(bytes) {
   const text = (from, to) => String.fromCharCode(...bytes.subarray(from, to));
   return (bytes[0] === 0xff && bytes[1] === 0xd8) || isPng(bytes) || (text(0, 4) === "RIFF" && text(8, 12) === "WEBP")
