@@ -67,6 +67,9 @@ class TrainConfig:
         self.checkpoint = Path(self.checkpoint) if self.checkpoint else self.out.with_suffix(self.out.suffix + ".ckpt")
 
 
+JPEG_CONTEXT = 16  # LR pixels around a photo-set patch that are JPEG-encoded with it (two 8x8 blocks)
+
+
 class PatchSampler:
     """Random HR patches with flips and 90-degree turns, and their bicubic-downscaled LR (optionally
     saved as JPEG at a random quality, as a photograph's pixels arrive)."""
@@ -76,6 +79,7 @@ class PatchSampler:
         self.images = list(images)
         self.rng = rng
         self.jpeg_quality, self.jpeg_share = jpeg_quality, jpeg_share
+        self.largest_side = max((min(img.shape[:2]) for img in self.images), default=0)
 
     def _crop(self, h: int, w: int) -> np.ndarray:
         for _ in range(100):
@@ -91,17 +95,32 @@ class PatchSampler:
                 return np.ascontiguousarray(patch)
         raise ValueError(f"no training image is at least {h}x{w}")
 
-    def _degrade(self, hr: np.ndarray, lr_side: int) -> np.ndarray:
-        lr = Image.fromarray(hr).resize((lr_side, lr_side), Image.BICUBIC)
-        if self.jpeg_quality and self.rng.random() < self.jpeg_share:
-            lr = as_jpeg(lr, int(self.rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
-        return np.asarray(lr)
+    def _jpeg_pair(self, lr_side: int, factor: int) -> tuple[np.ndarray, np.ndarray]:
+        """An (LR, HR) pair whose LR was cut from a JPEG of a larger LR region, at a random offset:
+        as in a photograph, the 8x8 block grid falls anywhere in the patch and the blocks at its
+        edges are whole, where a JPEG of the patch alone would put the grid at its corner every time."""
+        margin = JPEG_CONTEXT if (lr_side + JPEG_CONTEXT) * factor <= self.largest_side else 0
+        side = lr_side + margin
+        region = self._crop(side * factor, side * factor)
+        lr = Image.fromarray(region).resize((side, side), Image.BICUBIC)
+        lr = np.asarray(as_jpeg(lr, int(self.rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))))
+        y, x = self.rng.integers(margin + 1, size=2)
+        hr = region[y * factor : (y + lr_side) * factor, x * factor : (x + lr_side) * factor]
+        return np.ascontiguousarray(lr[y : y + lr_side, x : x + lr_side]), np.ascontiguousarray(hr)
 
     def sample(self, batch: int, lr_side: int, factor: float) -> tuple[np.ndarray, np.ndarray]:
         """(LR, HR) uint8 arrays, N x l x l x 3 and N x L x L x 3 with L = output_size(l, factor)."""
         hr_side = output_size(lr_side, factor)
-        hrs = [self._crop(hr_side, hr_side) for _ in range(batch)]
-        return np.stack([self._degrade(h, lr_side) for h in hrs]), np.stack(hrs)
+        lrs, hrs = [], []
+        for _ in range(batch):
+            if self.jpeg_quality and float(factor).is_integer() and self.rng.random() < self.jpeg_share:
+                lr, hr = self._jpeg_pair(lr_side, int(factor))
+            else:
+                hr = self._crop(hr_side, hr_side)
+                lr = np.asarray(Image.fromarray(hr).resize((lr_side, lr_side), Image.BICUBIC))
+            lrs.append(lr)
+            hrs.append(hr)
+        return np.stack(lrs), np.stack(hrs)
 
 
 def load_training_images(paths: list[Path], min_side: int, log=print, what: str = "training") -> list[np.ndarray]:
@@ -387,7 +406,8 @@ class Trainer:
             provenance["ema_decay"] = c.ema
         if c.jpeg_quality:
             provenance["degradation"] = (f"bicubic, then {round(c.jpeg_share * 100)}% of LR patches saved as JPEG "
-                                         f"at a quality in {c.jpeg_quality[0]}-{c.jpeg_quality[1]}")
+                                         f"at a quality in {c.jpeg_quality[0]}-{c.jpeg_quality[1]}, each cut at a random offset from a JPEG "
+                                         f"of a region {JPEG_CONTEXT} LR px larger")
             provenance["validation_psnr_y_jpeg"] = {
                 f"{f} q{q}": self.validate(f, full=True, jpeg_quality=q) for f in factors for q in (60, 80)}
         else:

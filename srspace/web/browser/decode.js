@@ -84,7 +84,6 @@ export function jpegQuality(bytes, lumaSum) {
   return null;
 }
 
-/** JPEG header facts: size, components (1: gray) and EXIF orientation, without decoding. */
 /** The EXIF orientation in the TIFF block at [tiff, end) of `view`; 1 when the block is truncated or
  * malformed (as PIL ignores a broken EXIF): every read is checked against the block's end. */
 function exifOrientation(view, tiff, end) {
@@ -100,6 +99,7 @@ function exifOrientation(view, tiff, end) {
   return 1;
 }
 
+/** JPEG header facts: size, components (1: gray) and EXIF orientation, without decoding. */
 function jpegHeader(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const info = { orientation: 1 };
