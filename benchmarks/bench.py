@@ -1,7 +1,7 @@
 """Speed: ONNX Runtime against every engine a user could pick instead, on every model.
 
     python benchmarks/bench.py [--rounds 5] [--rounds-large 3] [--sizes 1 16] [--json]
-    python benchmarks/bench.py --breakdown        # where a 24 MP request's time goes
+    python benchmarks/bench.py --breakdown [--model auto]   # where a 24 MP request's time goes
     python benchmarks/bench.py --png              # our PNG writer against PIL's and OpenCV's
 
 Peers, all on the same tiles of the same input with the same thread count:
@@ -210,7 +210,8 @@ def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0,
     network = result.seconds
     rest = total_upscale - network - decode  # previews, alpha, conversion to PIL
     total = decode + network + rest + encode_s + transfer
-    return {"model": key, "factor": factor, "input": f"{size[0]}x{size[1]}", "output": f"{result.image.width}x{result.image.height}",
+    ran = key if key == result.key else f"{key}: {result.key}, {result.weights}"
+    return {"model": ran, "factor": factor, "input": f"{size[0]}x{size[1]}", "output": f"{result.image.width}x{result.image.height}",
             "decode_s": decode, "network_s": network, "previews_s": rest, "encode_s": encode_s, "transfer_s": transfer,
             "png_mb": len(data) / 1e6, "total_s": total, "total_over_network": total / network}
 
@@ -319,6 +320,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1.0, 16.0], help="output megapixels")
     parser.add_argument("--weights", default="bundled", choices=("bundled", "official"))
     parser.add_argument("--breakdown", action="store_true", help="only the 24 MP request breakdown")
+    parser.add_argument("--model", default="srcnn_dynamic", choices=("auto", *MODELS),
+                        help="with --breakdown: the model the request asks for (default: srcnn_dynamic)")
     parser.add_argument("--png", action="store_true", help="only the PNG writers (needs benchmarks/requirements.txt)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
@@ -331,7 +334,7 @@ def main(argv=None) -> int:
     info = {"cpu": cpu_model(), "threads": args.threads, "torch": torch.__version__,
             "onnxruntime": ort.__version__}
     if args.breakdown:
-        result = breakdown(MODELS_DIR)
+        result = breakdown(MODELS_DIR, args.model)
         if args.json:
             print(json.dumps(result, indent=2))
         else:

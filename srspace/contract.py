@@ -61,6 +61,8 @@ def keeps_sixteen_bit(sixteen_bit: bool, channels: int, has_alpha: bool) -> bool
     """Whether the result of an input so made is written 16-bit (SIXTEEN_BIT_RESULT)."""
     return (sixteen_bit and channels == SIXTEEN_BIT_RESULT["channels"]
             and has_alpha == SIXTEEN_BIT_RESULT["alpha"])
+
+
 COMPARE_MAX_OUTPUT_PIXELS = 4_000_000  # the server's reference runs (Compare, Browser tabs): both engines run
 # The quality check: every model runs once on the image
 QUALITY_CHECK_MAX_PIXELS = 4_000_000  # every model runs once on the image
