@@ -284,13 +284,14 @@ def print_png_table(result: dict) -> None:
     images = list(result["images"])
     print(f"PNG writers on {', '.join(f'{i} upscaled to {s}' for i, s in result['images'].items())} "
           f"({result['threads']} threads for ours); median seconds, MB")
-    print("| writer | " + " | ".join(images) + " | time vs PIL level 1 |")
-    print("|---|" + "---|" * len(images) + "---|")
+    print("| writer | " + " | ".join(images) + " | speed, PIL level 1 = 1 | size, PIL level 1 = 1 |")
+    print("|---|" + "---|" * len(images) + "---|---|")
     base = next(r for r in result["rows"] if r["writer"] == "PIL level 1")
     for r in result["rows"]:
-        ratio = statistics.median(base["seconds"][i] / r["seconds"][i] for i in images)
-        cells = [f"{r['seconds'][i]:.2f} s, {r['mb'][i]:.0f} MB" for i in images]
-        print(f"| {r['writer']} | " + " | ".join(cells) + f" | {ratio:.1f}× faster |")
+        speed = statistics.median(base["seconds"][i] / r["seconds"][i] for i in images)
+        size = sum(r["mb"].values()) / sum(base["mb"].values())
+        cells = [f"{r['seconds'][i]:.2f} s, {r['mb'][i]:.1f} MB" for i in images]
+        print(f"| {r['writer']} | " + " | ".join(cells) + f" | {speed:.1f}× | {size:.2f}× |")
 
 
 def print_table(result: dict, threads: int) -> None:
