@@ -76,7 +76,7 @@ def compare_cost(job: UpscaleJob, runs: int = COMPARE_RUNS) -> int:
 
 
 def compare_steps(upscaler, job: UpscaleJob, runs: int = COMPARE_RUNS):
-    """Both engines on ``request``'s image, ``runs`` times each: yields (runs done, runs in all)
+    """Both engines on ``job``'s image, ``runs`` times each: yields (runs done, runs in all)
     between tiles, so a caller can stop it there; returns the CompareResult. The medians count
     the engines' own time only."""
     key, factor, weights = job.key, job.factor, job.weights

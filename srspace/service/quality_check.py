@@ -64,7 +64,7 @@ def check_quality_cost(job: UpscaleJob) -> int:
 
 
 def check_quality_steps(upscaler, job: UpscaleJob, weights=None):
-    """``request``'s image downsized by its factor (PIL bicubic, 8-bit, as the quality table's
+    """``job``'s image downsized by its factor (PIL bicubic, 8-bit, as the quality table's
     inputs are made), upscaled back by bicubic and by every model (each with ``weights``, or the
     best set for it), each measured against the original (Y-PSNR and SSIM, ``ceil(factor)`` px
     shaved). Yields (methods done, methods in all) between tiles; returns the QualityCheck."""

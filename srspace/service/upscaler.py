@@ -159,11 +159,11 @@ class Upscaler:
 
     def upscale(self, path, model, factor, weights=None, engine: str = "onnxruntime",
                 progress: Progress | None = None) -> UpscaleResult:
-        """One image file upscaled: ``request`` then ``upscale_steps`` run to the end."""
+        """One image file upscaled: ``job`` then ``upscale_steps`` run to the end."""
         return drain(self.upscale_steps(self.job(path, model, factor, weights), engine), progress)
 
     def upscale_steps(self, job: UpscaleJob, engine: str = "onnxruntime"):
-        """``request`` run one tile at a time: yields (tiles done, tiles in all), returns the
+        """``job`` run one tile at a time: yields (tiles done, tiles in all), returns the
         UpscaleResult. Closing the generator between tiles stops the work there."""
         img = load_image(job.path)
         key, factor, weights = job.key, job.factor, job.weights
