@@ -359,3 +359,18 @@ def test_a_server_without_a_weight_set_says_so_in_one_line_and_never_offers_it(m
     weights = [b for b in demo.blocks.values() if getattr(b, "label", None) == "Weights"]
     offered = {value for b in weights for _, value in b.choices}
     assert offered == {"best", "bundled"} and set(WEIGHT_CHOICES) >= offered
+
+
+def test_every_series_of_the_quality_chart_has_its_own_colour_and_line(upscaler):
+    """A visitor tells the chart's lines apart: no two (model, weights) series share colour and line style."""
+    import re
+
+    from srspace.ui.models_tab import gain_chart
+
+    chart = gain_chart(upscaler.quality, list(upscaler.engines))
+    series = re.findall(r'<polyline points="[^"]*" fill="none" stroke="([^"]+)" stroke-width="[^"]+" '
+                        r'stroke-dasharray="([^"]*)"><title>([^<]+)</title>', chart)
+    sets = {title.split(", ")[1] for _, _, title in series}
+    assert len(series) >= 6 and {"bundled", "photo"} <= sets
+    styles = [(colour, dash) for colour, dash, _ in series]
+    assert len(set(styles)) == len(styles), sorted(zip(styles, (t for *_, t in series)))

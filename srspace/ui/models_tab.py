@@ -18,7 +18,7 @@ from ..web.texts import MODEL_HELP, WEIGHT_HELP, WEIGHT_LABELS
 from .common import Server
 
 SERIES_COLOURS = ("#1c7ed6", "#e8590c", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599")
-DASHES = {0: "", 1: "6 4"}  # solid for the first weight set, dashed for the second
+DASHES = ("", "6 4", "1.5 3.5")  # a line style per weight set, in WEIGHT_SETS order: solid, dashed, dotted
 
 
 def quality_text(table: dict | None, sets) -> str:
@@ -65,7 +65,7 @@ def gain_chart(table: dict, sets) -> str:
     parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end" fill="#555">factor</text>')
     legend = []
     for key, w in series:
-        colour, dash = SERIES_COLOURS[list(MODELS).index(key) % len(SERIES_COLOURS)], DASHES[list(WEIGHT_SETS).index(w) % 2]
+        colour, dash = SERIES_COLOURS[list(MODELS).index(key) % len(SERIES_COLOURS)], DASHES[list(WEIGHT_SETS).index(w) % len(DASHES)]
         points = " ".join(f"{x(f):.1f},{y(gain[key, w, f]):.1f}" for f in factors)
         parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2.5" stroke-dasharray="{dash}">'
                      f"<title>{key}, {w}</title></polyline>")

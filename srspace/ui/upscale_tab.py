@@ -41,9 +41,9 @@ def handle_upscale(server: Server, image, model, factor, weights=BEST_WEIGHTS, r
 
     Args:
         image: the image to upscale (PNG, JPEG, WebP, BMP or TIFF; at least 8x8 pixels).
-        model: "auto" (the network and weights with the largest measured gain at this factor; the note says which ran), "srcnn_dynamic" (SRCNN at exactly the factor), "srcnn_x3" (SRCNN x3, then resized), "espcn_x3" (ESPCN x3 on luma, then resized) or "bicubic" (plain interpolation).
+        model: "auto" (the network and weights with the largest measured gain at this factor; the note says which ran), "srcnn_dynamic" (SRCNN at exactly the factor), "srcnn_x3" (SRCNN x3, then resized), "espcn_x2", "espcn_x3", "espcn_x4" (ESPCN at x2, x3 or x4 on luma, then resized) or "bicubic" (plain interpolation).
         factor: the scale factor, a number from 1 to 4 (the page's slider moves in steps of 0.1; the API takes two decimals); the result is at most 25 MP.
-        weights: "best" (the set that measured better for this model and factor), "bundled" (trained by this project) or "official" (the tutorials' original checkpoints).
+        weights: "best" (the set that measured best for this model, factor and kind of input: a JPEG of ordinary quality gets the photo set), "bundled" (trained by this project), "official" (the tutorials' original checkpoints) or "photo" (ESPCN trained on JPEG inputs, which also removes JPEG blocks).
     """
     start = time.perf_counter()
     with request_log("upscale", model=shorten(model), factor=shorten(factor), weights=shorten(weights)) as record:
