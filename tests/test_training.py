@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srspace.buildtime.training import TrainConfig, Trainer, to_batch
+from srspace.imaging.colour import rgb_to_ycbcr
 from srspace.models.weights import load_checkpoint
 import pytest
 
@@ -152,7 +153,7 @@ def test_the_photo_set_trains_on_jpeg_inputs(tmp_path):
                           log=lambda *_: None)
         lr, hr = trainer.sampler.sample(8, 16, 3)
         clean = np.stack([np.asarray(Image.fromarray(h).resize((16, 16), Image.BICUBIC)) for h in hr])
-        luma = lambda a: a.astype(float) @ np.array([0.299, 0.587, 0.114])
+        luma = lambda a: rgb_to_ycbcr(a / 255.0)[..., 0] * 255.0
         return np.abs(luma(lr) - luma(clean))[:, 2:-2, 2:-2].mean()  # the outer 2 px: the resize saw more context
 
     large, small = _images(tmp_path / "large", side=120), _images(tmp_path / "data", side=64)
