@@ -224,6 +224,106 @@ def test_the_page_names_results_by_the_servers_rule(site_page):
         assert page == [result_name(n, key, factor, "png") for n in names]
 
 
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def _png_bytes(samples: np.ndarray, depth: int, color_type: int, interlace: bool = False,
+               palette: bytes | None = None, trns: bytes | None = None) -> bytes:
+    """A PNG written by the book (RFC 2083), independent of both decoders under test: every row
+    filtered with the next of the five filters in turn, Adam7 passes when ``interlace``."""
+    import struct
+    import zlib
+
+    h, w, c = samples.shape
+
+    def row_bytes(row: np.ndarray) -> np.ndarray:  # one row of samples at `depth`
+        if depth == 16:
+            return np.frombuffer(row.astype(">u2").tobytes(), np.uint8)
+        if depth == 8:
+            return row.astype(np.uint8).ravel()
+        bits = (row.ravel()[:, None] >> np.arange(depth - 1, -1, -1)) & 1
+        return np.packbits(bits.astype(np.uint8).ravel())
+
+    bpp = max(1, c * depth // 8)
+
+    def filtered(image: np.ndarray, count: list) -> bytes:
+        out, up = [], None
+        for row in image:
+            x = row_bytes(row).astype(np.int32)
+            b = up if up is not None else np.zeros_like(x)
+            a = np.concatenate([np.zeros(bpp, np.int32), x[:-bpp]])[: len(x)]
+            cc = np.concatenate([np.zeros(bpp, np.int32), b[:-bpp]])[: len(x)]
+            kind = count[0] % 5
+            count[0] += 1
+            p = a + b - cc
+            pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - cc)
+            paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, cc))
+            pred = [np.zeros_like(x), a, b, (a + b) // 2, paeth][kind]
+            out.append(bytes([kind]) + ((x - pred) % 256).astype(np.uint8).tobytes())
+            up = x
+        return b"".join(out)
+
+    count = [0]
+    if interlace:
+        raw = b"".join(filtered(samples[y0::dy, x0::dx], count) for x0, y0, dx, dy in ADAM7
+                       if samples[y0::dy, x0::dx].size)
+    else:
+        raw = filtered(samples, count)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, int(interlace))
+    extra = (chunk(b"PLTE", palette) if palette else b"") + (chunk(b"tRNS", trns) if trns else b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(raw, 6))
+            + chunk(b"IEND", b""))
+
+
+_PALETTE = bytes(np.random.default_rng(1).integers(0, 256, 16 * 3, dtype=np.uint8))
+_GRAY_PALETTE = bytes(np.repeat(np.arange(0, 256, 17, dtype=np.uint8), 3))
+
+
+@pytest.mark.parametrize("depth,color_type,channels,extra", [
+    (1, 0, 1, {}), (2, 0, 1, {}), (4, 0, 1, {}), (8, 0, 1, {}), (16, 0, 1, {}),
+    (8, 2, 3, {}), (16, 2, 3, {}), (8, 4, 2, {}), (16, 4, 2, {}), (8, 6, 4, {}), (16, 6, 4, {}),
+    (2, 3, 1, {"palette": _PALETTE[:12]}), (4, 3, 1, {"palette": _PALETTE}),
+    (8, 3, 1, {"palette": _PALETTE, "trns": bytes([0, 128, 255, 7])}), (4, 3, 1, {"palette": _GRAY_PALETTE}),
+], ids=["1-bit gray", "2-bit gray", "4-bit gray", "8-bit gray", "16-bit gray", "8-bit RGB", "16-bit RGB",
+        "8-bit gray+alpha", "16-bit gray+alpha", "8-bit RGBA", "16-bit RGBA", "2-bit palette", "4-bit palette",
+        "8-bit palette+tRNS", "4-bit gray palette"])
+@pytest.mark.parametrize("interlace", [False, True], ids=["plain", "adam7"])
+def test_the_page_reads_every_kind_of_png_as_the_server_does(site_page, tmp_path, depth, color_type, channels,
+                                                            extra, interlace):
+    """The page decodes PNG itself (the browser's decoders premultiply alpha and drop 16-bit):
+    every bit depth, colour type, filter and Adam7 interlacing gives the server's pixels exactly."""
+    from srspace.imaging.decoding import load_image
+
+    top = 2 ** depth - 1 if color_type != 3 else len(extra["palette"]) // 3 - 1
+    h, w = 23, 19  # odd sizes: partial bytes at low depths and Adam7 passes of every width
+    samples = np.random.default_rng(depth * 10 + color_type).integers(0, top + 1, (h, w, channels))
+    samples[:4] = samples[:1]  # runs of equal rows as well as noise, for every filter
+    path = tmp_path / f"kind_{depth}_{color_type}.png"
+    path.write_bytes(_png_bytes(samples, depth, color_type, interlace, **extra))
+    expected = load_image(path)
+    data = base64.b64encode(path.read_bytes()).decode()
+    got = site_page.evaluate("""async ([name, data]) => {
+        const { loadImage } = await import('./js/decode.js');
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const r = await loadImage(new File([bytes], name), srspace.getConfig());
+        return {channels: r.channels, sixteenBit: r.sixteenBit, color: Array.from(r.color),
+                alpha: r.alpha ? Array.from(r.alpha) : null};
+      }""", [path.name, data])
+    assert (got["channels"], got["sixteenBit"]) == (expected.pixels.shape[2], expected.sixteen_bit)
+    planes = np.moveaxis(expected.pixels, 2, 0).ravel()
+    if expected.sixteen_bit:
+        planes = np.round(planes.astype(np.float64) * 65535)
+    assert np.array_equal(np.asarray(got["color"]), planes.astype(np.int64))
+    if expected.alpha_pixels is None:
+        assert got["alpha"] is None
+    else:
+        assert np.array_equal(np.asarray(got["alpha"]), expected.alpha_pixels.ravel())
+
+
 def test_a_jpeg_with_a_broken_exif_block_still_upscales(site_page, tmp_path):
     """An EXIF block whose directory lies past its end (a truncated or hostile file) is ignored, as
     PIL ignores it, instead of stopping the page with a RangeError."""

@@ -182,7 +182,7 @@ export async function loadImage(file, config, factor = null) {
   if (header && header.width) check(header.width, header.height);
 
   let image;
-  if (header && header.colorType !== undefined && !header.interlaced && header.orientation === 1) {
+  if (header && header.colorType !== undefined && header.orientation === 1) {
     try {
       image = await decodePng(bytes);
     } catch (e) {

@@ -49,11 +49,14 @@ export async function encodePng(width, height, channels, pixels) {
     for (let i = 0; i < pixels.length; i++) { bytes[2 * i] = pixels[i] >> 8; bytes[2 * i + 1] = pixels[i] & 255; }
   }
   for (let y = 0; y < height; y++) { // filter 3, Average: x - ((left + up) >> 1)
-    const o = y * (row + 1), s = y * row;
-    raw[o] = 3;
-    for (let x = 0; x < row; x++) {
-      const left = x >= bpp ? bytes[s + x - bpp] : 0, up = y > 0 ? bytes[s - row + x] : 0;
-      raw[o + 1 + x] = bytes[s + x] - ((left + up) >> 1);
+    const o = y * (row + 1) + 1, s = y * row, u = s - row;
+    raw[o - 1] = 3;
+    if (y === 0) {
+      for (let x = 0; x < bpp; x++) raw[o + x] = bytes[s + x];
+      for (let x = bpp; x < row; x++) raw[o + x] = bytes[s + x] - (bytes[s + x - bpp] >> 1);
+    } else {
+      for (let x = 0; x < bpp; x++) raw[o + x] = bytes[s + x] - (bytes[u + x] >> 1);
+      for (let x = bpp; x < row; x++) raw[o + x] = bytes[s + x] - ((bytes[s + x - bpp] + bytes[u + x]) >> 1);
     }
   }
   const header = new Uint8Array(13), view = new DataView(header.buffer);
@@ -82,12 +85,50 @@ export function pngHeader(bytes) {
   return info;
 }
 
-/** Decode a non-interlaced PNG as PIL opens it: {width, height, channels (1-4), gray, alpha,
- * pixels: interleaved Uint8Array, or Uint16Array for 16-bit gray}. 16-bit colour is reduced to
- * its high byte (PIL's RGB;16B), low bit depths are scaled to 0-255, a palette is expanded. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]]; // x0, y0, dx, dy
+
+/** Undo the filters of `height` rows of `row` bytes, each after its filter byte, from raw[start]
+ * into out (from 0); returns where the next rows start. One loop per filter: no test per byte. */
+function unfilter(raw, start, out, height, row, bpp) {
+  for (let y = 0; y < height; y++) {
+    const filter = raw[start], s = start + 1, o = y * row, u = o - row;
+    start += row + 1;
+    const first = Math.min(bpp, row);
+    if (filter === 0 || (filter === 2 && y === 0)) {
+      out.set(raw.subarray(s, s + row), o);
+    } else if (filter === 1 || (filter === 4 && y === 0)) { // Paeth on the first row is Sub
+      for (let x = 0; x < first; x++) out[o + x] = raw[s + x];
+      for (let x = bpp; x < row; x++) out[o + x] = raw[s + x] + out[o + x - bpp];
+    } else if (filter === 2) {
+      for (let x = 0; x < row; x++) out[o + x] = raw[s + x] + out[u + x];
+    } else if (filter === 3) {
+      if (y === 0) {
+        for (let x = 0; x < first; x++) out[o + x] = raw[s + x];
+        for (let x = bpp; x < row; x++) out[o + x] = raw[s + x] + (out[o + x - bpp] >> 1);
+      } else {
+        for (let x = 0; x < first; x++) out[o + x] = raw[s + x] + (out[u + x] >> 1);
+        for (let x = bpp; x < row; x++) out[o + x] = raw[s + x] + ((out[o + x - bpp] + out[u + x]) >> 1);
+      }
+    } else if (filter === 4) {
+      for (let x = 0; x < first; x++) out[o + x] = raw[s + x] + out[u + x]; // Paeth with no left is Up
+      for (let x = bpp; x < row; x++) {
+        const a = out[o + x - bpp], b = out[u + x], c = out[u + x - bpp];
+        const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - c - c);
+        out[o + x] = raw[s + x] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+      }
+    } else {
+      throw new PngError(`unknown filter ${filter}`);
+    }
+  }
+  return start;
+}
+
+/** Decode a PNG as PIL opens it: {width, height, channels (1-4), gray, alpha, pixels: interleaved
+ * Uint8Array, or Uint16Array for 16-bit gray}. 16-bit colour is reduced to its high byte (PIL's
+ * RGB;16B; 16-bit gray with alpha becomes RGBA, as there), low bit depths are scaled to 0-255, a palette is expanded; interlaced (Adam7) files too. */
 export async function decodePng(bytes) {
   const head = pngHeader(bytes);
-  const { width, height, depth, colorType } = head;
+  const { width, height, depth, colorType, interlaced } = head;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts = [];
   let palette = null, transparency = null;
@@ -103,35 +144,50 @@ export async function decodePng(bytes) {
   if (!parts.length) throw new PngError("no image data");
   const samples = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType];
   if (!samples) throw new PngError(`unknown colour type ${colorType}`);
-  const bpp = Math.max(1, samples * depth / 8), row = Math.ceil(width * samples * depth / 8);
+  if (![1, 2, 4, 8, 16].includes(depth) || (depth < 8 && samples > 1) || (depth > 8 && colorType === 3)) {
+    throw new PngError(`bit depth ${depth} with colour type ${colorType}`);
+  }
+  const bpp = Math.max(1, samples * depth / 8), rowBytes = (w) => Math.ceil(w * samples * depth / 8);
+  const row = rowBytes(width);
+  const passes = interlaced
+    ? ADAM7.map(([x0, y0, dx, dy]) => [x0, y0, dx, dy, Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)])
+      .filter(([, , , , w, h]) => w > 0 && h > 0)
+    : [[0, 0, 1, 1, width, height]];
+  const needed = passes.reduce((sum, [, , , , w, h]) => sum + h * (rowBytes(w) + 1), 0);
   let raw;
   try {
     raw = await pipeThrough(new Blob(parts), new DecompressionStream("deflate"));
   } catch (e) {
     throw new PngError(`damaged image data (${e.message})`);
   }
-  if (raw.length < height * (row + 1)) throw new PngError("truncated image data");
+  if (raw.length < needed) throw new PngError("truncated image data");
   const data = new Uint8Array(height * row);
-  for (let y = 0; y < height; y++) { // undo the filters, in place in `data`
-    const filter = raw[y * (row + 1)], s = y * (row + 1) + 1, o = y * row;
-    for (let x = 0; x < row; x++) {
-      const a = x >= bpp ? data[o + x - bpp] : 0, b = y > 0 ? data[o - row + x] : 0;
-      const c = x >= bpp && y > 0 ? data[o - row + x - bpp] : 0;
-      let v = raw[s + x];
-      if (filter === 1) v += a;
-      else if (filter === 2) v += b;
-      else if (filter === 3) v += (a + b) >> 1;
-      else if (filter === 4) {
-        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
-        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-      } else if (filter !== 0) throw new PngError(`unknown filter ${filter}`);
-      data[o + x] = v;
+  if (!interlaced) {
+    unfilter(raw, 0, data, height, row, bpp);
+  } else { // each pass is an image of its own: unfiltered, then put in its place
+    let start = 0;
+    for (const [x0, y0, dx, dy, w, h] of passes) {
+      const prow = rowBytes(w), pass = new Uint8Array(h * prow);
+      start = unfilter(raw, start, pass, h, prow, bpp);
+      for (let py = 0; py < h; py++) {
+        const o = (y0 + py * dy) * row, p = py * prow;
+        if (depth >= 8) {
+          for (let px = 0; px < w; px++) {
+            const to = o + (x0 + px * dx) * bpp, from = p + px * bpp;
+            for (let k = 0; k < bpp; k++) data[to + k] = pass[from + k];
+          }
+        } else {
+          for (let px = 0; px < w; px++) {
+            const v = (pass[p + ((px * depth) >> 3)] >> (8 - depth - ((px * depth) & 7))) & ((1 << depth) - 1);
+            const bit = (x0 + px * dx) * depth;
+            data[o + (bit >> 3)] |= v << (8 - depth - (bit & 7));
+          }
+        }
+      }
     }
   }
   const n = width * height;
-  const sample = (y, i) => { // sample i of row y, at the file's depth
-    if (depth === 8) return data[y * row + i];
-    if (depth === 16) return (data[y * row + 2 * i] << 8) | data[y * row + 2 * i + 1];
+  const sample = (y, i) => { // sample i of row y, at a depth below 8
     const bit = i * depth;
     return (data[y * row + (bit >> 3)] >> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
   };
@@ -144,7 +200,7 @@ export async function decodePng(bytes) {
     const pixels = new Uint8Array(n * channels);
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
-        const k = sample(y, x), o = (y * width + x) * channels;
+        const k = depth === 8 ? data[y * row + x] : sample(y, x), o = (y * width + x) * channels;
         if (gray) pixels[o] = palette[3 * k];
         else { pixels[o] = palette[3 * k]; pixels[o + 1] = palette[3 * k + 1]; pixels[o + 2] = palette[3 * k + 2]; }
         if (alpha) pixels[o + channels - 1] = k < transparency.length ? transparency[k] : 255;
@@ -153,18 +209,27 @@ export async function decodePng(bytes) {
     return { width, height, channels, gray, alpha, pixels, sixteenBit: false };
   }
   const gray = colorType === 0 || colorType === 4, alpha = colorType === 4 || colorType === 6;
-  if (colorType === 0 && depth === 16) { // PIL's I;16: kept 16-bit
-    const pixels = new Uint16Array(n);
-    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels[y * width + x] = sample(y, x);
+  let pixels = data; // 8-bit: the unfiltered rows are the pixels
+  if (depth === 16 && colorType === 0) { // PIL's I;16: kept 16-bit
+    pixels = new Uint16Array(n);
+    for (let i = 0; i < n; i++) pixels[i] = (data[2 * i] << 8) | data[2 * i + 1];
     return { width, height, channels: 1, gray, alpha, pixels, sixteenBit: true };
   }
-  const pixels = new Uint8Array(n * samples);
-  const scale = depth < 8 ? 255 / ((1 << depth) - 1) : 1;
-  for (let y = 0; y < height; y++) {
-    for (let i = 0; i < width * samples; i++) {
-      const v = sample(y, i);
-      pixels[y * width * samples + i] = depth === 16 ? v >> 8 : depth < 8 ? Math.round(v * scale) : v;
+  if (depth === 16 && colorType === 4) { // PIL opens 16-bit gray with alpha as RGBA (LA;16B)
+    pixels = new Uint8Array(n * 4);
+    for (let i = 0; i < n; i++) {
+      pixels[4 * i] = pixels[4 * i + 1] = pixels[4 * i + 2] = data[4 * i];
+      pixels[4 * i + 3] = data[4 * i + 2];
     }
+    return { width, height, channels: 4, gray: false, alpha, pixels, sixteenBit: false };
+  }
+  if (depth === 16) {
+    pixels = new Uint8Array(n * samples);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = data[2 * i];
+  } else if (depth < 8) {
+    pixels = new Uint8Array(n);
+    const scale = 255 / ((1 << depth) - 1);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pixels[y * width + x] = Math.round(sample(y, x) * scale);
   }
   return { width, height, channels: samples, gray, alpha, pixels, sixteenBit: false };
 }
