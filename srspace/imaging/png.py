@@ -8,7 +8,9 @@ finish), one zlib header, the bands' Adler-32 sums combined. The file is a plain
 opens. ``benchmarks/bench.py --png`` measures it against PIL and OpenCV on 24 MP upscaled gallery
 images; one run (AMD EPYC Zen 3, 2 cores): 3.5x PIL level 1's speed on 2 threads, 2.1x on one,
 files 1.07x PIL level 1's; OpenCV's RLE strategy with libpng's per-row filter choice made files
-0.75x PIL's at 0.9x its speed (so ours is about 4x faster, its files 1.4x larger).
+0.75x PIL's at 0.9x its speed (so ours is about 4x faster, its files 1.4x larger). On the
+networks' own results of photographs Paeth or a per-row choice is only 5-9% smaller, for 1.4-1.8x
+the time (docs/performance.md): Average stays.
 """
 from __future__ import annotations
 
