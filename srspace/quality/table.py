@@ -25,7 +25,7 @@ RESTORE_FROM = 1.1  # below this factor there is nothing to restore: auto resamp
 # by the rows of the nearest measured quality; from it up, a JPEG is as good as clean.
 CLEAN = "clean"
 JPEG_QUALITIES = (60, 80)
-JPEG_CLEAN_FROM = 93  # measured (srspace/bundled/photo/espcn_x3.json): photo better up to q90, clean at q95
+JPEG_CLEAN_FROM = 91  # measured (srspace/bundled/photo/espcn_x3.json): photo better up to q90, clean from q91
 
 
 def input_kind(jpeg_quality: int | None) -> str:
