@@ -123,9 +123,10 @@ function unfilter(raw, start, out, height, row, bpp) {
   return start;
 }
 
-/** Decode a PNG as PIL opens it: {width, height, channels (1-4), gray, alpha, pixels: interleaved
- * Uint8Array, or Uint16Array for 16-bit gray}. 16-bit colour is reduced to its high byte (PIL's
- * RGB;16B; 16-bit gray with alpha becomes RGBA, as there), low bit depths are scaled to 0-255, a palette is expanded; interlaced (Adam7) files too. */
+/** Decode a PNG, interlaced (Adam7) or not, as PIL opens it: {width, height, channels (1-4),
+ * gray, alpha, pixels: interleaved Uint8Array, or Uint16Array for 16-bit gray}. 16-bit colour is
+ * reduced to its high byte (PIL's RGB;16B; 16-bit gray with alpha becomes RGBA there), low bit
+ * depths are scaled to 0-255, a palette is expanded. */
 export async function decodePng(bytes) {
   const head = pngHeader(bytes);
   const { width, height, depth, colorType, interlaced } = head;
