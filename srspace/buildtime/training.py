@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..contract import output_size
 from ..runtime.engines import TorchEngine
 from ..contract import ESPCN_FACTORS
-from ..quality.heldout import as_jpeg, centre_crop, gain_over_bicubic, image_paths, load_rgb, split_holdout
+from ..quality.heldout import as_jpeg, centre_crop, downscale, gain_over_bicubic, image_paths, load_rgb, split_holdout
 from ..imaging.colour import rgb_to_ycbcr, to_uint8
 from ..models.networks import ESPCN, SRCNN, init_srcnn_as_bicubic
 from ..models.weights import load_weights, save_weights
@@ -70,12 +70,6 @@ class TrainConfig:
 JPEG_CONTEXT = 16  # LR pixels around a photo-set patch that are JPEG-encoded with it (two 8x8 blocks)
 
 
-def _downscale(hr: np.ndarray, side: int) -> Image.Image:
-    """A square uint8 HR patch downscaled to ``side``: PIL's antialiased bicubic, as the app's inputs
-    and the benchmark's LR (quality.heldout.degrade) are made."""
-    return Image.fromarray(hr).resize((side, side), Image.BICUBIC)
-
-
 class PatchSampler:
     """Random HR patches with flips and 90-degree turns, and their bicubic-downscaled LR (optionally
     saved as JPEG at a random quality, as a photograph's pixels arrive)."""
@@ -108,7 +102,7 @@ class PatchSampler:
         margin = JPEG_CONTEXT if (lr_side + JPEG_CONTEXT) * factor <= self.largest_side else 0
         side = lr_side + margin
         region = self._crop(side * factor, side * factor)
-        lr = np.asarray(as_jpeg(_downscale(region, side), int(self.rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))))
+        lr = np.asarray(as_jpeg(downscale(region, (side, side)), int(self.rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))))
         y, x = self.rng.integers(margin + 1, size=2)
         hr = region[y * factor : (y + lr_side) * factor, x * factor : (x + lr_side) * factor]
         return np.ascontiguousarray(lr[y : y + lr_side, x : x + lr_side]), np.ascontiguousarray(hr)
@@ -122,7 +116,7 @@ class PatchSampler:
                 lr, hr = self._jpeg_pair(lr_side, int(factor))
             else:
                 hr = self._crop(hr_side, hr_side)
-                lr = np.asarray(_downscale(hr, lr_side))
+                lr = np.asarray(downscale(hr, (lr_side, lr_side)))
             lrs.append(lr)
             hrs.append(hr)
         return np.stack(lrs), np.stack(hrs)

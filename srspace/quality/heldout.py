@@ -39,8 +39,14 @@ def degrade(hr: np.ndarray, factor: float, jpeg_quality: int | None = None) -> t
     while output_size(lw, factor) > hr.shape[1]:
         lw -= 1
     hr = hr[: output_size(lh, factor), : output_size(lw, factor)]
-    lr = Image.fromarray(to_uint8(hr)).resize((lw, lh), Image.BICUBIC)
+    lr = downscale(to_uint8(hr), (lw, lh))
     return to_float(as_jpeg(lr, jpeg_quality) if jpeg_quality else lr), hr
+
+
+def downscale(hr: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """uint8 pixels downscaled to ``size`` (W, H) with PIL's antialiased bicubic: the LR of this
+    benchmark and of training (buildtime.training) alike, so both see one degradation."""
+    return Image.fromarray(hr).resize(size, Image.BICUBIC)
 
 
 def as_jpeg(img: Image.Image, quality: int) -> Image.Image:
