@@ -150,6 +150,10 @@ export async function decodePng(bytes) {
   }
   const bpp = Math.max(1, samples * depth / 8), rowBytes = (w) => Math.ceil(w * samples * depth / 8);
   const row = rowBytes(width);
+  const packed = (buf, start, i) => { // sample i of the row at buf[start], at a depth below 8
+    const bit = i * depth;
+    return (buf[start + (bit >> 3)] >> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
+  };
   const passes = interlaced
     ? ADAM7.map(([x0, y0, dx, dy]) => [x0, y0, dx, dy, Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)])
       .filter(([, , , , w, h]) => w > 0 && h > 0)
@@ -179,7 +183,7 @@ export async function decodePng(bytes) {
           }
         } else {
           for (let px = 0; px < w; px++) {
-            const v = (pass[p + ((px * depth) >> 3)] >> (8 - depth - ((px * depth) & 7))) & ((1 << depth) - 1);
+            const v = packed(pass, p, px);
             const bit = (x0 + px * dx) * depth;
             data[o + (bit >> 3)] |= v << (8 - depth - (bit & 7));
           }
@@ -188,10 +192,7 @@ export async function decodePng(bytes) {
     }
   }
   const n = width * height;
-  const sample = (y, i) => { // sample i of row y, at a depth below 8
-    const bit = i * depth;
-    return (data[y * row + (bit >> 3)] >> (8 - depth - (bit & 7))) & ((1 << depth) - 1);
-  };
+  const sample = (y, i) => packed(data, y * row, i);
   if (colorType === 3) {
     if (!palette) throw new PngError("palette missing");
     const entries = palette.length / 3;
