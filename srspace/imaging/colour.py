@@ -42,13 +42,16 @@ def rgb_to_ycbcr(arr: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def ycbcr_to_rgb(arr: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Inverse of ``rgb_to_ycbcr``."""
+    """Inverse of ``rgb_to_ycbcr``, float32. Each plane is computed into the result in place (a
+    tile's colour merge is at output resolution: no temporaries of its size beyond two)."""
     y, cb, cr = np.moveaxis(arr, axis, 0)
+    out = np.empty(arr.shape, np.float32)
+    r, g, b = np.moveaxis(out, axis, 0)
     cb, cr = cb - 0.5, cr - 0.5
-    r = y + 1.402 * cr
-    g = y - 0.344136 * cb - 0.714136 * cr
-    b = y + 1.772 * cb
-    return np.stack([r, g, b], axis=axis).astype(np.float32)
+    np.add(y, np.multiply(cr, 1.402, out=r), out=r)  # y + 1.402 cr
+    np.subtract(np.subtract(y, np.multiply(cb, 0.344136, out=g), out=g), np.multiply(cr, 0.714136, out=cr), out=g)
+    np.add(y, np.multiply(cb, 1.772, out=b), out=b)  # y + 1.772 cb
+    return out
 
 
 def rgb_to_y(arr: np.ndarray) -> np.ndarray:

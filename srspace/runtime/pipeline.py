@@ -51,20 +51,22 @@ def resample_taps(n_in: int, n_out: int, scale: float) -> tuple[torch.Tensor, to
 
 
 def resample(batch: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
-    """Separable bicubic resample of NCHW ``batch`` to ``size`` with the coordinate map of ``scale``."""
+    """Separable bicubic resample of NCHW ``batch`` to ``size`` with the coordinate map of ``scale``.
+
+    Both passes gather whole rows: the columns' pass runs on the transposed planes, since a
+    gather along the last axis copies one element at a time (2.5-2.8x slower at x2-x4; the sums
+    are the same, in the same order, so the result is bit for bit what it was)."""
     x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
     with torch.inference_mode():
-        for axis, n_out in ((2, size[0]), (3, size[1])):
-            if n_out == x.shape[axis] and scale == 1.0:
-                continue
-            index, weight = resample_taps(x.shape[axis], n_out, scale)
-            shape = [1, 1, 1, 1]
-            shape[axis] = n_out
-            out = None
-            for k in range(index.shape[1]):
-                term = x.index_select(axis, index[:, k]) * weight[:, k].reshape(shape)
-                out = term if out is None else out.add_(term)
-            x = out
+        for n_out in size:  # rows, then (transposed) columns: each pass leaves its axis last
+            if not (n_out == x.shape[2] and scale == 1.0):
+                index, weight = resample_taps(x.shape[2], n_out, scale)
+                out = None
+                for k in range(index.shape[1]):
+                    term = x.index_select(2, index[:, k]).mul_(weight[:, k].reshape(1, 1, n_out, 1))
+                    out = term if out is None else out.add_(term)
+                x = out
+            x = x.transpose(2, 3).contiguous()
         return x.numpy()
 
 
@@ -157,8 +159,11 @@ def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | 
     scale = None if result.dtype == np.float32 else float(np.iinfo(result.dtype).max)
 
     def store(y0: int, y1: int, x0: int, x1: int, block: np.ndarray) -> None:
-        block = from_nchw(block)
-        result[y0:y1, x0:x1] = block if scale is None else np.clip(block, 0.0, 1.0) * scale + 0.5
+        if scale is not None:  # one temporary of the tile's size, not three
+            block = np.clip(block, 0.0, 1.0)
+            block *= scale
+            block += 0.5
+        result[y0:y1, x0:x1] = from_nchw(block)
 
     fn = chain(engine, key, factor, channels)
     if arr.dtype == np.uint8:  # 8-bit input stays 8-bit in memory: each tile becomes float on its own
