@@ -216,15 +216,25 @@ def breakdown(models_dir: Path, key: str = "srcnn_dynamic", factor: float = 2.0,
             "png_mb": len(data) / 1e6, "total_s": total, "total_over_network": total / network}
 
 
+ZEN = {(25, False): "Zen 3", (25, True): "Zen 4", (26, True): "Zen 5"}  # AMD family 19h/1Ah, with AVX-512 or not
+
+
 def cpu_model() -> str:
-    """The CPU's name as the kernel reports it (platform.processor() is often just the architecture)."""
+    """The CPU as the kernel reports it, with what sets its speed here: family and model, AMD's
+    core generation, and the widest vector instructions (a VM may call it just "AMD EPYC")."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    info = dict(line.split(":", 1) for line in first.splitlines() if ":" in line)
+    info = {key.strip(): value.strip() for key, value in info.items()}
+    flags = set(info.get("flags", "").split())
+    simd = ("AVX-512" if "avx512f" in flags else "AVX2 + FMA" if {"avx2", "fma"} <= flags else "SSE")
+    simd += "".join(f", {name}" for flag, name in (("avx512_vnni", "VNNI"), ("avx512_bf16", "BF16")) if flag in flags)
+    family, model = info.get("cpu family", "?"), info.get("model", "?")
+    generation = ZEN.get((int(family), "avx512f" in flags), "") if info.get("vendor_id") == "AuthenticAMD" and family.isdigit() else ""
+    return (f"{info.get('model name', platform.machine())} (family {family} model {model}"
+            f"{', ' + generation if generation else ''}; {simd})")
 
 
 def png_writers(rounds: int = 3, threads: int | None = None) -> dict:
