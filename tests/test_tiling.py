@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from srspace.contract import MODELS, output_size
 from srspace.models.networks import BicubicUpsample
 from srspace.runtime.pipeline import upscale_array
-from srspace.runtime.pipeline import drain, halo
+from srspace.runtime.pipeline import drain, halo, resample
+from srspace.imaging.colour import rgb_to_ycbcr, ycbcr_to_rgb
 from srspace.runtime.tiling import as_fraction, tile_steps
 
 
@@ -123,6 +124,34 @@ def test_integer_bicubic_upsample_is_exactly_pytorch_bicubic():
     for factor in (2, 3, 4):
         expected = F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False)
         torch.testing.assert_close(BicubicUpsample(factor)(x), expected, rtol=0, atol=3e-6)
+
+
+def test_resample_is_pytorch_bicubic_on_planes_of_any_shape():
+    """The pipeline's resample (a tile's chroma, a fixed-factor network's output) against PyTorch:
+    enlarging as its bicubic, shrinking as its antialiased bicubic, on planes taller than wide and
+    wider than tall, so a pass that resized the wrong axis or swapped them could not pass."""
+    for h, w in ((14, 30), (32, 6)):  # even: every size below is exactly scale x the side, as PyTorch maps it
+        x = torch.rand(1, 2, h, w)
+        for scale in (2, 3, 4, 0.5):
+            size = (int(h * scale), int(w * scale))
+            expected = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=scale < 1)
+            got = resample(x.numpy(), scale, size)
+            assert got.shape == expected.shape and got.flags.c_contiguous, (h, w, scale)
+            inside = slice(2, -2) if scale < 1 else slice(None)  # shrinking, PyTorch drops the taps past the
+            # border where the pipeline reads the edge pixel: the two agree two pixels in
+            np.testing.assert_allclose(got[..., inside, inside], expected.numpy()[..., inside, inside], rtol=0, atol=1e-4,
+                                       err_msg=f"{h}x{w} at x{scale}")
+    x = np.random.default_rng(0).random((1, 3, 5, 9), dtype=np.float32)
+    assert np.array_equal(resample(x, 1.0, (5, 9)), x)
+
+
+def test_ycbcr_to_rgb_inverts_rgb_to_ycbcr_on_either_layout():
+    rgb = np.random.default_rng(1).random((1, 3, 6, 11), dtype=np.float32)
+    back = ycbcr_to_rgb(rgb_to_ycbcr(rgb, axis=1), axis=1)
+    assert back.dtype == np.float32 and back.shape == rgb.shape
+    np.testing.assert_allclose(back, rgb, rtol=0, atol=2e-6)
+    hwc = rgb[0].transpose(1, 2, 0)
+    np.testing.assert_allclose(ycbcr_to_rgb(rgb_to_ycbcr(hwc)), hwc, rtol=0, atol=2e-6)
 
 
 def test_small_results_get_smaller_network_tiles():
