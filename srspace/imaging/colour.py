@@ -49,7 +49,8 @@ def ycbcr_to_rgb(arr: np.ndarray, axis: int = -1) -> np.ndarray:
     r, g, b = np.moveaxis(out, axis, 0)
     cb, cr = cb - 0.5, cr - 0.5
     np.add(y, np.multiply(cr, 1.402, out=r), out=r)  # y + 1.402 cr
-    np.subtract(np.subtract(y, np.multiply(cb, 0.344136, out=g), out=g), np.multiply(cr, 0.714136, out=cr), out=g)
+    np.subtract(y, np.multiply(cb, 0.344136, out=g), out=g)  # y - 0.344136 cb
+    np.subtract(g, np.multiply(cr, 0.714136, out=cr), out=g)  # ... - 0.714136 cr (cr is our own temporary)
     np.add(y, np.multiply(cb, 1.772, out=b), out=b)  # y + 1.772 cb
     return out
 

@@ -54,7 +54,7 @@ def resample(batch: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarr
     """Separable bicubic resample of NCHW ``batch`` to ``size`` with the coordinate map of ``scale``.
 
     Both passes gather whole rows: the columns' pass runs on the transposed planes, since a
-    gather along the last axis copies one element at a time (2.5-2.8x slower at x2-x4; the sums
+    gather along the last axis copies one element at a time (2.0-2.7x slower at x2-x4; the sums
     are the same, in the same order, so the result is bit for bit what it was)."""
     x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
     with torch.inference_mode():
