@@ -60,14 +60,15 @@ def resample(batch: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarr
     with torch.inference_mode():
         for n_out in size:  # rows, then (transposed) columns: each pass leaves its axis last
             if not (n_out == x.shape[2] and scale == 1.0):
+                x = x.contiguous()  # rows to gather whole (after the first pass, the transposed planes)
                 index, weight = resample_taps(x.shape[2], n_out, scale)
                 out = None
                 for k in range(index.shape[1]):
                     term = x.index_select(2, index[:, k]).mul_(weight[:, k].reshape(1, 1, n_out, 1))
                     out = term if out is None else out.add_(term)
                 x = out
-            x = x.transpose(2, 3).contiguous()
-        return x.numpy()
+            x = x.transpose(2, 3)
+        return x.contiguous().numpy()
 
 
 def bicubic_batch(batch: np.ndarray, factor: float) -> np.ndarray:
