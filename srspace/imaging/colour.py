@@ -11,9 +11,18 @@ def to_float(img: Image.Image) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+def quantise(arr: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Float in [0, 1] (any range; clipped) to the full range of unsigned ``dtype`` (uint8 or
+    uint16) with rounding; one temporary of ``arr``'s size, not three (results are tile-sized)."""
+    out = np.clip(arr, 0.0, 1.0)
+    out *= float(np.iinfo(dtype).max)
+    out += 0.5
+    return out.astype(dtype)
+
+
 def to_uint8(arr: np.ndarray) -> np.ndarray:
     """Float in [0, 1] (any range; clipped) to uint8 with rounding."""
-    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return quantise(arr, np.uint8)
 
 
 def to_nchw(arr: np.ndarray) -> np.ndarray:
@@ -64,7 +73,7 @@ def to_pil(color: np.ndarray, alpha: np.ndarray | None = None, sixteen_bit: bool
     """Planes back to a PIL image of the matching mode: floats in [0,1] (clipped), or uint8 planes
     and a uint16 gray plane as they are."""
     if color.dtype == np.uint16 or (sixteen_bit and color.shape[2] == 1 and alpha is None):
-        plane = color[..., 0] if color.dtype == np.uint16 else (np.clip(color[..., 0], 0, 1) * 65535.0 + 0.5).astype(np.uint16)
+        plane = color[..., 0] if color.dtype == np.uint16 else quantise(color[..., 0], np.uint16)
         return Image.fromarray(plane)
     planes = [color] if alpha is None else [color, alpha]
     if all(p.dtype == np.uint8 for p in planes):
@@ -74,6 +83,6 @@ def to_pil(color: np.ndarray, alpha: np.ndarray | None = None, sixteen_bit: bool
         c = 0
         for p in planes:
             for i in range(p.shape[2]):  # one plane at a time: large results need no full-size float temporaries
-                data[..., c] = np.clip(p[..., i], 0.0, 1.0) * 255.0 + 0.5 if p.dtype != np.uint8 else p[..., i]
+                data[..., c] = quantise(p[..., i]) if p.dtype != np.uint8 else p[..., i]
                 c += 1
     return Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)  # L, LA, RGB or RGBA

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..contract import BICUBIC_KEY, CUBIC_A, MODELS, SMALL_RESULT_PIXELS, output_shape
-from ..imaging.colour import from_nchw, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
+from ..imaging.colour import from_nchw, quantise, rgb_to_ycbcr, to_nchw, ycbcr_to_rgb
 from ..models.networks import cubic_kernel
 from .tiling import SMALL_TILE_OUTPUT_SIDE, TILE_OUTPUT_SIDE, auto_tile, tile_steps
 
@@ -157,14 +157,10 @@ def upscale_steps(engine, key: str, arr: np.ndarray, factor: float, tile: int | 
     """
     height, width, channels = arr.shape
     result = np.empty((*output_shape(height, width, factor), channels), dtype)
-    scale = None if result.dtype == np.float32 else float(np.iinfo(result.dtype).max)
 
     def store(y0: int, y1: int, x0: int, x1: int, block: np.ndarray) -> None:
-        if scale is not None:  # rounded on the tile's contiguous planes, one temporary, then cast
-            block = np.clip(block, 0.0, 1.0)
-            block *= scale
-            block += 0.5
-            block = block.astype(result.dtype)
+        if result.dtype != np.float32:  # rounded on the tile's contiguous planes
+            block = quantise(block, result.dtype)
         target = result[y0:y1, x0:x1]
         for c in range(block.shape[1]):  # plane by plane into HxWxC: 2x faster than one transposed copy
             target[..., c] = block[0, c]
